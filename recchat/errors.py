@@ -1,0 +1,54 @@
+"""Typed errors. Each says what went wrong and what the user can do about it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class RecChatError(Exception):
+    """Base class of every error recchat raises on purpose."""
+
+
+class InvalidMessageError(RecChatError, ValueError):
+    """The user's message cannot be answered as given (empty, or too long)."""
+
+
+class CatalogNotFoundError(RecChatError, FileNotFoundError):
+    """A catalog file or name does not exist."""
+
+
+@dataclass(frozen=True)
+class CatalogProblem:
+    """One bad row of a catalog file."""
+
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: field '{self.field}': {self.message}"
+
+
+class CatalogError(RecChatError, ValueError):
+    """A catalog file is malformed. Nothing from the file was loaded."""
+
+    def __init__(self, problems: list[CatalogProblem]):
+        self.problems = problems
+        shown = "\n  ".join(str(p) for p in problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__(
+            f"catalog has {len(problems)} problem(s); nothing was loaded. Fix these rows:\n  {shown}{more}"
+        )
+
+
+class ModelFilesMissingError(RecChatError, FileNotFoundError):
+    """A model (encoder or LLM) cannot be found on disk."""
+
+
+class BackendUnavailableError(RecChatError, ConnectionError):
+    """The LLM backend could not produce an answer (down, timed out, or failed)."""
+
+
+class IndexMismatchError(RecChatError, ValueError):
+    """The vector index was built with another encoder than the one configured."""

@@ -1,0 +1,190 @@
+"""Keeping the LLM honest: what it may name, how its output is read, and which reasons are kept.
+
+Candidates are shown to the model under short aliases (A1, A2, ...): one or two tokens each
+whatever the catalog's id format, and the decoding grammar allows only those. Every pick is
+validated anyway, because a server may ignore the schema.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from recchat.models import Item, format_price
+from recchat.retrieval import Candidate
+
+REASON_MAX_CHARS = 200
+WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)?")
+GENERIC_WORDS = {
+    "this", "that", "with", "your", "for", "and", "the", "great", "good", "perfect", "nice", "item",
+    "choice", "pick", "option", "request", "recommend", "recommended", "because", "will", "keep", "you",
+    "from", "made", "very", "also", "has", "have", "are", "its", "it's", "which", "would", "like",
+}
+
+
+def alias(position: int) -> str:
+    return f"A{position + 1}"
+
+
+def reply_schema(aliases: list[str], min_items: int, max_items: int) -> dict:
+    """JSON schema of the LLM's answer: 1..max_items picks among the given aliases."""
+    return {
+        "type": "object",
+        "properties": {
+            "items": {
+                "type": "array",
+                "minItems": min(min_items, len(aliases)),
+                "maxItems": min(max_items, len(aliases)),
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string", "enum": aliases},
+                        "reason": {"type": "string", "minLength": 10, "maxLength": REASON_MAX_CHARS},
+                    },
+                    "required": ["id", "reason"],
+                    "additionalProperties": False,
+                },
+            }
+        },
+        "required": ["items"],
+        "additionalProperties": False,
+    }
+
+
+def candidate_lines(candidates: list[Candidate], max_facts: int = 5) -> str:
+    lines = []
+    for position, candidate in enumerate(candidates):
+        item = candidate.item
+        facts = " | ".join(item.facts()[:max_facts])
+        lines.append(f"[{alias(position)}] {_clean(item.title)} | {item.category} | {_clean(facts)}")
+    return "\n".join(lines)
+
+
+def _clean(text: str) -> str:
+    """Catalog text goes into the prompt as data: keep it on one line and out of our bracket syntax."""
+    return re.sub(r"[\[\]\n\r]+", " ", text)[:300]
+
+
+@dataclass(frozen=True)
+class Pick:
+    alias: str
+    reason: str
+
+
+def iter_picks(chunks: Iterator[str]) -> Iterator[Pick | str]:
+    """Read the LLM's JSON as it streams; yield each complete pick as soon as its object closes.
+
+    Yields the raw text of anything that is an object in the items array but not a valid pick, so
+    the caller can count it as dropped. Text that never forms the expected JSON yields nothing.
+    """
+    buffer = ""
+    scan = 0  # where the next array element may begin
+    array_start = -1
+    for chunk in chunks:
+        buffer += chunk
+        if array_start < 0:
+            match = re.search(r'"items"\s*:\s*\[', buffer)
+            if not match:
+                continue
+            array_start = scan = match.end()
+        while True:
+            start = buffer.find("{", scan)
+            if start < 0:
+                break
+            end = _object_end(buffer, start)
+            if end < 0:
+                break
+            scan = end
+            raw = buffer[start:end]
+            try:
+                data = json.loads(raw)
+                yield Pick(str(data["id"]), str(data["reason"]))
+            except (ValueError, KeyError, TypeError):
+                yield raw
+
+
+def _object_end(text: str, start: int) -> int:
+    """Index just past the JSON object that opens at `start`, or -1 if it is not closed yet."""
+    depth = 0
+    in_string = False
+    escaped = False
+    for index in range(start, len(text)):
+        char = text[index]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+    return -1
+
+
+def _words(text: str) -> set[str]:
+    """Content words, lightly stemmed so 'coats' and 'coat' meet."""
+    words = (word for word in WORD.findall(text.lower()) if len(word) >= 3 and word not in GENERIC_WORDS)
+    return {word[:-1] if word.endswith("s") and not word.endswith("ss") else word for word in words}
+
+
+def _numbers(text: str) -> set[float]:
+    found = set()
+    for raw in re.findall(r"(?<![a-z0-9])\d[\d,]*(?:\.\d+)?", text.lower()):
+        try:
+            found.add(round(float(raw.replace(",", "")), 2))
+        except ValueError:
+            continue
+    return found
+
+
+def item_words(item: Item) -> set[str]:
+    return _words(" ".join([item.title, item.category, item.description, *item.facts()]))
+
+
+def reason_is_grounded(reason: str, item: Item, others: list[Item], query: str, aliases: list[str]) -> bool:
+    """Keep a reason only if it is one finished sentence or two that quote a fact of its item, and claim
+    nothing that belongs to another candidate or to the request but not to this item (a denim jacket
+    called 'winter' because the shopper asked for winter), and state no number the item lacks."""
+    reason = reason.strip()
+    if not 10 <= len(reason) < REASON_MAX_CHARS or not reason.endswith((".", "!")):
+        return False
+    if any(re.search(rf"\b{a}\b", reason) for a in aliases):
+        return False
+    own = item_words(item)
+    said = _words(reason)
+    if not said & (own - _words(item.title)):
+        return False
+    claimable = _words(query).union(*(item_words(other) for other in others))
+    if (said & claimable) - own:
+        return False
+    known_numbers = _numbers(" ".join([item.title, item.description, *item.facts()]))
+    if item.price is not None:
+        known_numbers |= {round(item.price, 2), float(round(item.price))}
+    return _numbers(reason) <= known_numbers
+
+
+def fact_reason(item: Item, query: str) -> str:
+    """A reason built only from the item's own facts: its first sentence, the facts the request
+    mentions, and the price."""
+    first_sentence = re.split(r"(?<=[.!?])\s", item.description.strip(), maxsplit=1)[0] if item.description else ""
+    asked = _words(query)
+    matching = [
+        fact for fact in item.facts() if not fact.startswith("price:") and _words(fact) & asked
+    ][:2]
+    parts = [first_sentence.rstrip(".")] if first_sentence else [item.title]
+    if matching:
+        parts.append("; ".join(matching))
+    text = ". ".join(part for part in parts if part)
+    if item.price is not None:
+        text += f". {format_price(item.price, item.currency)}"
+    text = text[: REASON_MAX_CHARS - 1].rstrip()
+    return text if text.endswith(".") else text + "."

@@ -1,0 +1,131 @@
+"""Typed data at recchat's edges: catalog items, parsed requests and replies."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+AttributeValue = str | int | float | bool | list[str]
+
+
+class Item(BaseModel):
+    """One catalog entry. `attributes` holds the free facts (material, season, genres...)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=200)
+    title: str = Field(min_length=1, max_length=500)
+    description: str = ""
+    category: str = Field(min_length=1, max_length=100)
+    price: float | None = Field(default=None, ge=0)
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    attributes: dict[str, AttributeValue] = Field(default_factory=dict)
+
+    @field_validator("id", "title", "category")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+    def facts(self) -> list[str]:
+        """Short 'key: value' facts, in catalog order, as shown to the LLM and in reasons."""
+        facts = []
+        if self.price is not None:
+            facts.append(f"price: {format_price(self.price, self.currency)}")
+        for key, value in self.attributes.items():
+            shown = ", ".join(value) if isinstance(value, list) else str(value)
+            facts.append(f"{key.replace('_', ' ')}: {shown}")
+        return facts
+
+    def embedding_text(self) -> str:
+        """The text the encoder sees: everything a shopper might search for."""
+        parts = [self.title, self.category, self.description, *self.facts()]
+        return ". ".join(p.strip().rstrip(".") for p in parts if p and p.strip())
+
+    def content_hash(self) -> str:
+        """Changes whenever anything indexed about the item changes."""
+        payload = json.dumps(self.model_dump(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def format_price(price: float, currency: str | None) -> str:
+    symbols = {"USD": "$", "EUR": "€", "GBP": "£", "CNY": "¥", "JPY": "¥"}
+    symbol = symbols.get(currency or "", "")
+    amount = f"{price:,.0f}" if price == int(price) else f"{price:,.2f}"
+    if symbol:
+        return f"{symbol}{amount}"
+    return f"{amount} {currency}" if currency else amount
+
+
+class Constraints(BaseModel):
+    """What the user asked for, beyond the free-text topic."""
+
+    category: str | None = None
+    min_price: float | None = None
+    max_price: float | None = None
+    excluded_terms: list[str] = Field(default_factory=list)
+    excluded_ids: list[str] = Field(default_factory=list)
+
+
+class ParsedRequest(BaseModel):
+    """One user turn as understood: the retrieval query plus constraints."""
+
+    query: str
+    constraints: Constraints
+    follow_up: bool = Field(description="True when the turn refines the previous request")
+    language: Literal["en", "zh", "other"] = "en"
+    notes: list[str] = Field(default_factory=list, description="How the request was interpreted")
+
+
+class RecommendedItem(BaseModel):
+    """One recommendation: always a real catalog item, with its reason."""
+
+    id: str
+    title: str
+    reason: str
+    score: float = Field(description="Retrieval similarity of the item to the request, 0..1")
+    category: str
+    price: float | None = None
+    currency: str | None = None
+    reason_source: Literal["llm", "facts"] = Field(
+        description="'llm' when the model's reason was kept, 'facts' when it was built from item facts"
+    )
+
+
+class ReplyMetadata(BaseModel):
+    """How a reply was made: for the UI, logs and regression tests."""
+
+    session_id: str
+    turn: int
+    backend: str
+    prompt: str = Field(description="Prompt name and version, e.g. 'recommend@1'")
+    source: Literal["llm", "retrieval"] = Field(
+        description="'retrieval' when the LLM answer was unusable or the backend was down"
+    )
+    fallback_reason: str | None = None
+    dropped_ids: list[str] = Field(default_factory=list, description="Ids the LLM named that were rejected")
+    candidates: int = 0
+    request: ParsedRequest
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+
+
+class RecommendationList(BaseModel):
+    """The reply to one chat turn."""
+
+    message: str
+    items: list[RecommendedItem]
+    metadata: ReplyMetadata
+
+
+class StreamEvent(BaseModel):
+    """One step of a streamed reply: the message, then items as they are ready, then the whole reply."""
+
+    kind: Literal["message", "item", "done"]
+    message: str | None = None
+    item: RecommendedItem | None = None
+    reply: RecommendationList | None = None

@@ -1,0 +1,196 @@
+"""One user message -> a `ParsedRequest`: the retrieval query and hard constraints.
+
+Rules, not the LLM: they are instant, deterministic and testable, and a 135M model cannot be
+trusted with "under $100". Follow-ups ("cheaper", "something else", "not black") refine the
+previous request; a message with a new subject starts a new one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from recchat.models import Constraints, Item, ParsedRequest
+
+NUMBER = r"(?:[$€£¥]\s*)?(\d+(?:[.,]\d+)?)\s*(k\b)?\s*(?:dollars?|usd|eur|euros?|gbp|pounds?|bucks|元|块)?"
+MAX_PRICE = re.compile(rf"\b(?:under|below|less than|cheaper than|no more than|at most|up to|max(?:imum)?|within|<=?)\s*{NUMBER}", re.I)
+MIN_PRICE = re.compile(rf"\b(?:over|above|more than|at least|min(?:imum)?|>=?)\s*{NUMBER}", re.I)
+RANGE = re.compile(rf"\bbetween\s*{NUMBER}\s*(?:and|-|to)\s*{NUMBER}", re.I)
+OR_LESS = re.compile(rf"{NUMBER}\s*or (less|under|cheaper)", re.I)
+ZH_MAX = re.compile(r"(?:低于|不超过|少于|以内)\s*(\d+)|(\d+)\s*(?:元|块)?\s*(?:以下|以内)")
+ZH_MIN = re.compile(r"(?:高于|超过|至少)\s*(\d+)|(\d+)\s*(?:元|块)?\s*以上")
+EXCLUDE = re.compile(r"\b(?:not|no|without|except|but not|anything but|don'?t want|nothing|avoid|never)\s+(?:in\s+|a\s+|any\s+)?([a-z][a-z-]+)", re.I)
+ZH_EXCLUDE = re.compile(r"(?:不要|不想要|除了|别要?|不是)\s*([\u4e00-\u9fff]{1,4})")
+NOT_A_TERM = {
+    "more", "less", "longer", "than", "too", "very", "idea", "need", "thanks", "thank", "problem", "one",
+    "other", "sure", "much", "really", "matter", "way", "worries", "budget", "limit", "expensive", "cheap",
+    "so", "the", "that", "this", "it", "i", "want", "like", "just", "only", "else",
+}
+CHEAPER = re.compile(r"\b(cheaper|less expensive|lower price|more affordable|too expensive|budget)\b|便宜", re.I)
+PRICIER = re.compile(r"\b(more expensive|pricier|higher[- ]end|premium|fancier)\b|更贵|高档", re.I)
+SOMETHING_ELSE = re.compile(r"\b(something else|other options?|others|different ones?|show me more|more options|anything else|else)\b|换|其他|别的", re.I)
+FILLER = re.compile(
+    r"\b(i(?:'m| am)? (?:want|need|would like|'d like|looking for|am looking for|search(?:ing)? for)|looking for|"
+    r"i want|i need|can you|could you|please|show me|recommend(?: me)?|suggest|give me|find me|get me|"
+    r"i(?:'d| would) like|something|some|any|a|an|the|me|for me|what about|how about|do you have|one|ones|"
+    r"instead|maybe|thanks?|thank you|hi|hello)\b",
+    re.I,
+)
+
+# Shopping words, so Chinese requests reach an English-only encoder as English keywords.
+ZH_GLOSSARY = {
+    "羽绒服": "down parka", "冬季": "winter", "冬天": "winter", "夏季": "summer", "夏天": "summer", "春": "spring",
+    "秋": "autumn", "外套": "coat jacket", "大衣": "overcoat", "夹克": "jacket", "雨衣": "rain jacket",
+    "运动鞋": "sneakers", "跑鞋": "running shoes", "靴子": "boots", "雪地靴": "winter boots", "凉鞋": "sandals",
+    "鞋": "shoes", "毛衣": "sweater", "开衫": "cardigan", "卫衣": "hoodie", "围巾": "scarf", "帽子": "beanie hat",
+    "手套": "gloves", "连衣裙": "dress", "裙子": "dress", "牛仔裤": "jeans", "裤子": "trousers", "短裤": "shorts",
+    "衬衫": "shirt", "T恤": "t-shirt", "帐篷": "tent", "睡袋": "sleeping bag", "背包": "backpack", "头灯": "headlamp",
+    "水壶": "water bottle", "太阳镜": "sunglasses", "墨镜": "sunglasses", "雨伞": "umbrella", "袜子": "socks",
+    "保暖": "warm", "暖和": "warm", "防水": "waterproof", "轻": "lightweight", "黑色": "black", "黑": "black",
+    "白色": "white", "红色": "red", "蓝色": "blue", "绿色": "green", "灰色": "grey", "羊毛": "wool",
+    "羊绒": "cashmere", "皮": "leather", "棉": "cotton", "亚麻": "linen", "女": "women", "男": "men",
+    "儿童": "kids", "电影": "movie", "喜剧": "comedy", "恐怖": "horror", "动作": "action", "爱情": "romance",
+    "科幻": "sci-fi", "动画": "animation", "纪录片": "documentary", "悬疑": "thriller", "战争": "war",
+}
+# Words that name a category, for catalogs whose category names are different words.
+CATEGORY_WORDS = {
+    "coat": "coats & jackets", "parka": "coats & jackets", "jacket": "coats & jackets", "overcoat": "coats & jackets",
+    "peacoat": "coats & jackets", "trench": "coats & jackets", "vest": "coats & jackets", "anorak": "coats & jackets",
+    "sweater": "sweaters", "jumper": "sweaters", "cardigan": "sweaters", "hoodie": "sweaters", "turtleneck": "sweaters",
+    "pullover": "sweaters", "shirt": "tops", "t-shirt": "tops", "tee": "tops", "blouse": "tops", "top": "tops",
+    "jeans": "trousers & jeans", "trousers": "trousers & jeans", "pants": "trousers & jeans", "chinos": "trousers & jeans",
+    "shorts": "trousers & jeans", "leggings": "trousers & jeans", "dress": "dresses", "boots": "shoes", "boot": "shoes",
+    "sneakers": "shoes", "trainers": "shoes", "sandals": "shoes", "loafers": "shoes", "slippers": "shoes",
+    "shoe": "shoes", "wellies": "shoes", "scarf": "accessories", "beanie": "accessories", "hat": "accessories",
+    "gloves": "accessories", "mittens": "accessories", "sunglasses": "accessories", "belt": "accessories",
+    "bag": "accessories", "tote": "accessories", "umbrella": "accessories", "socks": "accessories",
+    "cap": "accessories", "tent": "outdoor gear", "sleeping bag": "outdoor gear", "backpack": "outdoor gear",
+    "daypack": "outdoor gear", "headlamp": "outdoor gear", "stove": "outdoor gear", "swimsuit": "activewear",
+    "bikini": "activewear", "swim": "activewear", "yoga": "activewear", "sports bra": "activewear",
+}
+
+
+def detect_language(text: str) -> str:
+    letters = [char for char in text if char.isalpha()]
+    if not letters:
+        return "en"
+    cjk = sum(1 for char in letters if "\u4e00" <= char <= "\u9fff")
+    if cjk / len(letters) > 0.3:
+        return "zh"
+    ascii_letters = sum(1 for char in letters if char.isascii())
+    return "en" if ascii_letters / len(letters) > 0.8 else "other"
+
+
+def translate_zh(text: str) -> str:
+    """Glossary words found in a Chinese text, in English, longest match first."""
+    found: list[tuple[int, str]] = []
+    remaining = text
+    for word in sorted(ZH_GLOSSARY, key=len, reverse=True):
+        position = remaining.find(word)
+        while position >= 0:
+            found.append((position, ZH_GLOSSARY[word]))
+            remaining = remaining[:position] + "\0" * len(word) + remaining[position + len(word) :]
+            position = remaining.find(word)
+    return " ".join(english for _, english in sorted(found))
+
+
+def _amount(value: str, thousands: str | None) -> float:
+    amount = float(value.replace(",", "."))
+    return amount * 1000 if thousands else amount
+
+
+class RequestParser:
+    """Knows the catalog's categories; turns messages into requests, given the previous turn."""
+
+    def __init__(self, categories: Iterable[str]):
+        self.categories = {category.lower(): category for category in categories}
+        self.category_words: dict[str, str] = {}
+        for lowered, category in self.categories.items():
+            for word in re.findall(r"[a-z][a-z-]+", lowered):
+                if word not in {"and", "gear"}:
+                    self.category_words[word] = category
+                    self.category_words[word.rstrip("s")] = category
+        for word, category in CATEGORY_WORDS.items():
+            if category in self.categories:
+                self.category_words[word] = self.categories[category]
+
+    def parse(self, message: str, previous: ParsedRequest | None = None, shown: list[Item] | None = None) -> ParsedRequest:
+        shown = shown or []
+        language = detect_language(message)
+        notes: list[str] = []
+        text = message.strip()
+        if language == "zh":
+            english = translate_zh(text)
+            excluded_zh = [translate_zh(match) for match in ZH_EXCLUDE.findall(text)]
+            for match in ZH_EXCLUDE.finditer(text):
+                english = english.replace(translate_zh(match.group(1)), "", 1)
+            notes.append(f"Chinese request read as keywords: {english.strip() or '(none recognised)'}")
+            text = english + " " + " ".join(f"not {word}" for term in excluded_zh for word in term.split()[:1])
+            text += " " + " ".join(f"under {a or b}" for a, b in ZH_MAX.findall(message))
+            text += " " + " ".join(f"over {a or b}" for a, b in ZH_MIN.findall(message))
+            if re.search(r"便宜", message):
+                text += " cheaper"
+            if SOMETHING_ELSE.search(message):
+                text += " something else"
+
+        constraints = Constraints()
+        remainder = text
+        if match := RANGE.search(remainder):
+            constraints.min_price = _amount(match.group(1), match.group(2))
+            constraints.max_price = _amount(match.group(3), match.group(4))
+            remainder = remainder.replace(match.group(0), " ")
+        for pattern, bound in ((MAX_PRICE, "max_price"), (OR_LESS, "max_price"), (MIN_PRICE, "min_price")):
+            if match := pattern.search(remainder):
+                setattr(constraints, bound, _amount(match.group(1), match.group(2)))
+                remainder = remainder.replace(match.group(0), " ")
+        for match in EXCLUDE.finditer(remainder):
+            term = match.group(1).lower()
+            if term not in NOT_A_TERM:
+                constraints.excluded_terms.append(term)
+                remainder = remainder.replace(match.group(0), " ", 1)
+
+        cheaper, pricier, something_else = (bool(p.search(remainder)) for p in (CHEAPER, PRICIER, SOMETHING_ELSE))
+        for pattern in (CHEAPER, PRICIER, SOMETHING_ELSE):
+            remainder = pattern.sub(" ", remainder)
+        content = " ".join(FILLER.sub(" ", re.sub(r"[^\w\s&'-]", " ", remainder)).split())
+        category = self._category(content)
+
+        refines = previous is not None and (
+            cheaper or pricier or something_else or not content
+            or (len(content.split()) <= 2 and (category is None or category == previous.constraints.category))
+        )
+        if refines:
+            assert previous is not None
+            merged = previous.constraints.model_copy(deep=True)
+            merged.category = category or merged.category
+            merged.min_price = constraints.min_price if constraints.min_price is not None else merged.min_price
+            merged.max_price = constraints.max_price if constraints.max_price is not None else merged.max_price
+            merged.excluded_terms = sorted({*merged.excluded_terms, *constraints.excluded_terms})
+            constraints = merged
+            query = f"{previous.query} {content}".strip()
+        else:
+            constraints.category = category
+            query = content or " ".join(constraints.excluded_terms) or message.strip()
+
+        prices = [item.price for item in shown if item.price is not None]
+        if cheaper and prices:
+            constraints.max_price = round(min(prices) - 0.01, 2)
+            notes.append(f"cheaper than the cheapest item shown ({min(prices):g})")
+        if pricier and prices:
+            constraints.min_price = round(max(prices) + 0.01, 2)
+            notes.append(f"pricier than the most expensive item shown ({max(prices):g})")
+        if something_else and shown:
+            constraints.excluded_ids = sorted({*constraints.excluded_ids, *(item.id for item in shown)})
+            notes.append("leaving out the items already shown")
+        if constraints.min_price is not None and constraints.max_price is not None and constraints.min_price > constraints.max_price:
+            notes.append("the price limits contradict each other")
+        return ParsedRequest(query=query, constraints=constraints, follow_up=refines, language=language, notes=notes)
+
+    def _category(self, content: str) -> str | None:
+        lowered = content.lower()
+        best: tuple[int, str] | None = None
+        for word, category in self.category_words.items():
+            match = re.search(rf"\b{re.escape(word)}\b", lowered)
+            if match and (best is None or match.start() < best[0]):
+                best = (match.start(), category)
+        return best[1] if best else None

@@ -1,0 +1,84 @@
+"""Shared real parts: the bundled encoder, the bundled LLM and the demo catalog, loaded once per run.
+Each test that writes gets its own Chroma store in a temp folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from recchat.catalog import load_catalog  # noqa: E402
+from recchat.chat import RecChat  # noqa: E402
+from recchat.config import BUNDLED_CATALOG_DIR, Settings  # noqa: E402
+from recchat.embeddings import load_encoder  # noqa: E402
+from recchat.errors import BackendUnavailableError  # noqa: E402
+from recchat.llm import make_backend  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    return load_encoder(Settings().embedding)
+
+
+@pytest.fixture(scope="session")
+def products():
+    return load_catalog(BUNDLED_CATALOG_DIR / "products.jsonl")
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory) -> Settings:
+    """Default settings with a private data folder; models come from the usual cache."""
+    return Settings(data_dir=tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+def real_backend(settings):
+    return make_backend(settings)
+
+
+@pytest.fixture(scope="session")
+def bot(settings, encoder, real_backend) -> RecChat:
+    """The whole engine with the real encoder, Chroma and SmolLM2."""
+    return RecChat.from_settings(settings, encoder=encoder, backend=real_backend)
+
+
+class ScriptedBackend:
+    """Replays given LLM outputs: the only way to make a real model emit exactly the bad
+    output a test needs. The real model is exercised by the end-to-end tests."""
+
+    name = "scripted"
+
+    def __init__(self, *outputs: str | Exception):
+        self.outputs = list(outputs)
+        self.calls: list[list[dict]] = []
+
+    def generate(self, messages, *, schema=None, max_tokens=256) -> str:
+        return "".join(self.stream(messages, schema=schema, max_tokens=max_tokens))
+
+    def stream(self, messages, *, schema=None, max_tokens=256) -> Iterator[str]:
+        self.calls.append(messages)
+        output = self.outputs.pop(0) if len(self.outputs) > 1 else self.outputs[0]
+        if isinstance(output, Exception):
+            raise output
+        for start in range(0, len(output), 7):  # arrive in pieces, as a real stream does
+            yield output[start : start + 7]
+
+
+@pytest.fixture
+def scripted_bot(settings, encoder, products):
+    """The real engine (encoder, Chroma, catalog) with an LLM whose outputs the test chooses."""
+
+    def make(*outputs: str | Exception) -> RecChat:
+        bot = RecChat.from_settings(settings, encoder=encoder, backend=ScriptedBackend(*outputs))
+        return bot
+
+    return make
+
+
+@pytest.fixture
+def down_error():
+    return BackendUnavailableError("connection refused (test)")

@@ -1,0 +1,109 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from recchat.catalog import Catalog, load_catalog, resolve_catalog_path
+from recchat.config import BUNDLED_CATALOG_DIR, Settings
+from recchat.errors import CatalogError, CatalogNotFoundError
+from recchat.models import Item
+
+GOOD = {"id": "x1", "title": "Wool Scarf", "category": "accessories", "price": 30, "currency": "USD",
+        "attributes": {"material": "wool"}}
+
+
+def write_jsonl(path, rows):
+    path.write_text("\n".join(row if isinstance(row, str) else json.dumps(row) for row in rows) + "\n")
+    return path
+
+
+def test_demo_catalog_is_large_varied_and_valid(products):
+    assert len(products) >= 200
+    assert len(products.categories()) >= 8
+    assert len({item.title for item in products}) == len(products)
+    assert all(item.price and item.currency == "USD" and item.description for item in products)
+    assert {"winter", "summer"} <= {item.attributes["season"] for item in products}
+
+
+def test_committed_demo_catalog_matches_its_generator(tmp_path):
+    script = BUNDLED_CATALOG_DIR / "make_products.py"
+    generated = subprocess.run(
+        [sys.executable, "-c", f"import runpy; m = runpy.run_path({str(script)!r}); print(m['render'](m['build_items']()), end='')"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert generated == (BUNDLED_CATALOG_DIR / "products.jsonl").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "bad_row, field, words",
+    [
+        ('{"id": "x2", "title": "Broken', "-", "not valid JSON"),  # broken row
+        ({"id": "x2", "category": "shoes"}, "title", "Field required"),  # missing field
+        ({**GOOD, "id": "x2", "price": "cheap"}, "price", "number"),  # wrong type
+        ({**GOOD, "id": "x2", "price": -5}, "price", "greater than or equal"),  # impossible value
+        ({**GOOD, "id": "x2", "colour": "red"}, "colour", "Extra inputs"),  # unknown field (typo)
+        ({**GOOD}, "id", "duplicate id 'x1' (first on line 1)"),  # duplicate id
+        ('["not", "an", "object"]', "-", "JSON object"),
+    ],
+)
+def test_bad_jsonl_row_names_file_line_field_and_loads_nothing(tmp_path, bad_row, field, words):
+    path = write_jsonl(tmp_path / "shop.jsonl", [GOOD, bad_row])
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(path)
+    problem = caught.value.problems[0]
+    assert (problem.file, problem.line, problem.field) == (str(path), 2, field)
+    assert words in problem.message
+    assert f"{path}:2: field '{field}'" in str(caught.value)
+
+
+def test_every_bad_row_is_reported_at_once(tmp_path):
+    path = write_jsonl(tmp_path / "shop.jsonl", [GOOD, "{", {"id": "y"}, GOOD])
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(path)
+    assert sorted({p.line for p in caught.value.problems}) == [2, 3, 4]
+
+
+def test_csv_catalog_with_attributes_and_lists(tmp_path):
+    path = tmp_path / "shop.csv"
+    path.write_text("id,title,category,price,currency,material,colors\n"
+                    "c1,Alpaca Scarf,accessories,45.5,EUR,alpaca,grey|red\n"
+                    "c2,Rain Boots,shoes,,,rubber,\n")
+    catalog = load_catalog(path)
+    assert catalog["c1"].price == 45.5 and catalog["c1"].attributes == {"material": "alpaca", "colors": ["grey", "red"]}
+    assert catalog["c2"].price is None and catalog["c2"].attributes == {"material": "rubber"}
+
+
+@pytest.mark.parametrize(
+    "text, line, field",
+    [
+        ("id,title\nc1,Scarf\n", 1, "category"),  # required column missing from the header
+        ("id,title,category\nc1,Scarf,accessories,extra\n", 2, "-"),  # more values than columns
+        ("id,title,category,price\nc1,Scarf,accessories,ten\n", 2, "price"),  # wrong type
+    ],
+)
+def test_bad_csv(tmp_path, text, line, field):
+    path = tmp_path / "shop.csv"
+    path.write_text(text)
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(path)
+    assert (caught.value.problems[0].line, caught.value.problems[0].field) == (line, field)
+
+
+def test_missing_empty_and_unknown_catalogs(tmp_path):
+    with pytest.raises(CatalogNotFoundError):
+        load_catalog(tmp_path / "none.jsonl")
+    with pytest.raises(CatalogError, match="no items"):
+        load_catalog(write_jsonl(tmp_path / "empty.jsonl", [""]))
+    with pytest.raises(CatalogNotFoundError, match="recchat catalog build-movies"):
+        resolve_catalog_path("movies", Settings(data_dir=tmp_path))
+    assert resolve_catalog_path("products", Settings(data_dir=tmp_path)).name == "products.jsonl"
+
+
+def test_item_text_and_hash_follow_content():
+    item = Item.model_validate(GOOD)
+    assert "material: wool" in item.embedding_text() and "price: $30" in item.embedding_text()
+    assert item.content_hash() == Item.model_validate(GOOD).content_hash()
+    assert item.content_hash() != Item.model_validate({**GOOD, "price": 31}).content_hash()
+    with pytest.raises(ValueError, match="duplicate"):
+        Catalog("c", [item, item])

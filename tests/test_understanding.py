@@ -1,0 +1,72 @@
+import pytest
+
+from recchat.understanding import RequestParser, detect_language
+
+
+@pytest.fixture(scope="module")
+def parser(products):
+    return RequestParser(products.categories())
+
+
+@pytest.mark.parametrize(
+    "message, query, category, low, high",
+    [
+        ("I want a winter coat", "winter coat", "coats & jackets", None, None),
+        ("show me running shoes under $100", "running shoes", "shoes", None, 100),
+        ("hiking boots between 50 and 120 dollars", "hiking boots", "shoes", 50, 120),
+        ("a cashmere sweater, at least €150", "cashmere sweater", "sweaters", 150, None),
+        ("tent 200 or less", "tent", "outdoor gear", None, 200),
+        ("a 1.5k parka", "1 5k parka", "coats & jackets", None, None),
+    ],
+)
+def test_topic_category_and_price(parser, message, query, category, low, high):
+    request = parser.parse(message)
+    assert (request.query, request.constraints.category) == (query, category)
+    assert (request.constraints.min_price, request.constraints.max_price) == (low, high)
+    assert not request.follow_up
+
+
+def test_follow_ups_refine_the_previous_request(parser, products):
+    first = parser.parse("I want a winter coat")
+    shown = [products["P0001-down-parka"], products["P0002-down-parka"]]
+    cheaper = parser.parse("cheaper", first, shown)
+    assert cheaper.follow_up and cheaper.query == "winter coat"
+    assert cheaper.constraints.max_price == pytest.approx(min(i.price for i in shown) - 0.01)
+    assert parser.parse("not black", first, shown).constraints.excluded_terms == ["black"]
+    assert parser.parse("something else", first, shown).constraints.excluded_ids == sorted(i.id for i in shown)
+    assert parser.parse("in wool", first, shown).query == "winter coat in wool"
+    pricier = parser.parse("more expensive", first, shown)
+    assert pricier.constraints.min_price == pytest.approx(max(i.price for i in shown) + 0.01)
+
+
+def test_a_new_subject_starts_over(parser, products):
+    first = parser.parse("a winter coat under $150 not black")
+    second = parser.parse("running shoes for the gym", first, [products["P0001-down-parka"]])
+    assert not second.follow_up and second.constraints.category == "shoes"
+    assert second.constraints.max_price is None and second.constraints.excluded_terms == []
+
+
+def test_exclusions_skip_non_terms(parser):
+    request = parser.parse("no more than 80 for a scarf, not too expensive, without wool")
+    assert request.constraints.max_price == 80 and request.constraints.excluded_terms == ["wool"]
+
+
+def test_chinese_request_becomes_english_keywords(parser):
+    request = parser.parse("我想买一件冬季外套")
+    assert request.language == "zh" and request.constraints.category == "coats & jackets"
+    assert "winter" in request.query and "coat" in request.query
+    priced = parser.parse("我想要200元以下的羽绒服，不要黑色")
+    assert priced.constraints.max_price == 200 and priced.constraints.excluded_terms == ["black"]
+    assert "down parka" in priced.query
+
+
+def test_contradictory_prices_are_noted(parser):
+    request = parser.parse("a coat over $300 under $100")
+    assert request.constraints.min_price == 300 and request.constraints.max_price == 100
+    assert "contradict" in " ".join(request.notes)
+
+
+def test_language_detection():
+    assert [detect_language(t) for t in ["warm coat", "我想买外套", "manteau chaud pour l'hiver éé", "123"]] == ["en", "zh", "en", "en"]
+    assert detect_language("Ich möchte einen warmen Mantel für den Winter, ähnlich größer äöü") in {"en", "other"}
+    assert detect_language("Тёплое пальто") == "other"
