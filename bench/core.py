@@ -1,0 +1,122 @@
+"""Core figures: index build rate, query latency at 10k items (with and without filters), chat-turn latency.
+
+    python bench/core.py [--items 10000] [--queries 200] [--turns 3]
+
+The filtered query is compared with Chroma's own `where` filter (the baseline) in the same process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from recchat.catalog import Catalog, load_catalog  # noqa: E402
+from recchat.chat import RecChat  # noqa: E402
+from recchat.config import BUNDLED_CATALOG_DIR, Settings  # noqa: E402
+from recchat.embeddings import CachedEncoder, load_encoder  # noqa: E402
+from recchat.models import Constraints  # noqa: E402
+from recchat.retrieval import Retriever, VectorIndex, _where, open_store  # noqa: E402
+
+QUERIES = ["warm winter coat", "waterproof hiking boots", "summer dress", "merino sweater", "tent for two",
+           "running shoes", "gift for a hiker", "cashmere scarf", "rain jacket", "kids sandals"]
+FILTERED = Constraints(category="shoes", max_price=120)
+COLOURS = ["red", "blue", "green", "black", "white", "grey", "navy", "olive", "tan", "plum"]
+
+
+def scaled_catalog(n: int) -> Catalog:
+    """n distinct items made from the demo catalog: new colour, price and edition per copy."""
+    base = list(load_catalog(BUNDLED_CATALOG_DIR / "products.jsonl"))
+    items = []
+    for i in range(n):
+        item = base[i % len(base)]
+        copy = i // len(base)
+        items.append(item.model_copy(update={
+            "id": f"{item.id}-{copy}",
+            "title": f"{item.title} ({COLOURS[copy % len(COLOURS)]}, edition {copy})",
+            "price": round((item.price or 10) * (0.7 + (copy % 7) * 0.1), 2),
+            "attributes": {**item.attributes, "color": COLOURS[copy % len(COLOURS)]},
+        }))
+    return Catalog("bench", items)
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+
+def timed(fn, repeats: int) -> list[float]:
+    out = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        fn(i)
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--turns", type=int, default=3)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="recchat-bench-"))
+    settings = Settings(data_dir=workdir, cache_dir=Settings().cache_dir)
+    encoder = load_encoder(settings.embedding)
+    catalog = scaled_catalog(args.items)
+
+    cached = CachedEncoder(encoder, workdir / "embeddings.sqlite")
+    index = VectorIndex(open_store(workdir / "chroma"), "bench", cached)
+    start = time.perf_counter()
+    index.sync(catalog)
+    build_s = time.perf_counter() - start
+    start = time.perf_counter()
+    resync = index.sync(catalog)
+    resync_s = time.perf_counter() - start
+    start = time.perf_counter()
+    texts = [item.embedding_text() for item in list(catalog)[:512]]
+    encoder.encode(texts)
+    encode_rate = len(texts) / (time.perf_counter() - start)
+
+    retriever = Retriever(catalog, index, settings.retrieval)
+    vectors = {q: cached.encode([q])[0] for q in QUERIES}  # warm the cache: measure search, not encoding
+    plain = timed(lambda i: retriever.search(QUERIES[i % len(QUERIES)], k=8), args.queries)
+    filtered = timed(lambda i: retriever.search(QUERIES[i % len(QUERIES)], FILTERED, k=8), args.queries)
+    where = timed(lambda i: index.nearest(vectors[QUERIES[i % len(QUERIES)]], 8, where=_where(FILTERED)), args.queries)
+    raw = timed(lambda i: index.nearest(vectors[QUERIES[i % len(QUERIES)]], 8), args.queries)
+
+    print(f"# recchat core benchmark ({args.items} items, {os.cpu_count()} CPUs)")
+    print(f"index build (embed + upsert): {args.items / build_s:8.1f} items/s  ({build_s:.1f} s)")
+    print(f"encoder alone:                {encode_rate:8.1f} items/s")
+    print(f"re-sync unchanged catalog:    {resync_s:8.2f} s  ({resync.unchanged} unchanged, ratio to build {resync_s / build_s:.3f})")
+    print("query latency, ms                     p50      p95")
+    for label, samples in [("chroma nearest only (baseline)", raw), ("search, no filter", plain),
+                           ("search, category+price filter", filtered), ("chroma `where` filter (baseline)", where)]:
+        p50, p95 = percentiles(samples)
+        print(f"  {label:34s} {p50:7.2f}  {p95:7.2f}")
+    print(f"  filtered search / chroma where, p50: {percentiles(filtered)[0] / percentiles(where)[0]:.2f}x")
+
+    if args.turns:
+        bot = RecChat.from_settings(Settings(data_dir=workdir), encoder=encoder)
+        bot.chat("warm socks")  # loads the LLM; not timed
+        firsts, totals, tokens_note = [], [], []
+        session = bot.new_session()
+        for message in ["I want a winter coat", "cheaper", "waterproof hiking boots under $200"][: args.turns]:
+            reply = bot.chat(message, session)
+            firsts.append(reply.metadata.timings_ms.get("first_token_ms", float("nan")))
+            totals.append(reply.metadata.timings_ms["total_ms"])
+            tokens_note.append(reply.metadata.source)
+        print(f"chat turn on {bot.backend.name} ({settings.llm.device}), {len(totals)} turns:")
+        print(f"  first token p50 {statistics.median(firsts):8.0f} ms   total p50 {statistics.median(totals):8.0f} ms"
+              f"   max {max(totals):8.0f} ms   sources {tokens_note}")
+
+
+if __name__ == "__main__":
+    main()
