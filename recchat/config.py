@@ -72,8 +72,8 @@ class RetrievalSettings(BaseModel):
     overfetch: int = Field(
         default=5,
         ge=1,
-        description="Filters run in Python on candidates x overfetch nearest items; the window doubles "
-        "while too few pass, before a Chroma `where` query is used.",
+        description="Filters run in Python on the nearest candidates x overfetch / (share of the catalog "
+        "passing the category and price limits) items.",
     )
     min_score: float = Field(
         default=0.25,
@@ -82,7 +82,12 @@ class RetrievalSettings(BaseModel):
         description="Items less similar than this to the request are not offered; 0.25 separates nonsense "
         "from real requests for all-MiniLM-L6-v2, other encoders may need another value.",
     )
-    max_window: int = Field(default=400, ge=10, description="Largest nearest-item window filtered in Python.")
+    max_window: int = Field(
+        default=400,
+        ge=10,
+        description="Largest nearest-item window filtered in Python; a filter that would need a larger one "
+        "goes to one Chroma `where` query instead.",
+    )
 
 
 class ChatSettings(BaseModel):

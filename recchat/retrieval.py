@@ -1,13 +1,16 @@
 """Catalog vectors in ChromaDB, and retrieval with constraints.
 
-Chroma's `where` filters cost 17-33 ms at 10k items and over 100 ms at 100k, against 3-5 ms
-for a plain nearest-neighbour query. So constraints are checked in Python on a window of
-nearest items that doubles while too few pass; only a very selective filter falls back to
-one `where` query.
+Chroma's `where` filters cost 16-33 ms at 10k items and over 100 ms at 100k, against 3-5 ms
+for a plain nearest-neighbour query. So the share of the catalog that passes the category and
+price constraints is estimated first (sorted prices per category: microseconds), and the
+nearest-item window is sized to hold enough matches; constraints are then checked in Python.
+Only a filter too selective for a bounded window goes to one `where` query.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -154,22 +157,45 @@ class Retriever:
         self.catalog = catalog
         self.index = index
         self.settings = settings
+        self._prices: dict[str | None, list[float]] = {None: []}  # sorted prices per category; None: all
+        for item in catalog:
+            price = item.price if item.price is not None else math.inf
+            self._prices.setdefault(item.category.lower(), []).append(price)
+            self._prices[None].append(price)
+        for prices in self._prices.values():
+            prices.sort()
+
+    def share(self, constraints: Constraints) -> float:
+        """Fraction of the catalog that passes the category and price constraints."""
+        prices = self._prices.get(constraints.category.lower() if constraints.category else None, [])
+        if constraints.min_price is None and constraints.max_price is None:
+            matching = len(prices)
+        else:  # items without a price (stored as inf) never pass a price limit
+            low = bisect.bisect_left(prices, constraints.min_price) if constraints.min_price is not None else 0
+            high = (
+                bisect.bisect_right(prices, constraints.max_price)
+                if constraints.max_price is not None
+                else bisect.bisect_left(prices, math.inf)
+            )
+            matching = max(0, high - low)
+        return matching / max(1, len(self._prices[None]))
 
     def search(self, query: str, constraints: Constraints | None = None, k: int | None = None) -> list[Candidate]:
         constraints = constraints or Constraints()
         k = k or self.settings.candidates
+        share = self.share(constraints)
+        if share == 0:
+            return []
         vector = self.index.encoder.encode([query])[0]
         total = self.index.count()
-        window = k * self.settings.overfetch
-        while True:
+        window = min(total, math.ceil(k * self.settings.overfetch / share))
+        if window <= self.settings.max_window or window >= total:
             found = self._filtered(self.index.nearest(vector, window), constraints, k)
-            if len(found) >= k or window >= total:
+            # Enough, or the whole catalog was seen, or terms/ids/min_score (which the estimate ignores) cut it.
+            if len(found) >= k or window >= total or _where(constraints) is None:
                 return found
-            if window >= self.settings.max_window:
-                break
-            window = min(window * 2, self.settings.max_window)
-        # Too selective for the window: let Chroma pre-filter what it can express, then finish here.
-        pushed = self.index.nearest(vector, max(window, k * 4), where=_where(constraints))
+        # Too selective for a bounded window: let Chroma pre-filter what it can express, then finish here.
+        pushed = self.index.nearest(vector, k * self.settings.overfetch, where=_where(constraints))
         return self._filtered(pushed, constraints, k)
 
     def _filtered(self, hits: list[tuple[str, float]], constraints: Constraints, k: int) -> list[Candidate]:
