@@ -69,6 +69,12 @@ def resolve_catalog_path(name_or_path: str, settings: Settings) -> Path:
     )
 
 
+def load_configured_catalog(settings: Settings) -> Catalog:
+    """The catalog `settings.catalog` names, loaded and validated."""
+    path = resolve_catalog_path(settings.catalog, settings)
+    return load_catalog(path, name=path.stem)
+
+
 def load_catalog(path: str | Path, name: str | None = None) -> Catalog:
     """Load and validate every row; raise `CatalogError` listing all bad rows."""
     path = Path(path)

@@ -15,9 +15,9 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from recchat.catalog import Catalog, load_catalog, resolve_catalog_path
+from recchat.catalog import Catalog, load_configured_catalog
 from recchat.config import Settings
-from recchat.embeddings import CachedEncoder, Encoder, load_encoder
+from recchat.embeddings import Encoder, cached_encoder
 from recchat.errors import BackendUnavailableError, InvalidMessageError
 from recchat.grounding import Pick, alias, candidate_lines, fact_reason, iter_picks, reason_is_grounded, reply_schema
 from recchat.llm import LLMBackend, make_backend
@@ -84,11 +84,8 @@ class RecChat:
         """Load the catalog, bring its index up to date (only changed items are embedded), and get ready.
         The LLM loads on the first turn that needs it."""
         settings = settings or Settings()
-        path = resolve_catalog_path(settings.catalog, settings)
-        catalog = load_catalog(path, name=path.stem)
-        encoder = encoder or load_encoder(settings.embedding)
-        cached = CachedEncoder(encoder, settings.cache_dir / "embeddings.sqlite")
-        index = VectorIndex(open_store(settings.store_dir), catalog.name, cached)
+        catalog = load_configured_catalog(settings)
+        index = VectorIndex(open_store(settings.store_dir), catalog.name, cached_encoder(settings, encoder))
         index.sync(catalog, progress=progress)
         return cls(settings, catalog, Retriever(catalog, index, settings.retrieval), backend=backend)
 

@@ -64,14 +64,13 @@ def cmd_chat(args: argparse.Namespace) -> int:
 def cmd_index(args: argparse.Namespace) -> int:
     import time
 
-    from recchat.catalog import load_catalog, resolve_catalog_path
-    from recchat.embeddings import CachedEncoder, load_encoder
+    from recchat.catalog import load_configured_catalog
+    from recchat.embeddings import cached_encoder
     from recchat.retrieval import VectorIndex, open_store
 
     settings = _settings(args)
-    path = resolve_catalog_path(settings.catalog, settings)
-    catalog = load_catalog(path, name=path.stem)
-    encoder = CachedEncoder(load_encoder(settings.embedding), settings.cache_dir / "embeddings.sqlite")
+    catalog = load_configured_catalog(settings)
+    encoder = cached_encoder(settings)
     client = open_store(settings.store_dir)
     index = VectorIndex(client, catalog.name, encoder)
     if args.rebuild:
@@ -80,7 +79,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     report = index.sync(catalog, progress=True)
     print(
-        f"{catalog.name}: {len(catalog)} items from {path}; added {report.added}, updated {report.updated}, "
+        f"{catalog.name}: {len(catalog)} items; added {report.added}, updated {report.updated}, "
         f"removed {report.removed}, unchanged {report.unchanged} ({encoder.computed} embedded, "
         f"{time.perf_counter() - started:.1f} s) -> {settings.store_dir}"
     )

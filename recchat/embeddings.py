@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from recchat.config import EmbeddingSettings
+from recchat.config import EmbeddingSettings, Settings
 from recchat.errors import ModelFilesMissingError
 
 
@@ -126,3 +126,8 @@ class CachedEncoder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack([found[text_hash] for text_hash in hashes])
+
+
+def cached_encoder(settings: Settings, encoder: Encoder | None = None) -> CachedEncoder:
+    """The configured encoder (or the one given), behind the shared embedding cache."""
+    return CachedEncoder(encoder or load_encoder(settings.embedding), settings.cache_dir / "embeddings.sqlite")

@@ -48,7 +48,3 @@ class ModelFilesMissingError(RecChatError, FileNotFoundError):
 
 class BackendUnavailableError(RecChatError, ConnectionError):
     """The LLM backend could not produce an answer (down, timed out, or failed)."""
-
-
-class IndexMismatchError(RecChatError, ValueError):
-    """The vector index was built with another encoder than the one configured."""

@@ -146,14 +146,20 @@ def _numbers(text: str) -> set[float]:
     return found
 
 
+def _pairs(text: str) -> set[tuple[str, str]]:
+    words = [word for word in WORD.findall(text.lower()) if word not in GENERIC_WORDS]
+    return set(zip(words, words[1:]))
+
+
 def item_words(item: Item) -> set[str]:
     return _words(" ".join([item.title, item.category, item.description, *item.facts()]))
 
 
 def reason_is_grounded(reason: str, item: Item, others: list[Item], query: str, aliases: list[str]) -> bool:
-    """Keep a reason only if it is one finished sentence or two that quote a fact of its item, and claim
-    nothing that belongs to another candidate or to the request but not to this item (a denim jacket
-    called 'winter' because the shopper asked for winter), and state no number the item lacks."""
+    """Keep a reason only if it is a finished sentence that quotes a fact of its item, is mostly made of
+    the item's own words, names no other candidate (a word pair from its title), claims nothing that
+    belongs to another candidate or to the request but not to this item (a denim jacket called 'winter'
+    because the shopper asked for winter), and states no number the item lacks."""
     reason = reason.strip()
     if not 10 <= len(reason) < REASON_MAX_CHARS or not reason.endswith((".", "!")):
         return False
@@ -163,8 +169,15 @@ def reason_is_grounded(reason: str, item: Item, others: list[Item], query: str, 
     said = _words(reason)
     if not said & (own - _words(item.title)):
         return False
+    said_words = {word for word in said if not word[0].isdigit()}  # a copied price proves nothing
+    if len(said_words & own) * 2 <= len(said_words):
+        return False
     claimable = _words(query).union(*(item_words(other) for other in others))
     if (said & claimable) - own:
+        return False
+    reason_pairs = _pairs(reason)
+    own_pairs = _pairs(" ".join([item.title, item.description]))
+    if any((_pairs(other.title) - own_pairs) & reason_pairs for other in others):
         return False
     known_numbers = _numbers(" ".join([item.title, item.description, *item.facts()]))
     if item.price is not None:

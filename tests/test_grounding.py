@@ -40,6 +40,12 @@ def test_reason_must_quote_own_facts_and_nothing_else(products):
     assert not reason_is_grounded("Warm goose down made of 12 oz cotton denim.", parka, others, "coat", [])  # other's fact
     assert not reason_is_grounded("Cotton denim trucker jacket for winter.", denim, [parka], "winter coat", [])  # claims the request
     assert not reason_is_grounded("Very warm goose down parka for winter, and it is made to be worn in the", parka, others, "coat", [])
+    # seen from SmolLM2 in a real run: names another candidate; mostly invented words
+    fleece, overcoat = products["P0022-fleece-jacket"], products["P0009-wool-overcoat"]
+    assert not reason_is_grounded(
+        "Mermaid's Favorite Color is Black, and it's a color that's only found in the Northwind Fleece Jacket.",
+        products["P0003-down-parka"].model_copy(update={"title": "Northwind Summit Down Parka"}), [fleece], "winter coat", [])
+    assert not reason_is_grounded(f"Morton woolen sweater for winter at ${overcoat.price}.", overcoat, [], "winter coat", [])
 
 
 def test_fact_reason_uses_only_item_facts(products):
