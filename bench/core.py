@@ -23,7 +23,7 @@ from recchat.chat import RecChat  # noqa: E402
 from recchat.config import BUNDLED_CATALOG_DIR, Settings  # noqa: E402
 from recchat.embeddings import CachedEncoder, load_encoder  # noqa: E402
 from recchat.models import Constraints  # noqa: E402
-from recchat.retrieval import Retriever, VectorIndex, _where, open_store  # noqa: E402
+from recchat.retrieval import Retriever, VectorIndex, where_filter, open_store  # noqa: E402
 
 QUERIES = ["warm winter coat", "waterproof hiking boots", "summer dress", "merino sweater", "tent for two",
            "running shoes", "gift for a hiker", "cashmere scarf", "rain jacket", "kids sandals"]
@@ -90,9 +90,9 @@ def main() -> None:
     vectors = {q: cached.encode([q])[0] for q in QUERIES}  # warm the cache: measure search, not encoding
     plain = timed(lambda i: retriever.search(QUERIES[i % len(QUERIES)], k=8), args.queries)
     selective = timed(lambda i: retriever.search(QUERIES[i % len(QUERIES)], SELECTIVE, k=8), args.queries)
-    where = timed(lambda i: index.nearest(vectors[QUERIES[i % len(QUERIES)]], 8, where=_where(SELECTIVE)), args.queries)
+    where = timed(lambda i: index.nearest(vectors[QUERIES[i % len(QUERIES)]], 8, where=where_filter(SELECTIVE)), args.queries)
     broad = timed(lambda i: retriever.search(QUERIES[i % len(QUERIES)], BROAD, k=8), args.queries)
-    broad_where = timed(lambda i: index.nearest(vectors[QUERIES[i % len(QUERIES)]], 8, where=_where(BROAD)), args.queries)
+    broadwhere_filter = timed(lambda i: index.nearest(vectors[QUERIES[i % len(QUERIES)]], 8, where=where_filter(BROAD)), args.queries)
     raw = timed(lambda i: index.nearest(vectors[QUERIES[i % len(QUERIES)]], 8), args.queries)
 
     print(f"# recchat core benchmark ({args.items} items, {os.cpu_count()} CPUs)")
@@ -103,25 +103,25 @@ def main() -> None:
     print("query latency, ms                       p50      p95")
     for label, samples in [("chroma nearest only (baseline)", raw), ("search, no filter", plain),
                            ("search, selective filter", selective), ("chroma `where`, selective (baseline)", where),
-                           ("search, broad filter", broad), ("chroma `where`, broad (baseline)", broad_where)]:
+                           ("search, broad filter", broad), ("chroma `where`, broad (baseline)", broadwhere_filter)]:
         p50, p95 = percentiles(samples)
         print(f"  {label:36s} {p50:7.2f}  {p95:7.2f}")
     print(f"  search / chroma where, p50: selective {percentiles(selective)[0] / percentiles(where)[0]:.2f}x, "
-          f"broad {percentiles(broad)[0] / percentiles(broad_where)[0]:.2f}x")
+          f"broad {percentiles(broad)[0] / percentiles(broadwhere_filter)[0]:.2f}x")
 
     if args.turns:
         bot = RecChat.from_settings(Settings(data_dir=workdir), encoder=encoder)
         bot.chat("warm socks")  # loads the LLM; not timed
-        firsts, totals, tokens_note = [], [], []
+        firsts, totals, sources = [], [], []
         session = bot.new_session()
         for message in ["I want a winter coat", "cheaper", "waterproof hiking boots under $200"][: args.turns]:
             reply = bot.chat(message, session)
             firsts.append(reply.metadata.timings_ms.get("first_token_ms", float("nan")))
             totals.append(reply.metadata.timings_ms["total_ms"])
-            tokens_note.append(reply.metadata.source)
+            sources.append(reply.metadata.source)
         print(f"chat turn on {bot.backend.name} ({settings.llm.device}), {len(totals)} turns:")
         print(f"  first token p50 {statistics.median(firsts):8.0f} ms   total p50 {statistics.median(totals):8.0f} ms"
-              f"   max {max(totals):8.0f} ms   sources {tokens_note}")
+              f"   max {max(totals):8.0f} ms   sources {sources}")
 
 
 if __name__ == "__main__":

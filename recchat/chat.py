@@ -70,6 +70,7 @@ class RecChat:
         self.retriever = retriever
         self.parser = RequestParser(catalog.categories())
         self.prompt = prompt or load_prompt(settings.chat.prompt, settings.chat.prompt_version)
+        self._currency = next((item.currency for item in catalog if item.price is not None), None)
         self._backend = backend
         self._backend_lock = threading.Lock()
         self._backend_retry_at = 0.0
@@ -228,14 +229,13 @@ class RecChat:
 
     def _intro(self, request: ParsedRequest, candidates: list[Candidate]) -> str:
         constraints = request.constraints
-        currency = next((item.currency for item in self.catalog if item.price is not None), None)
         wanted = [request.query]
         if constraints.category:
             wanted.append(f"in {constraints.category}")
         if constraints.min_price is not None:
-            wanted.append(f"from {format_price(constraints.min_price, currency)}")
+            wanted.append(f"from {format_price(constraints.min_price, self._currency)}")
         if constraints.max_price is not None:
-            wanted.append(f"up to {format_price(constraints.max_price, currency)}")
+            wanted.append(f"up to {format_price(constraints.max_price, self._currency)}")
         if constraints.excluded_terms:
             wanted.append("without " + ", ".join(constraints.excluded_terms))
         described = " ".join(wanted)

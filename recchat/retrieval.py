@@ -107,10 +107,11 @@ class VectorIndex:
             self.collection.delete(ids=item_ids[start : start + UPSERT_BATCH])
 
     def nearest(self, vector: np.ndarray, n: int, where: dict | None = None) -> list[tuple[str, float]]:
-        if n <= 0 or self.count() == 0:
+        total = self.count()
+        if n <= 0 or total == 0:
             return []
         result = self.collection.query(
-            query_embeddings=[vector], n_results=min(n, self.count()), where=where, include=["distances"]
+            query_embeddings=[vector], n_results=min(n, total), where=where, include=["distances"]
         )
         return [(item_id, max(0.0, min(1.0, 1.0 - distance))) for item_id, distance in zip(result["ids"][0], result["distances"][0])]
 
@@ -192,10 +193,10 @@ class Retriever:
         if window <= self.settings.max_window or window >= total:
             found = self._filtered(self.index.nearest(vector, window), constraints, k)
             # Enough, or the whole catalog was seen, or terms/ids/min_score (which the estimate ignores) cut it.
-            if len(found) >= k or window >= total or _where(constraints) is None:
+            if len(found) >= k or window >= total or where_filter(constraints) is None:
                 return found
         # Too selective for a bounded window: let Chroma pre-filter what it can express, then finish here.
-        pushed = self.index.nearest(vector, k * self.settings.overfetch, where=_where(constraints))
+        pushed = self.index.nearest(vector, k * self.settings.overfetch, where=where_filter(constraints))
         return self._filtered(pushed, constraints, k)
 
     def _filtered(self, hits: list[tuple[str, float]], constraints: Constraints, k: int) -> list[Candidate]:
@@ -209,7 +210,8 @@ class Retriever:
         return found
 
 
-def _where(constraints: Constraints) -> dict | None:
+def where_filter(constraints: Constraints) -> dict | None:
+    """The part of the constraints Chroma's `where` can express (category, price), or None."""
     clauses: list[dict] = []
     if constraints.category:
         clauses.append({"category": {"$eq": constraints.category.lower()}})
