@@ -22,6 +22,7 @@ from recchat.catalog import Catalog, load_catalog  # noqa: E402
 from recchat.chat import RecChat  # noqa: E402
 from recchat.config import BUNDLED_CATALOG_DIR, Settings  # noqa: E402
 from recchat.embeddings import CachedEncoder, load_encoder  # noqa: E402
+from recchat.evaluation.metrics import percentile  # noqa: E402
 from recchat.models import Constraints  # noqa: E402
 from recchat.retrieval import Retriever, VectorIndex, where_filter, open_store  # noqa: E402
 
@@ -49,8 +50,7 @@ def scaled_catalog(n: int) -> Catalog:
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+    return percentile(samples, 50), percentile(samples, 95)
 
 
 def timed(fn, repeats: int) -> list[float]:

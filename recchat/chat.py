@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from recchat.catalog import Catalog, load_configured_catalog
@@ -80,12 +80,12 @@ class RecChat:
     @classmethod
     def from_settings(
         cls, settings: Settings | None = None, *, encoder: Encoder | None = None, backend: LLMBackend | None = None,
-        progress: bool = False,
+        catalog: Catalog | None = None, progress: bool = False,
     ) -> RecChat:
-        """Load the catalog, bring its index up to date (only changed items are embedded), and get ready.
-        The LLM loads on the first turn that needs it."""
+        """Load the catalog (`settings.catalog`, unless one is given), bring its index up to date (only changed
+        items are embedded), and get ready. The LLM loads on the first turn that needs it."""
         settings = settings or Settings()
-        catalog = load_configured_catalog(settings)
+        catalog = catalog or load_configured_catalog(settings)
         index = VectorIndex(open_store(settings.store_dir), catalog.name, cached_encoder(settings, encoder))
         index.sync(catalog, progress=progress)
         return cls(settings, catalog, Retriever(catalog, index, settings.retrieval), backend=backend)
@@ -116,20 +116,23 @@ class RecChat:
 
     # --- turns ----------------------------------------------------------------------------
 
-    def chat(self, message: str, session_id: str | None = None) -> RecommendationList:
-        """Answer one message; the reply is remembered in the session for follow-ups."""
-        for event in self.stream(message, session_id):
+    def chat(self, message: str, session_id: str | None = None, *, exclude_ids: Iterable[str] = ()) -> RecommendationList:
+        """Answer one message; the reply is remembered in the session for follow-ups.
+        `exclude_ids` are items never to offer in this turn and its follow-ups (e.g. ones the user already has)."""
+        for event in self.stream(message, session_id, exclude_ids=exclude_ids):
             if event.kind == "done":
                 assert event.reply is not None
                 return event.reply
         raise AssertionError("stream ended without a reply")  # stream always ends with "done"
 
-    def stream(self, message: str, session_id: str | None = None) -> Iterator[StreamEvent]:
+    def stream(
+        self, message: str, session_id: str | None = None, *, exclude_ids: Iterable[str] = ()
+    ) -> Iterator[StreamEvent]:
         """Answer one message step by step: the message, then each item as soon as it is ready, then the reply."""
         self._check(message)
         session = self.session(session_id)
         with session.lock:
-            yield from self._turn(message, session)
+            yield from self._turn(message, session, set(exclude_ids))
 
     def _check(self, message: str) -> None:
         if not isinstance(message, str) or not message.strip():
@@ -141,11 +144,14 @@ class RecChat:
                 f"(RECCHAT_CHAT__MAX_MESSAGE_CHARS). Shorten it to what you are looking for."
             )
 
-    def _turn(self, message: str, session: Session) -> Iterator[StreamEvent]:
+    def _turn(self, message: str, session: Session, exclude_ids: set[str]) -> Iterator[StreamEvent]:
         started = time.perf_counter()
         timings: dict[str, float] = {}
         shown = [self.catalog[i.id] for i in session.turns[-1].items if i.id in self.catalog] if session.turns else []
         request = self.parser.parse(message, session.last_request, shown)
+        if exclude_ids:
+            constraints = request.constraints
+            constraints.excluded_ids = sorted(exclude_ids.union(constraints.excluded_ids))
         candidates = self.retriever.search(request.query, request.constraints)
         timings["retrieval_ms"] = _ms(started)
 
@@ -154,12 +160,13 @@ class RecChat:
 
         chosen: list[RecommendedItem] = []
         dropped: list[str] = []
+        repeated: list[str] = []
         fallback_reason = None
         source = "llm"
         if candidates:
             llm_started = time.perf_counter()
             try:
-                for event in self._llm_items(request, candidates, chosen, dropped, timings, llm_started):
+                for event in self._llm_items(request, candidates, chosen, dropped, repeated, timings, llm_started):
                     yield event
             except BackendUnavailableError as error:
                 fallback_reason = f"LLM backend unavailable: {error}"
@@ -188,6 +195,7 @@ class RecChat:
                 source=source,
                 fallback_reason=fallback_reason,
                 dropped_ids=dropped,
+                repeated_ids=repeated,
                 candidates=len(candidates),
                 request=request,
                 timings_ms=timings,
@@ -198,22 +206,26 @@ class RecChat:
 
     def _llm_items(
         self, request: ParsedRequest, candidates: list[Candidate], chosen: list[RecommendedItem], dropped: list[str],
-        timings: dict[str, float], llm_started: float,
+        repeated: list[str], timings: dict[str, float], llm_started: float,
     ) -> Iterator[StreamEvent]:
         if time.monotonic() < self._backend_retry_at:
             raise BackendUnavailableError(f"it failed recently; retrying after {BACKEND_RETRY_S:.0f} s")
         aliases = [alias(position) for position in range(len(candidates))]
         by_alias = dict(zip(aliases, candidates))
         messages = self.prompt.messages(candidates=candidate_lines(candidates), request=request.query)
-        schema = reply_schema(aliases, self.settings.retrieval.min_items, self.settings.retrieval.max_items)
+        retrieval = self.settings.retrieval
+        schema = reply_schema(aliases, retrieval.min_items, retrieval.max_items, self.prompt.reason_max_chars)
         try:
             chunks = self.backend.stream(messages, schema=schema, max_tokens=self.settings.llm.max_new_tokens)
             for pick in iter_picks(_first_chunk_timed(chunks, timings, llm_started)):
                 if len(chosen) >= self.settings.retrieval.max_items:
                     break
                 candidate = by_alias.get(pick.alias) if isinstance(pick, Pick) else None
-                if candidate is None or any(item.id == candidate.item.id for item in chosen):
+                if candidate is None:
                     dropped.append(pick.alias if isinstance(pick, Pick) else str(pick)[:80])
+                    continue
+                if any(item.id == candidate.item.id for item in chosen):
+                    repeated.append(pick.alias)
                     continue
                 others = [other.item for other in candidates if other is not candidate]
                 if reason_is_grounded(pick.reason, candidate.item, others, request.query, aliases):
@@ -239,15 +251,19 @@ class RecChat:
         if constraints.excluded_terms:
             wanted.append("without " + ", ".join(constraints.excluded_terms))
         described = " ".join(wanted)
+        chinese = request.language == "zh"  # answer in the shopper's language; item facts stay as the catalog has them
         notices = []
         if request.language != "en" and not self.retriever.index.encoder.multilingual:
             notices.append(
+                "注意：搜索模型只懂英文，我按能翻译的词做了匹配；用英文提问效果更好。" if chinese else
                 "Note: the search model is English-only, so I matched the words I could translate; "
                 "for best results ask in English."
             )
         notices.extend(note[0].upper() + note[1:] + "." for note in request.notes if not note.startswith("Chinese"))
         if candidates:
-            text = f"Here is what I found for {described}."
+            text = f"为您找到这些（{described}）：" if chinese else f"Here is what I found for {described}."
+        elif chinese:
+            text = f"{self.catalog.name} 目录里没有符合（{described}）的商品。请减少条件或换个说法。"
         else:
             text = f"Nothing in the {self.catalog.name} catalog matches {described}. Try fewer constraints or other words."
         return " ".join([text, *notices])

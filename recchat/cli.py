@@ -87,15 +87,73 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_build_movies(args: argparse.Namespace) -> int:
-    from recchat.movies import build_movie_catalog
+    from recchat.movies import build_movie_catalog, movie_catalog_path
 
     settings = _settings(args)
-    out = Path(args.out) if args.out else settings.generated_catalog_dir / "movies.jsonl"
+    out = Path(args.out) if args.out else movie_catalog_path(settings.generated_catalog_dir, args.dataset)
     counts = build_movie_catalog(args.dataset, out)
     print(
         f"wrote {counts['movies']} movies to {out} ({counts['with_details']} with director/cast, "
-        f"{counts['with_plot']} with a plot synopsis). Use it with --catalog movies."
+        f"{counts['with_plot']} with a plot synopsis). Use it with --catalog {out.stem}."
     )
+    return 0
+
+
+def cmd_eval_prompts(args: argparse.Namespace) -> int:
+    """Run prompt regression suites; exit 1 when a suite's pass rate (of the first variant) is below its threshold."""
+    from recchat.chat import RecChat
+    from recchat.embeddings import cached_encoder
+    from recchat.evaluation.suite import load_suite, run_suite, suite_catalog, suite_paths, table, write_report
+
+    base = _settings(args)
+
+    def variant(prompt_version: int | None, model: str | None):
+        chat = base.chat.model_copy(update={"prompt_version": prompt_version or base.chat.prompt_version})
+        llm = base.llm.model_copy(update={"model": model or base.llm.model})
+        return base.model_copy(update={"chat": chat, "llm": llm})
+
+    variants = [variant(args.prompt_version, args.model)]
+    if args.against is not None or args.against_model is not None:
+        variants.append(variant(args.against or args.prompt_version, args.against_model or args.model))
+    encoder = cached_encoder(base)
+    all_results = []
+    below = []
+    for path in suite_paths(args.suite):
+        suite = load_suite(path)
+        cases = suite.selected(set(args.tag or []), set(args.case or []))
+        catalog = suite_catalog(suite, base)
+        results = []
+        backends: dict = {}
+        for settings in variants:
+            key = (settings.llm.backend, settings.llm.model)
+            bot = RecChat.from_settings(settings, encoder=encoder, catalog=catalog, backend=backends.get(key))
+            backends[key] = bot.backend  # variants differing only in prompt share one loaded model
+            print(f"{suite.name}: {len(cases)} cases, {bot.prompt.label} on {bot.backend.name}", file=sys.stderr)
+            results.append(run_suite(bot, suite, cases, progress=lambda case: print(
+                f"  {'pass' if case.passed else 'FAIL'} {case.case_id} ({case.seconds:.1f} s)", file=sys.stderr)))
+        print(table(results))
+        all_results.extend(results)
+        if not results[0].ok:
+            below.append(suite.name)
+    out = Path(args.out)
+    write_report(all_results, out)
+    print(f"report: {out}")
+    if below:
+        print(f"recchat: pass rate below the threshold in: {', '.join(below)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_eval_offline(args: argparse.Namespace) -> int:
+    from recchat.evaluation.offline import run_offline
+
+    results, paths = run_offline(
+        _settings(args), args.dataset, args.users, seed=args.seed, liked_in_request=args.liked,
+        genre_hint=args.genre_hint, systems=args.systems.split(","), progress=sys.stderr.isatty(),
+        out_dir=Path(args.out) if args.out else None,
+    )
+    print(paths["markdown"].read_text(encoding="utf-8").split("## Protocol")[0].rstrip())
+    print(f"\nreport: {paths['json']}, {paths['markdown']}, {paths['plot']}")
     return 0
 
 
@@ -121,6 +179,28 @@ def build_parser() -> argparse.ArgumentParser:
     movies.add_argument("--dataset", choices=["ml-1m", "ml-100k"], default="ml-1m")
     movies.add_argument("--out", help="output .jsonl (default: DATA_DIR/generated/movies.jsonl)")
     movies.set_defaults(run=cmd_build_movies)
+
+    evaluate = commands.add_parser("eval", help="prompt regression suites and offline evaluation on MovieLens")
+    eval_commands = evaluate.add_subparsers(dest="eval_command", required=True)
+    prompts = eval_commands.add_parser("prompts", help="run the prompt regression suites (prompts/recommend/cases)")
+    prompts.add_argument("--suite", action="append", help="suite name or .yaml path (repeatable; default: all)")
+    prompts.add_argument("--tag", action="append", help="only cases with this tag, e.g. ci (repeatable)")
+    prompts.add_argument("--case", action="append", help="only this case id (repeatable)")
+    prompts.add_argument("--prompt-version", type=int, help="prompt version to test (default: the configured one)")
+    prompts.add_argument("--against", type=int, help="a second prompt version to run side by side")
+    prompts.add_argument("--model", help="LLM model to test (default: the configured one)")
+    prompts.add_argument("--against-model", help="a second LLM model to run side by side")
+    prompts.add_argument("--out", default="eval-results/prompts.json", help="JSON report path")
+    prompts.set_defaults(run=cmd_eval_prompts)
+    offline = eval_commands.add_parser("offline", help="HR/NDCG/MRR on MovieLens against popularity, item-kNN, embedding")
+    offline.add_argument("--dataset", choices=["ml-1m", "ml-100k"], default="ml-1m")
+    offline.add_argument("--users", type=int, default=50, help="seeded random sample of test users")
+    offline.add_argument("--seed", type=int, default=0)
+    offline.add_argument("--liked", type=int, default=3, help="liked films named in each request")
+    offline.add_argument("--genre-hint", action="store_true", help="also name the target's first genre in the request")
+    offline.add_argument("--systems", default="recchat,popularity,item-knn,embedding", help="comma-separated")
+    offline.add_argument("--out", help="report folder (default: eval-results/offline-DATASET)")
+    offline.set_defaults(run=cmd_eval_offline)
     return parser
 
 

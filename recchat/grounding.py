@@ -28,7 +28,7 @@ def alias(position: int) -> str:
     return f"A{position + 1}"
 
 
-def reply_schema(aliases: list[str], min_items: int, max_items: int) -> dict:
+def reply_schema(aliases: list[str], min_items: int, max_items: int, reason_max_chars: int = REASON_MAX_CHARS) -> dict:
     """JSON schema of the LLM's answer: 1..max_items picks among the given aliases."""
     return {
         "type": "object",
@@ -41,7 +41,7 @@ def reply_schema(aliases: list[str], min_items: int, max_items: int) -> dict:
                     "type": "object",
                     "properties": {
                         "id": {"type": "string", "enum": aliases},
-                        "reason": {"type": "string", "minLength": 10, "maxLength": REASON_MAX_CHARS},
+                        "reason": {"type": "string", "minLength": 10, "maxLength": min(reason_max_chars, REASON_MAX_CHARS)},
                     },
                     "required": ["id", "reason"],
                     "additionalProperties": False,
@@ -130,8 +130,9 @@ def _object_end(text: str, start: int) -> int:
     return -1
 
 
-def _words(text: str) -> set[str]:
-    """Content words, lightly stemmed so 'coats' and 'coat' meet."""
+def content_words(text: str) -> set[str]:
+    """Content words, lightly stemmed so 'coats' and 'coat' meet (the grounding check and regression suites
+    compare reasons with items by these)."""
     words = (word for word in WORD.findall(text.lower()) if len(word) >= 3 and word not in GENERIC_WORDS)
     return {word[:-1] if word.endswith("s") and not word.endswith("ss") else word for word in words}
 
@@ -152,7 +153,7 @@ def _pairs(text: str) -> set[tuple[str, str]]:
 
 
 def item_words(item: Item) -> set[str]:
-    return _words(" ".join([item.title, item.category, item.description, *item.facts()]))
+    return content_words(" ".join([item.title, item.category, item.description, *item.facts()]))
 
 
 def reason_is_grounded(reason: str, item: Item, others: list[Item], query: str, aliases: list[str]) -> bool:
@@ -166,13 +167,13 @@ def reason_is_grounded(reason: str, item: Item, others: list[Item], query: str, 
     if any(re.search(rf"\b{a}\b", reason) for a in aliases):
         return False
     own = item_words(item)
-    said = _words(reason)
-    if not said & (own - _words(item.title)):
+    said = content_words(reason)
+    if not said & (own - content_words(item.title)):
         return False
     said_words = {word for word in said if not word[0].isdigit()}  # a copied price proves nothing
     if len(said_words & own) * 2 <= len(said_words):
         return False
-    claimable = _words(query).union(*(item_words(other) for other in others))
+    claimable = content_words(query).union(*(item_words(other) for other in others))
     if (said & claimable) - own:
         return False
     reason_pairs = _pairs(reason)
@@ -189,9 +190,9 @@ def fact_reason(item: Item, query: str) -> str:
     """A reason built only from the item's own facts: its first sentence, the facts the request
     mentions, and the price."""
     first_sentence = re.split(r"(?<=[.!?])\s", item.description.strip(), maxsplit=1)[0] if item.description else ""
-    asked = _words(query)
+    asked = content_words(query)
     matching = [
-        fact for fact in item.facts() if not fact.startswith("price:") and _words(fact) & asked
+        fact for fact in item.facts() if not fact.startswith("price:") and content_words(fact) & asked
     ][:2]
     parts = [first_sentence.rstrip(".")] if first_sentence else [item.title]
     if matching:

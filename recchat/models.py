@@ -108,7 +108,10 @@ class ReplyMetadata(BaseModel):
         description="'retrieval' when the LLM answer was unusable or the backend was down"
     )
     fallback_reason: str | None = None
-    dropped_ids: list[str] = Field(default_factory=list, description="Ids the LLM named that were rejected")
+    dropped_ids: list[str] = Field(
+        default_factory=list, description="What the LLM named that is not a candidate (unknown ids, unreadable picks)"
+    )
+    repeated_ids: list[str] = Field(default_factory=list, description="Candidates the LLM named more than once")
     candidates: int = 0
     request: ParsedRequest
     timings_ms: dict[str, float] = Field(default_factory=dict)

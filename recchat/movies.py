@@ -98,6 +98,20 @@ def plots() -> dict[str, str]:
     return {key: text for key, text in found.items() if text}
 
 
+def movie_catalog_path(generated_dir: Path, dataset: str) -> Path:
+    """Where each dataset's catalog goes: ML-1M is the catalog named 'movies', ML-100K is 'movies-ml-100k'.
+    Their ids differ ('ml-1m:...', 'ml-100k:...'), so one must not overwrite the other."""
+    return generated_dir / ("movies.jsonl" if dataset == "ml-1m" else f"movies-{dataset}.jsonl")
+
+
+def ensure_movie_catalog(generated_dir: Path, dataset: str) -> Path:
+    """The dataset's movie catalog file, built first if missing (a few seconds)."""
+    path = movie_catalog_path(generated_dir, dataset)
+    if not path.is_file():
+        build_movie_catalog(dataset, path)
+    return path
+
+
 def build_movie_catalog(dataset: str, out: Path) -> dict[str, int]:
     """Write the catalog as JSONL; return counts of what was matched."""
     if dataset not in DATASETS:

@@ -13,6 +13,7 @@ from recchat.config import PROMPTS_DIR
 from recchat.errors import RecChatError
 
 REQUIRED_FIELDS = ("version", "system", "example_user", "example_assistant", "user")
+DEFAULT_REASON_MAX_CHARS = 200
 
 
 class PromptNotFoundError(RecChatError, FileNotFoundError):
@@ -25,6 +26,8 @@ class Prompt:
     version: int
     description: str
     template: ChatPromptTemplate
+    reason_max_chars: int = DEFAULT_REASON_MAX_CHARS
+    """Longest reason the output schema allows: every character is decoding time."""
 
     @property
     def label(self) -> str:
@@ -67,4 +70,6 @@ def load_prompt(name: str, version: int | None = None, prompts_dir: Path = PROMP
         ],
         template_format="mustache",
     )
-    return Prompt(name, version, data.get("description", ""), template)
+    return Prompt(
+        name, version, data.get("description", ""), template, data.get("reason_max_chars", DEFAULT_REASON_MAX_CHARS)
+    )

@@ -189,14 +189,17 @@ class Retriever:
             return []
         vector = self.index.encoder.encode([query])[0]
         total = self.index.count()
-        window = min(total, math.ceil(k * self.settings.overfetch / share))
-        if window <= self.settings.max_window or window >= total:
+        # Excluded ids are known exactly: each may take one place in the window, so make room for all of them.
+        excluded = len(constraints.excluded_ids)
+        window = math.ceil(k * self.settings.overfetch / share)
+        if window <= self.settings.max_window or window + excluded >= total:
+            window = min(total, window + excluded)
             found = self._filtered(self.index.nearest(vector, window), constraints, k)
             # Enough, or the whole catalog was seen, or terms/ids/min_score (which the estimate ignores) cut it.
             if len(found) >= k or window >= total or where_filter(constraints) is None:
                 return found
         # Too selective for a bounded window: let Chroma pre-filter what it can express, then finish here.
-        pushed = self.index.nearest(vector, k * self.settings.overfetch, where=where_filter(constraints))
+        pushed = self.index.nearest(vector, k * self.settings.overfetch + excluded, where=where_filter(constraints))
         return self._filtered(pushed, constraints, k)
 
     def _filtered(self, hits: list[tuple[str, float]], constraints: Constraints, k: int) -> list[Candidate]:

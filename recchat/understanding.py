@@ -26,6 +26,7 @@ NOT_A_TERM = {
     "other", "sure", "much", "really", "matter", "way", "worries", "budget", "limit", "expensive", "cheap",
     "so", "the", "that", "this", "it", "i", "want", "like", "just", "only", "else",
 }
+QUOTED = re.compile(r'"[^"]+"|“[^”]+”|「[^」]+」')
 CHEAPER = re.compile(r"\b(cheaper|less expensive|lower price|more affordable|too expensive|budget)\b|便宜", re.I)
 PRICIER = re.compile(r"\b(more expensive|pricier|higher[- ]end|premium|fancier)\b|更贵|高档", re.I)
 SOMETHING_ELSE = re.compile(r"\b(something else|other options?|others|different ones?|show me more|more options|anything else|else)\b|换|其他|别的", re.I)
@@ -134,7 +135,8 @@ class RequestParser:
                 text += " something else"
 
         constraints = Constraints()
-        remainder = text
+        quoted = [match.group(0)[1:-1].strip() for match in QUOTED.finditer(text)]
+        remainder = QUOTED.sub(" ", text)  # a quoted title is a name to look for, never a constraint
         if match := RANGE.search(remainder):
             constraints.min_price = _amount(match.group(1), match.group(2))
             constraints.max_price = _amount(match.group(3), match.group(4))
@@ -154,6 +156,7 @@ class RequestParser:
             remainder = pattern.sub(" ", remainder)
         content = " ".join(FILLER.sub(" ", re.sub(r"[^\w\s&'-]", " ", remainder)).split())
         category = self._category(content)
+        content = " ".join([content, *quoted]).strip()
 
         refines = previous is not None and (
             cheaper or pricier or something_else or not content

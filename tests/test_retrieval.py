@@ -88,3 +88,12 @@ def test_share_estimate_counts_category_and_price_matches(retriever, products):
                         Constraints(min_price=300), Constraints(min_price=50, max_price=100), Constraints(category="none")]:
         expected = sum(item_matches(item, constraints) for item in products) / len(products)
         assert retriever.share(constraints) == pytest.approx(expected)
+
+
+def test_many_excluded_ids_still_leave_a_full_list(retriever):
+    """Bad input tried: excluding the 60 nearest items (a user who already owns them), more than the
+    default window of 40 holds; the search must look past them, not come back short."""
+    nearest = [c.item.id for c in retriever.search("warm winter clothing", k=60)]
+    constraints = Constraints(excluded_ids=nearest)
+    found = retriever.search("warm winter clothing", constraints, k=8)
+    assert len(found) == 8 and not {c.item.id for c in found} & set(nearest)

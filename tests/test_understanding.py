@@ -70,3 +70,14 @@ def test_language_detection():
     assert [detect_language(t) for t in ["warm coat", "我想买外套", "manteau chaud pour l'hiver éé", "123"]] == ["en", "zh", "en", "en"]
     assert detect_language("Ich möchte einen warmen Mantel für den Winter, ähnlich größer äöü") in {"en", "other"}
     assert detect_language("Тёплое пальто") == "other"
+
+
+def test_quoted_titles_are_names_not_constraints(parser):
+    """Bad input tried: film titles that read like constraints ("Never Been Kissed", "Under Siege 2",
+    "Top Gun"); inside quotes they must stay in the query and set no exclusion, price or category."""
+    request = parser.parse('I liked "Never Been Kissed", "Under Siege 2" and "Top Gun"; what next?')
+    constraints = request.constraints
+    assert constraints.excluded_terms == [] and constraints.max_price is None and constraints.category is None
+    assert all(title in request.query for title in ("Never Been Kissed", "Under Siege 2", "Top Gun"))
+    unquoted = parser.parse("I liked Never Been Kissed")
+    assert unquoted.constraints.excluded_terms == ["been"]  # why the quotes matter

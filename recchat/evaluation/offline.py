@@ -1,0 +1,381 @@
+"""Offline evaluation on MovieLens: does recchat put the film a user really watched next near the top?
+
+The same seeded sample of users is ranked by recchat and by three baselines in one run, so
+their figures are comparable. The protocol is written into every report (PROTOCOL below).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from recchat.catalog import Catalog
+from recchat.evaluation.metrics import Rank, hit_rate, mrr, ndcg, percentile, rank_of
+from recchat.movies import DATASETS, package_file
+
+KS = (1, 5, 10, 20)
+POSITIVE_RATING = 4
+RATINGS_FILES = {name: (package, relative.replace(".item", ".inter"), install) for name, (package, relative, install) in DATASETS.items()}
+
+PROTOCOL = """\
+Per sampled user (seeded), ratings are sorted by time. Ratings of 4-5 are positives; the user's last
+positive is the target. The request names the {liked} most recent earlier positives as a user would say
+it: 'I liked "A", "B" and "C"; what should I watch next?'{genre}. Every item the user rated before the
+target is excluded from every system's ranking. Each system ranks {depth} items; a hit is the target
+in the top K. Training data for the baselines is every rating except each sampled user's target and
+what they rated after it. Baselines: popularity (count of training ratings), item-kNN (cosine between
+items over users' training positives; a user's score is the summed similarity to all their earlier
+positives), and embedding (the request text embedded and matched against the item vectors in Chroma,
+no parsing, no LLM). recchat answers the request through its chat API as configured (parsing,
+retrieval of {candidates} candidates, the LLM's picks); its list is those picks, then its retrieval
+results for the same parsed request down to the depth.
+Hallucination, duplicate and format-error rates count replies whose raw LLM output named a
+non-candidate, repeated a pick, or had no usable pick; 'outside catalog' counts final replies naming an
+item not in the catalog."""
+
+
+@dataclass(frozen=True)
+class Rating:
+    item: str
+    rating: float
+    time: float
+
+
+@dataclass(frozen=True)
+class EvalCase:
+    """One test user: what they asked, what they watched next, and what they had seen."""
+
+    user: str
+    request: str
+    target: str
+    liked: list[str]
+    seen: frozenset[str]
+    """Every item rated before the target: excluded from all rankings."""
+
+
+@dataclass
+class Split:
+    cases: list[EvalCase]
+    training: dict[str, list[Rating]]
+    """Every user's ratings without the sampled users' targets and what came after them."""
+
+
+def load_ratings(dataset: str) -> dict[str, list[Rating]]:
+    """MovieLens ratings per user in time order (file order breaks ties), ids as in the movie catalog."""
+    if dataset not in RATINGS_FILES:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(RATINGS_FILES)}")
+    path = package_file(*RATINGS_FILES[dataset])
+    by_user: dict[str, list[Rating]] = defaultdict(list)
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        reader = csv.reader(handle, delimiter="\t")
+        next(reader)
+        for row in reader:
+            if len(row) >= 4:
+                by_user[row[0]].append(Rating(f"{dataset}:{row[1]}", float(row[2]), float(row[3])))
+    for ratings in by_user.values():
+        ratings.sort(key=lambda rating: rating.time)  # stable: same-second ratings keep file order
+    return dict(by_user)
+
+
+def split(
+    ratings: dict[str, list[Rating]], catalog: Catalog, users: int, seed: int = 0, liked_in_request: int = 3,
+    genre_hint: bool = False,
+) -> Split:
+    """Sample test users and build their requests; everything else is training data."""
+    eligible = []
+    for user, history in ratings.items():
+        positives = [position for position, rating in enumerate(history) if rating.rating >= POSITIVE_RATING]
+        if len(positives) > liked_in_request and history[positives[-1]].item in catalog:
+            eligible.append(user)
+    sampled = random.Random(seed).sample(sorted(eligible), min(users, len(eligible)))
+    training = dict(ratings)
+    cases = []
+    for user in sampled:
+        history = ratings[user]
+        target_at = max(position for position, rating in enumerate(history) if rating.rating >= POSITIVE_RATING)
+        before = history[:target_at]
+        training[user] = before
+        liked = [rating.item for rating in before if rating.rating >= POSITIVE_RATING][-liked_in_request:]
+        target = catalog[history[target_at].item]
+        genre = target.attributes.get("genres") if genre_hint else None
+        cases.append(EvalCase(
+            user=user,
+            request=request_text([catalog[item].title for item in liked], genre[0] if genre else None),
+            target=target.id,
+            liked=liked,
+            seen=frozenset(rating.item for rating in before),
+        ))
+    return Split(cases, training)
+
+
+def request_text(titles: list[str], genre: str | None = None) -> str:
+    quoted = [f'"{title}"' for title in titles]
+    named = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+    wish = f"what {genre.lower()} film should I watch next?" if genre else "what should I watch next?"
+    return f"I liked {named}; {wish}"
+
+
+# --- systems: each ranks `depth` unseen items for a case --------------------------------------------
+
+Ranker = Callable[[EvalCase, int], list[str]]
+
+
+class Popularity:
+    name = "popularity"
+
+    def __init__(self, training: dict[str, list[Rating]]):
+        counts = Counter(rating.item for ratings in training.values() for rating in ratings)
+        self._ranked = [item for item, _ in counts.most_common()]
+
+    def __call__(self, case: EvalCase, depth: int) -> list[str]:
+        return _take_unseen(self._ranked, case.seen, depth)
+
+
+class ItemKNN:
+    """Item-based collaborative filtering: cosine similarity of items' positive-rating user vectors."""
+
+    name = "item-knn"
+
+    def __init__(self, training: dict[str, list[Rating]]):
+        from scipy.sparse import csr_matrix
+
+        self._items = sorted({rating.item for ratings in training.values() for rating in ratings})
+        self._position = {item: position for position, item in enumerate(self._items)}
+        rows, cols = [], []
+        self._liked: dict[str, list[int]] = {}
+        for row, (user, ratings) in enumerate(training.items()):
+            liked = sorted({self._position[r.item] for r in ratings if r.rating >= POSITIVE_RATING})
+            self._liked[user] = liked
+            rows.extend([row] * len(liked))
+            cols.extend(liked)
+        matrix = csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(training), len(self._items)))
+        overlap = (matrix.T @ matrix).toarray()
+        norms = np.sqrt(np.diag(overlap)).astype(np.float32)
+        norms[norms == 0] = 1
+        self._similarity = overlap / norms[:, None] / norms[None, :]
+        np.fill_diagonal(self._similarity, 0)
+
+    def __call__(self, case: EvalCase, depth: int) -> list[str]:
+        liked = self._liked.get(case.user, [])
+        if not liked:
+            return []
+        scores = self._similarity[liked].sum(axis=0)
+        for item in case.seen:
+            if item in self._position:
+                scores[self._position[item]] = -np.inf
+        top = np.argpartition(-scores, depth)[:depth]
+        return [self._items[i] for i in top[np.argsort(-scores[top])] if np.isfinite(scores[i])]
+
+
+class EmbeddingSimilarity:
+    """A plain vector search: the request text, embedded, against the same Chroma index recchat uses."""
+
+    name = "embedding"
+
+    def __init__(self, index):
+        self._index = index
+
+    def __call__(self, case: EvalCase, depth: int) -> list[str]:
+        vector = self._index.encoder.encode([case.request])[0]
+        hits = self._index.nearest(vector, depth + len(case.seen))
+        return _take_unseen((item for item, _ in hits), case.seen, depth)
+
+
+@dataclass
+class ReplyQuality:
+    """What was wrong with the raw LLM output, counted per reply (the user never sees these)."""
+
+    replies: int = 0
+    hallucinated: int = 0
+    duplicated: int = 0
+    format_errors: int = 0
+    outside_catalog: int = 0
+    llm_answered: int = 0
+
+    def rates(self) -> dict[str, float]:
+        n = max(1, self.replies)
+        return {
+            "hallucination_rate": self.hallucinated / n,
+            "duplicate_rate": self.duplicated / n,
+            "format_error_rate": self.format_errors / n,
+            "outside_catalog_rate": self.outside_catalog / n,
+            "llm_answered_rate": self.llm_answered / n,
+        }
+
+
+class RecChatRanker:
+    """recchat through its public chat API, as configured: the reply's picks, then its retrieval results for
+    the same parsed request, so the list is as deep as the baselines'."""
+
+    name = "recchat"
+
+    def __init__(self, bot):
+        self.bot = bot
+        self.quality = ReplyQuality()
+
+    def __call__(self, case: EvalCase, depth: int) -> list[str]:
+        reply = self.bot.chat(case.request, self.bot.new_session(), exclude_ids=case.seen)
+        meta = reply.metadata
+        shown = [item.id for item in reply.items]
+        self.quality.replies += 1
+        self.quality.hallucinated += bool(meta.dropped_ids)
+        self.quality.duplicated += bool(meta.repeated_ids)
+        self.quality.format_errors += meta.source == "retrieval" and (meta.fallback_reason or "").endswith("no usable pick")
+        self.quality.outside_catalog += any(item_id not in self.bot.catalog for item_id in shown)
+        self.quality.llm_answered += meta.source == "llm"
+        tail = self.bot.retriever.search(meta.request.query, meta.request.constraints, k=depth)
+        return (shown + [candidate.item.id for candidate in tail if candidate.item.id not in shown])[:depth]
+
+
+def _take_unseen(ranked: Iterable[str], seen: frozenset[str], depth: int) -> list[str]:
+    out = []
+    for item in ranked:
+        if item not in seen:
+            out.append(item)
+            if len(out) == depth:
+                break
+    return out
+
+
+# --- running and reporting -----------------------------------------------------------------------------
+
+@dataclass
+class SystemResult:
+    name: str
+    ranks: list[Rank] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+    quality: ReplyQuality | None = None
+
+    def summary(self, ks: Iterable[int] = KS) -> dict[str, float]:
+        figures: dict[str, float] = {}
+        for k in ks:
+            figures[f"HR@{k}"] = hit_rate(self.ranks, k)
+        for k in ks:
+            figures[f"NDCG@{k}"] = ndcg(self.ranks, k)
+        figures["MRR"] = mrr(self.ranks)
+        figures["latency_p50_ms"] = percentile(self.latencies_ms, 50)
+        figures["latency_p95_ms"] = percentile(self.latencies_ms, 95)
+        if self.quality is not None:
+            figures.update(self.quality.rates())
+        return figures
+
+
+def evaluate(cases: list[EvalCase], systems: list[Ranker], depth: int = max(KS), progress: bool = False) -> list[SystemResult]:
+    """Rank every case with every system; time each ranking."""
+    from tqdm import tqdm
+
+    results = []
+    for system in systems:
+        result = SystemResult(system.name, quality=getattr(system, "quality", None))
+        for case in tqdm(cases, desc=system.name, unit="user", disable=not progress):
+            started = time.perf_counter()
+            ranking = system(case, depth)
+            result.latencies_ms.append((time.perf_counter() - started) * 1000)
+            result.ranks.append(rank_of(case.target, ranking))
+        results.append(result)
+    return results
+
+
+def write_report(results: list[SystemResult], out_dir: Path, info: dict) -> dict[str, Path]:
+    """report.json (figures, protocol, settings), report.md (a table) and metrics.png (metric by K)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summaries = {result.name: result.summary() for result in results}
+    paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md", "plot": out_dir / "metrics.png"}
+    paths["json"].write_text(json.dumps({**info, "systems": summaries}, indent=2), encoding="utf-8")
+    paths["markdown"].write_text(markdown_table(summaries, info), encoding="utf-8")
+    _plot(summaries, paths["plot"], info)
+    return paths
+
+
+def markdown_table(summaries: dict[str, dict[str, float]], info: dict) -> str:
+    columns = [f"HR@{k}" for k in KS] + [f"NDCG@{k}" for k in KS] + ["MRR", "latency_p50_ms"]
+    lines = [
+        f"# Offline evaluation: {info['dataset']}, {info['users']} users (seed {info['seed']})",
+        "",
+        "| system | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for name, figures in summaries.items():
+        cells = [f"{figures[c]:.1f}" if c.startswith("latency") else f"{figures[c]:.4f}" for c in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    quality = {name: figures for name, figures in summaries.items() if "hallucination_rate" in figures}
+    for name, figures in quality.items():
+        lines += ["", f"{name} replies: " + ", ".join(
+            f"{key.removesuffix('_rate').replace('_', ' ')} {figures[key]:.1%}"
+            for key in ("llm_answered_rate", "hallucination_rate", "duplicate_rate", "format_error_rate", "outside_catalog_rate")
+        ) + "."]
+    lines += ["", "## Protocol", "", info["protocol"], ""]
+    return "\n".join(lines)
+
+
+def _plot(summaries: dict[str, dict[str, float]], path: Path, info: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, metric in zip(axes, ("HR", "NDCG")):
+        for name, figures in summaries.items():
+            axis.plot(KS, [figures[f"{metric}@{k}"] for k in KS], marker="o", label=name)
+        axis.set_xticks(KS)
+        axis.set_xlabel("K")
+        axis.set_title(f"{metric}@K")
+        axis.grid(alpha=0.3)
+    axes[0].legend()
+    figure.suptitle(f"{info['dataset']}, {info['users']} users (seed {info['seed']})")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def run_offline(
+    settings, dataset: str, users: int, seed: int = 0, liked_in_request: int = 3, genre_hint: bool = False,
+    systems: Iterable[str] = ("recchat", "popularity", "item-knn", "embedding"), out_dir: Path | None = None, progress: bool = False, backend=None, encoder=None,
+) -> tuple[list[SystemResult], dict[str, Path]]:
+    """The whole run: build/load the movie catalog and its index, split, rank with each system, write the report."""
+    from recchat.catalog import load_catalog
+    from recchat.chat import RecChat
+    from recchat.movies import ensure_movie_catalog
+
+    catalog_path = ensure_movie_catalog(settings.generated_catalog_dir, dataset)
+    settings = settings.model_copy(update={"catalog": str(catalog_path)})
+    catalog = load_catalog(catalog_path)
+    data = split(load_ratings(dataset), catalog, users, seed, liked_in_request, genre_hint)
+    wanted = list(systems)
+    unknown = set(wanted) - {"recchat", "popularity", "item-knn", "embedding"}
+    if unknown:
+        raise ValueError(f"unknown systems {sorted(unknown)}; choose from recchat, popularity, item-knn, embedding")
+    bot = RecChat.from_settings(settings, encoder=encoder, backend=backend, progress=progress)
+    makers: dict[str, Callable[[], Ranker]] = {
+        "recchat": lambda: RecChatRanker(bot),
+        "popularity": lambda: Popularity(data.training),
+        "item-knn": lambda: ItemKNN(data.training),
+        "embedding": lambda: EmbeddingSimilarity(bot.retriever.index),
+    }
+    results = evaluate(data.cases, [makers[name]() for name in wanted], progress=progress)
+    info = {
+        "dataset": dataset,
+        "users": len(data.cases),
+        "seed": seed,
+        "liked_in_request": liked_in_request,
+        "genre_hint": genre_hint,
+        "prompt": bot.prompt.label,
+        "llm_backend": bot.backend.name if "recchat" in wanted else None,
+        "candidates": settings.retrieval.candidates,
+        "protocol": PROTOCOL.format(
+            liked=liked_in_request, depth=max(KS), candidates=settings.retrieval.candidates,
+            genre=" (plus the target's first genre: 'what comedy film should I watch next?')" if genre_hint else "",
+        ),
+        "example_cases": [asdict(case) | {"seen": len(case.seen)} for case in data.cases[:3]],
+    }
+    out_dir = out_dir or Path("eval-results") / f"offline-{dataset}"
+    return results, write_report(results, out_dir, info)
