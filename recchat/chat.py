@@ -68,7 +68,7 @@ class RecChat:
         self.settings = settings
         self.catalog = catalog
         self.retriever = retriever
-        self.parser = RequestParser(catalog.categories())
+        self.parser = RequestParser(catalog.categories(), ((item.id, item.title) for item in catalog))
         self.prompt = prompt or load_prompt(settings.chat.prompt, settings.chat.prompt_version)
         self._currency = next((item.currency for item in catalog if item.price is not None), None)
         self._backend = backend
@@ -152,10 +152,11 @@ class RecChat:
         if exclude_ids:
             constraints = request.constraints
             constraints.excluded_ids = sorted(exclude_ids.union(constraints.excluded_ids))
-        candidates = self.retriever.search(request.query, request.constraints)
+        candidates = self.retriever.search(request.query, request.constraints, similar_to=request.similar_to)
         timings["retrieval_ms"] = _ms(started)
+        wish = self._wish(request)
 
-        intro = self._intro(request, candidates)
+        intro = self._intro(request, wish, candidates)
         yield StreamEvent(kind="message", message=intro)
 
         chosen: list[RecommendedItem] = []
@@ -166,7 +167,7 @@ class RecChat:
         if candidates:
             llm_started = time.perf_counter()
             try:
-                for event in self._llm_items(request, candidates, chosen, dropped, repeated, timings, llm_started):
+                for event in self._llm_items(request, wish, candidates, chosen, dropped, repeated, timings, llm_started):
                     yield event
             except BackendUnavailableError as error:
                 fallback_reason = f"LLM backend unavailable: {error}"
@@ -205,14 +206,14 @@ class RecChat:
         yield StreamEvent(kind="done", reply=reply)
 
     def _llm_items(
-        self, request: ParsedRequest, candidates: list[Candidate], chosen: list[RecommendedItem], dropped: list[str],
-        repeated: list[str], timings: dict[str, float], llm_started: float,
+        self, request: ParsedRequest, wish: str, candidates: list[Candidate], chosen: list[RecommendedItem],
+        dropped: list[str], repeated: list[str], timings: dict[str, float], llm_started: float,
     ) -> Iterator[StreamEvent]:
         if time.monotonic() < self._backend_retry_at:
             raise BackendUnavailableError(f"it failed recently; retrying after {BACKEND_RETRY_S:.0f} s")
         aliases = [alias(position) for position in range(len(candidates))]
         by_alias = dict(zip(aliases, candidates))
-        messages = self.prompt.messages(candidates=candidate_lines(candidates), request=request.query)
+        messages = self.prompt.messages(candidates=candidate_lines(candidates), request=wish)
         retrieval = self.settings.retrieval
         schema = reply_schema(aliases, retrieval.min_items, retrieval.max_items, self.prompt.reason_max_chars)
         try:
@@ -239,9 +240,14 @@ class RecChat:
             raise
         self._backend_retry_at = 0.0
 
-    def _intro(self, request: ParsedRequest, candidates: list[Candidate]) -> str:
+    def _wish(self, request: ParsedRequest) -> str:
+        """The request in words, as the LLM and the reply's message state it."""
+        liked = [self.catalog[i].title for i in request.similar_to if i in self.catalog]
+        return " ".join([request.query, *(["like " + ", ".join(liked)] if liked else [])]).strip()
+
+    def _intro(self, request: ParsedRequest, wish: str, candidates: list[Candidate]) -> str:
         constraints = request.constraints
-        wanted = [request.query]
+        wanted = [wish]
         if constraints.category:
             wanted.append(f"in {constraints.category}")
         if constraints.min_price is not None:

@@ -80,6 +80,11 @@ class ParsedRequest(BaseModel):
     follow_up: bool = Field(description="True when the turn refines the previous request")
     language: Literal["en", "zh", "other"] = "en"
     notes: list[str] = Field(default_factory=list, description="How the request was interpreted")
+    similar_to: list[str] = Field(
+        default_factory=list,
+        description="Catalog items the user named as references ('I liked \"Heat (1995)\"'): results are searched "
+        "near them, and they are not offered back",
+    )
 
 
 class RecommendedItem(BaseModel):

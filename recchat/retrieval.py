@@ -27,6 +27,7 @@ from recchat.embeddings import Encoder
 from recchat.models import Constraints, Item
 
 UPSERT_BATCH = 1000  # Chroma accepts at most 5461 per call; smaller batches give a smoother progress bar
+REFERENCE_TEXT_WEIGHT = 0.5
 HNSW = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": 200}}
 
 
@@ -106,6 +107,13 @@ class VectorIndex:
         for start in range(0, len(item_ids), UPSERT_BATCH):
             self.collection.delete(ids=item_ids[start : start + UPSERT_BATCH])
 
+    def vectors(self, item_ids: list[str]) -> np.ndarray:
+        """The stored vectors of these items (those in the index), in no particular order."""
+        if not item_ids:
+            return np.zeros((0, self.encoder.dimension), dtype=np.float32)
+        found = self.collection.get(ids=list(item_ids), include=["embeddings"])
+        return np.asarray(found["embeddings"], dtype=np.float32).reshape(-1, self.encoder.dimension)
+
     def nearest(self, vector: np.ndarray, n: int, where: dict | None = None) -> list[tuple[str, float]]:
         total = self.count()
         if n <= 0 or total == 0:
@@ -181,13 +189,16 @@ class Retriever:
             matching = max(0, high - low)
         return matching / max(1, len(self._prices[None]))
 
-    def search(self, query: str, constraints: Constraints | None = None, k: int | None = None) -> list[Candidate]:
+    def search(
+        self, query: str, constraints: Constraints | None = None, k: int | None = None, similar_to: list[str] = ()
+    ) -> list[Candidate]:
+        """The k best items for the query text and, when given, near the items in `similar_to`."""
         constraints = constraints or Constraints()
         k = k or self.settings.candidates
         share = self.share(constraints)
         if share == 0:
             return []
-        vector = self.index.encoder.encode([query])[0]
+        vector = self.query_vector(query, similar_to)
         total = self.index.count()
         # Excluded ids are known exactly: each may take one place in the window, so make room for all of them.
         excluded = len(constraints.excluded_ids)
@@ -201,6 +212,17 @@ class Retriever:
         # Too selective for a bounded window: let Chroma pre-filter what it can express, then finish here.
         pushed = self.index.nearest(vector, k * self.settings.overfetch + excluded, where=where_filter(constraints))
         return self._filtered(pushed, constraints, k)
+
+    def query_vector(self, query: str, similar_to: list[str] = ()) -> np.ndarray:
+        """The query text's vector; with reference items, the centre of their vectors, nudged by the text
+        (at half weight, so "a comedy like X" leans to comedies without losing X's neighbourhood)."""
+        references = self.index.vectors(list(similar_to))
+        if not len(references):
+            return self.index.encoder.encode([query])[0]
+        vector = references.mean(axis=0)
+        if query.strip():
+            vector = vector + REFERENCE_TEXT_WEIGHT * self.index.encoder.encode([query])[0]
+        return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
     def _filtered(self, hits: list[tuple[str, float]], constraints: Constraints, k: int) -> list[Candidate]:
         found = []

@@ -34,9 +34,13 @@ FILLER = re.compile(
     r"\b(i(?:'m| am)? (?:want|need|would like|'d like|looking for|am looking for|search(?:ing)? for)|looking for|"
     r"i want|i need|can you|could you|please|show me|recommend(?: me)?|suggest|give me|find me|get me|"
     r"i(?:'d| would) like|something|some|any|a|an|the|me|for me|what about|how about|do you have|one|ones|"
-    r"instead|maybe|thanks?|thank you|hi|hello)\b",
+    r"instead|maybe|thanks?|thank you|hi|hello|and|i (?:liked|loved|enjoyed)|like|liked|loved|enjoyed|similar to|"
+    r"such as|what (?:should|can|could) i (?:watch|see|read|buy|get)(?: next)?|next)\b",
     re.I,
 )
+# Wording that makes the items a shopper names references ("I liked "Heat"", "similar to "Heat"") rather than
+# the item they ask for ("do you have "Heat"?"). References are searched near and never offered back.
+REFERENCE = re.compile(r"\b(?:like|liked|loved|enjoyed|similar to|such as|reminds? me of|in the style of)\b|喜欢|类似|像", re.I)
 
 # Shopping words, so Chinese requests reach an English-only encoder as English keywords.
 ZH_GLOSSARY = {
@@ -82,6 +86,10 @@ def detect_language(text: str) -> str:
     return "en" if ascii_letters / len(letters) > 0.8 else "other"
 
 
+def _title_key(title: str) -> str:
+    return " ".join(re.sub(r"[^\w]+", " ", title.lower()).split())
+
+
 def translate_zh(text: str) -> str:
     """Glossary words found in a Chinese text, in English, longest match first."""
     found: list[tuple[int, str]] = []
@@ -103,8 +111,17 @@ def _amount(value: str, thousands: str | None) -> float:
 class RequestParser:
     """Knows the catalog's categories; turns messages into requests, given the previous turn."""
 
-    def __init__(self, categories: Iterable[str]):
+    def __init__(self, categories: Iterable[str], titles: Iterable[tuple[str, str]] = ()):
+        """`titles` are (item id, title) pairs, so quoted titles can be told apart from other words."""
         self.categories = {category.lower(): category for category in categories}
+        self.titles: dict[str, str] = {}
+        without_year: dict[str, list[str]] = {}
+        for item_id, title in titles:
+            self.titles.setdefault(_title_key(title), item_id)
+            without_year.setdefault(_title_key(re.sub(r"\(\d{4}\)\s*$", "", title)), []).append(item_id)
+        for key, ids in without_year.items():  # "Heat" finds "Heat (1995)" only when no other film is called that
+            if len(ids) == 1:
+                self.titles.setdefault(key, ids[0])
         self.category_words: dict[str, str] = {}
         for lowered, category in self.categories.items():
             for word in re.findall(r"[a-z][a-z-]+", lowered):
@@ -137,6 +154,10 @@ class RequestParser:
         constraints = Constraints()
         quoted = [match.group(0)[1:-1].strip() for match in QUOTED.finditer(text)]
         remainder = QUOTED.sub(" ", text)  # a quoted title is a name to look for, never a constraint
+        named = [self.titles[_title_key(title)] for title in quoted if _title_key(title) in self.titles]
+        similar_to = list(dict.fromkeys(named)) if named and REFERENCE.search(remainder) else []
+        if similar_to:  # the references are searched by their own vectors, not their title words
+            quoted = [title for title in quoted if self.titles.get(_title_key(title)) not in similar_to]
         if match := RANGE.search(remainder):
             constraints.min_price = _amount(match.group(1), match.group(2))
             constraints.max_price = _amount(match.group(3), match.group(4))
@@ -158,7 +179,7 @@ class RequestParser:
         category = self._category(content)
         content = " ".join([content, *quoted]).strip()
 
-        refines = previous is not None and (
+        refines = previous is not None and not similar_to and (
             cheaper or pricier or something_else or not content
             or (len(content.split()) <= 2 and (category is None or category == previous.constraints.category))
         )
@@ -171,9 +192,12 @@ class RequestParser:
             merged.excluded_terms = sorted({*merged.excluded_terms, *constraints.excluded_terms})
             constraints = merged
             query = f"{previous.query} {content}".strip()
+            similar_to = similar_to or previous.similar_to
         else:
             constraints.category = category
-            query = content or " ".join(constraints.excluded_terms) or message.strip()
+            query = content or " ".join(constraints.excluded_terms) or ("" if similar_to else message.strip())
+        if similar_to:
+            constraints.excluded_ids = sorted({*constraints.excluded_ids, *similar_to})
 
         prices = [item.price for item in shown if item.price is not None]
         if cheaper and prices:
@@ -187,7 +211,9 @@ class RequestParser:
             notes.append("leaving out the items already shown")
         if constraints.min_price is not None and constraints.max_price is not None and constraints.min_price > constraints.max_price:
             notes.append("the price limits contradict each other")
-        return ParsedRequest(query=query, constraints=constraints, follow_up=refines, language=language, notes=notes)
+        return ParsedRequest(
+            query=query, constraints=constraints, follow_up=refines, language=language, notes=notes, similar_to=similar_to
+        )
 
     def _category(self, content: str) -> str | None:
         lowered = content.lower()

@@ -123,6 +123,15 @@ def test_chinese_request_gets_coats_and_an_english_only_notice(scripted_bot):
     assert reply.items and all(i.category == "coats & jackets" for i in reply.items)
 
 
+def test_a_named_item_is_a_reference_not_an_answer(scripted_bot):
+    """Bad request tried: asking for things like a catalog item; the item itself must not come back."""
+    bot = scripted_bot("not json")
+    reply = bot.chat('something similar to "Northwind Summit Down Parka"')
+    assert reply.metadata.request.similar_to == ["P0001-down-parka"]
+    assert reply.items and "P0001-down-parka" not in [i.id for i in reply.items]
+    assert "Parka" in reply.items[0].title and "like Northwind Summit Down Parka" in reply.message
+
+
 def test_follow_ups_change_the_list_the_right_way(scripted_bot):
     bot = scripted_bot("not json")
     session = bot.new_session()

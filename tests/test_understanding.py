@@ -81,3 +81,15 @@ def test_quoted_titles_are_names_not_constraints(parser):
     assert all(title in request.query for title in ("Never Been Kissed", "Under Siege 2", "Top Gun"))
     unquoted = parser.parse("I liked Never Been Kissed")
     assert unquoted.constraints.excluded_terms == ["been"]  # why the quotes matter
+
+
+def test_quoted_titles_named_as_liked_become_references():
+    films = RequestParser(["movies"], [("m:1", "Heat (1995)"), ("m:2", "Casino (1995)"), ("m:3", "Heat (1972)"), ("m:4", "Fargo (1996)")])
+    liked = films.parse('I liked "Heat (1995)" and "Fargo"; what should I watch next?')
+    assert liked.similar_to == ["m:1", "m:4"] and liked.query == ""
+    assert liked.constraints.excluded_ids == ["m:1", "m:4"]  # never offered back
+    assert films.parse("funnier ones", liked).similar_to == ["m:1", "m:4"]  # a refinement keeps them
+    ambiguous = films.parse('a comedy like "Heat"')  # two films are called Heat: not resolved, searched as words
+    assert ambiguous.similar_to == [] and ambiguous.query == "comedy Heat"
+    asked = films.parse('do you have "Casino (1995)"?')  # the item asked for, not a reference
+    assert asked.similar_to == [] and asked.constraints.excluded_ids == [] and "Casino (1995)" in asked.query

@@ -34,8 +34,9 @@ in the top K. Training data for the baselines is every rating except each sample
 what they rated after it. Baselines: popularity (count of training ratings), item-kNN (cosine between
 items over users' training positives; a user's score is the summed similarity to all their earlier
 positives), and embedding (the request text embedded and matched against the item vectors in Chroma,
-no parsing, no LLM). recchat answers the request through its chat API as configured (parsing,
-retrieval of {candidates} candidates, the LLM's picks); its list is those picks, then its retrieval
+no parsing, no LLM). recchat answers the request through its chat API as configured (parsing, which
+recognises the quoted titles as references: it searches near their vectors and never offers them back;
+retrieval of {candidates} candidates; the LLM's picks); its list is those picks, then its retrieval
 results for the same parsed request down to the depth.
 Hallucination, duplicate and format-error rates count replies whose raw LLM output named a
 non-candidate, repeated a pick, or had no usable pick; 'outside catalog' counts final replies naming an
@@ -231,7 +232,8 @@ class RecChatRanker:
         self.quality.format_errors += meta.source == "retrieval" and (meta.fallback_reason or "").endswith("no usable pick")
         self.quality.outside_catalog += any(item_id not in self.bot.catalog for item_id in shown)
         self.quality.llm_answered += meta.source == "llm"
-        tail = self.bot.retriever.search(meta.request.query, meta.request.constraints, k=depth)
+        request = meta.request
+        tail = self.bot.retriever.search(request.query, request.constraints, k=depth, similar_to=request.similar_to)
         return (shown + [candidate.item.id for candidate in tail if candidate.item.id not in shown])[:depth]
 
 
@@ -289,7 +291,8 @@ def write_report(results: list[SystemResult], out_dir: Path, info: dict) -> dict
     out_dir.mkdir(parents=True, exist_ok=True)
     summaries = {result.name: result.summary() for result in results}
     paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md", "plot": out_dir / "metrics.png"}
-    paths["json"].write_text(json.dumps({**info, "systems": summaries}, indent=2), encoding="utf-8")
+    ranks = {result.name: result.ranks for result in results}  # per user, for paired comparisons of systems
+    paths["json"].write_text(json.dumps({**info, "systems": summaries, "ranks": ranks}, indent=2), encoding="utf-8")
     paths["markdown"].write_text(markdown_table(summaries, info), encoding="utf-8")
     _plot(summaries, paths["plot"], info)
     return paths
@@ -365,6 +368,7 @@ def run_offline(
     info = {
         "dataset": dataset,
         "users": len(data.cases),
+        "user_ids": [case.user for case in data.cases],
         "seed": seed,
         "liked_in_request": liked_in_request,
         "genre_hint": genre_hint,
