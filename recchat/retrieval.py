@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,7 +190,7 @@ class Retriever:
         return matching / max(1, len(self._prices[None]))
 
     def search(
-        self, query: str, constraints: Constraints | None = None, k: int | None = None, similar_to: list[str] = ()
+        self, query: str, constraints: Constraints | None = None, k: int | None = None, similar_to: Sequence[str] = ()
     ) -> list[Candidate]:
         """The k best items for the query text and, when given, near the items in `similar_to`."""
         constraints = constraints or Constraints()
@@ -213,7 +213,7 @@ class Retriever:
         pushed = self.index.nearest(vector, k * self.settings.overfetch + excluded, where=where_filter(constraints))
         return self._filtered(pushed, constraints, k)
 
-    def query_vector(self, query: str, similar_to: list[str] = ()) -> np.ndarray:
+    def query_vector(self, query: str, similar_to: Sequence[str] = ()) -> np.ndarray:
         """The query text's vector; with reference items, the centre of their vectors, nudged by the text
         (at half weight, so "a comedy like X" leans to comedies without losing X's neighbourhood)."""
         references = self.index.vectors(list(similar_to))

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 
 from recchat.models import Constraints, Item, ParsedRequest
+from recchat.movies import normalise_title
 
 NUMBER = r"(?:[$€£¥]\s*)?(\d+(?:[.,]\d+)?)\s*(k\b)?\s*(?:dollars?|usd|eur|euros?|gbp|pounds?|bucks|元|块)?"
 MAX_PRICE = re.compile(rf"\b(?:under|below|less than|cheaper than|no more than|at most|up to|max(?:imum)?|within|<=?)\s*{NUMBER}", re.I)
@@ -118,7 +119,7 @@ class RequestParser:
         without_year: dict[str, list[str]] = {}
         for item_id, title in titles:
             self.titles.setdefault(_title_key(title), item_id)
-            without_year.setdefault(_title_key(re.sub(r"\(\d{4}\)\s*$", "", title)), []).append(item_id)
+            without_year.setdefault(normalise_title(title), []).append(item_id)
         for key, ids in without_year.items():  # "Heat" finds "Heat (1995)" only when no other film is called that
             if len(ids) == 1:
                 self.titles.setdefault(key, ids[0])
@@ -192,7 +193,7 @@ class RequestParser:
             merged.excluded_terms = sorted({*merged.excluded_terms, *constraints.excluded_terms})
             constraints = merged
             query = f"{previous.query} {content}".strip()
-            similar_to = similar_to or previous.similar_to
+            similar_to = previous.similar_to
         else:
             constraints.category = category
             query = content or " ".join(constraints.excluded_terms) or ("" if similar_to else message.strip())
