@@ -16,6 +16,9 @@ from recchat.models import Item, format_price
 from recchat.retrieval import Candidate
 
 REASON_MAX_CHARS = 200
+QUOTABLE_FACT_CHARS = 48
+"""Longer attribute values are prose, not facts: a listing can carry anything there (even instructions
+planted for an LLM), so fact-built reasons never quote them."""
 WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)?")
 GENERIC_WORDS = {
     "this", "that", "with", "your", "for", "and", "the", "great", "good", "perfect", "nice", "item",
@@ -192,7 +195,8 @@ def fact_reason(item: Item, query: str) -> str:
     first_sentence = re.split(r"(?<=[.!?])\s", item.description.strip(), maxsplit=1)[0] if item.description else ""
     asked = content_words(query)
     matching = [
-        fact for fact in item.facts() if not fact.startswith("price:") and content_words(fact) & asked
+        fact for fact in item.facts()
+        if not fact.startswith("price:") and len(fact) <= QUOTABLE_FACT_CHARS and content_words(fact) & asked
     ][:2]
     parts = [first_sentence.rstrip(".")] if first_sentence else [item.title]
     if matching:

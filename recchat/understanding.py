@@ -71,7 +71,8 @@ CATEGORY_WORDS = {
     "gloves": "accessories", "mittens": "accessories", "sunglasses": "accessories", "belt": "accessories",
     "bag": "accessories", "tote": "accessories", "umbrella": "accessories", "socks": "accessories",
     "cap": "accessories", "tent": "outdoor gear", "sleeping bag": "outdoor gear", "backpack": "outdoor gear",
-    "daypack": "outdoor gear", "headlamp": "outdoor gear", "stove": "outdoor gear", "swimsuit": "activewear",
+    "daypack": "outdoor gear", "headlamp": "outdoor gear", "stove": "outdoor gear", "bottle": "outdoor gear",
+    "flask": "outdoor gear", "trekking poles": "outdoor gear", "sleeping pad": "outdoor gear", "swimsuit": "activewear",
     "bikini": "activewear", "swim": "activewear", "yoga": "activewear", "sports bra": "activewear",
 }
 
