@@ -164,24 +164,32 @@ class RecChat:
         repeated: list[str] = []
         fallback_reason = None
         source = "llm"
+        llm_ranks = self.settings.chat.ranking == "llm"
         if candidates:
             llm_started = time.perf_counter()
             try:
                 for event in self._llm_items(request, wish, candidates, chosen, dropped, repeated, timings, llm_started):
-                    yield event
+                    if llm_ranks:
+                        yield event
             except BackendUnavailableError as error:
                 fallback_reason = f"LLM backend unavailable: {error}"
             timings["llm_ms"] = _ms(llm_started)
             if not chosen:
                 source = "retrieval"
                 fallback_reason = fallback_reason or "the LLM's answer had no usable pick"
-            want = min(self.settings.retrieval.min_items if source == "llm" else self.settings.retrieval.max_items, len(candidates))
-            for candidate in candidates:
-                if len(chosen) >= want:
-                    break
-                if all(candidate.item.id != item.id for item in chosen):
-                    item = _recommended(candidate, fact_reason(candidate.item, request.query), "facts")
-                    chosen.append(item)
+            retrieval = self.settings.retrieval
+            if llm_ranks:  # the LLM's picks stand (already streamed); a short list is topped up in retrieval order
+                want = min(retrieval.min_items if source == "llm" else retrieval.max_items, len(candidates))
+                for candidate in candidates:
+                    if len(chosen) >= want:
+                        break
+                    if all(candidate.item.id != item.id for item in chosen):
+                        chosen.append(_fact_item(candidate, request))
+                        yield StreamEvent(kind="item", item=chosen[-1])
+            else:  # retrieval decides which items and their order; the LLM's picks lend their reasons
+                explained = {item.id: item for item in chosen}
+                chosen = [explained.get(c.item.id) or _fact_item(c, request) for c in candidates[: retrieval.max_items]]
+                for item in chosen:
                     yield StreamEvent(kind="item", item=item)
 
         timings["total_ms"] = _ms(started)
@@ -232,7 +240,7 @@ class RecChat:
                 if reason_is_grounded(pick.reason, candidate.item, others, request.query, aliases):
                     item = _recommended(candidate, pick.reason.strip(), "llm")
                 else:
-                    item = _recommended(candidate, fact_reason(candidate.item, request.query), "facts")
+                    item = _fact_item(candidate, request)
                 chosen.append(item)
                 yield StreamEvent(kind="item", item=item)
         except BackendUnavailableError:
@@ -279,6 +287,10 @@ def _first_chunk_timed(chunks: Iterator[str], timings: dict[str, float], started
     for chunk in chunks:
         timings.setdefault("first_token_ms", _ms(started))
         yield chunk
+
+
+def _fact_item(candidate: Candidate, request: ParsedRequest) -> RecommendedItem:
+    return _recommended(candidate, fact_reason(candidate.item, request.query), "facts")
 
 
 def _recommended(candidate: Candidate, reason: str, source: str) -> RecommendedItem:

@@ -72,9 +72,11 @@ class ScriptedBackend:
 def scripted_bot(settings, encoder, products):
     """The real engine (encoder, Chroma, catalog) with an LLM whose outputs the test chooses."""
 
-    def make(*outputs: str | Exception) -> RecChat:
-        bot = RecChat.from_settings(settings, encoder=encoder, backend=ScriptedBackend(*outputs))
-        return bot
+    def make(*outputs: str | Exception, ranking: str = "retrieval") -> RecChat:
+        chat = settings.chat.model_copy(update={"ranking": ranking})
+        return RecChat.from_settings(
+            settings.model_copy(update={"chat": chat}), encoder=encoder, backend=ScriptedBackend(*outputs)
+        )
 
     return make
 

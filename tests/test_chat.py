@@ -53,17 +53,31 @@ def test_llm_output_not_json_falls_back_to_retrieval(scripted_bot):
 
 
 def test_llm_naming_unknown_and_repeated_ids_never_reaches_the_user(scripted_bot):
-    bot = scripted_bot(picks(("FREE-IPHONE", "Free!"), ("A2", "Warm."), ("A2", "Again."), ("P0001-down-parka", "x")))
+    bot = scripted_bot(
+        picks(("FREE-IPHONE", "Free!"), ("A2", "Warm."), ("A2", "Again."), ("P0001-down-parka", "x")), ranking="llm"
+    )
     reply = bot.chat("I want a winter coat")
     assert reply.metadata.dropped_ids == ["FREE-IPHONE", "P0001-down-parka"] and reply.metadata.repeated_ids == ["A2"]
     assert reply.metadata.source == "llm" and len(reply.items) == 3  # one LLM pick, topped up from retrieval
     assert_grounded(reply, bot)
 
 
+def test_ranking_setting_decides_who_orders_the_items(scripted_bot):
+    """The LLM names the third candidate first: with ranking='llm' it leads; with the default 'retrieval'
+    the best-matching candidates are shown in retrieval order whatever the LLM chose."""
+    output = picks(("A3", "A warm choice."), ("A1", "Another warm choice."))
+    by_llm = scripted_bot(output, ranking="llm").chat("I want a winter coat")
+    by_retrieval = scripted_bot(output).chat("I want a winter coat")
+    assert by_llm.items[0].score < by_llm.items[1].score and by_llm.metadata.source == "llm"
+    scores = [item.score for item in by_retrieval.items]
+    assert len(scores) == 5 and scores == sorted(scores, reverse=True) and by_retrieval.metadata.source == "llm"
+    assert {item.id for item in by_llm.items[:2]} <= {item.id for item in by_retrieval.items[:3]}
+
+
 def test_ungrounded_reason_is_replaced_by_facts(scripted_bot):
     bot = scripted_bot(picks(("A1", "Made of solid gold, only $3."), ("A2", "A lovely choice for you."), ("A3", "ok")))
     reply = bot.chat("I want a winter coat")
-    assert [i.reason_source for i in reply.items] == ["facts"] * 3
+    assert [i.reason_source for i in reply.items] == ["facts"] * 5
     assert all("gold" not in i.reason for i in reply.items)
 
 

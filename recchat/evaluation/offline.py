@@ -36,8 +36,9 @@ items over users' training positives; a user's score is the summed similarity to
 positives), and embedding (the request text embedded and matched against the item vectors in Chroma,
 no parsing, no LLM). recchat answers the request through its chat API as configured (parsing, which
 recognises the quoted titles as references: it searches near their vectors and never offers them back;
-retrieval of {candidates} candidates; the LLM's picks); its list is those picks, then its retrieval
-results for the same parsed request down to the depth.
+retrieval of {candidates} candidates; the LLM call); its list is the reply's items, ordered as its
+chat.ranking setting ('{ranking}') says, then its retrieval results for the same parsed request down to
+the depth.
 Hallucination, duplicate and format-error rates count replies whose raw LLM output named a
 non-candidate, repeated a pick, or had no usable pick; 'outside catalog' counts final replies naming an
 item not in the catalog."""
@@ -375,8 +376,9 @@ def run_offline(
         "prompt": bot.prompt.label,
         "llm_backend": bot.backend.name if "recchat" in wanted else None,
         "candidates": settings.retrieval.candidates,
+        "ranking": settings.chat.ranking,
         "protocol": PROTOCOL.format(
-            liked=liked_in_request, depth=max(KS), candidates=settings.retrieval.candidates,
+            liked=liked_in_request, depth=max(KS), candidates=settings.retrieval.candidates, ranking=settings.chat.ranking,
             genre=" (plus the target's first genre: 'what comedy film should I watch next?')" if genre_hint else "",
         ),
         "example_cases": [asdict(case) | {"seen": len(case.seen)} for case in data.cases[:3]],
