@@ -118,16 +118,16 @@ def cmd_eval_prompts(args: argparse.Namespace) -> int:
     encoder = cached_encoder(base)
     all_results = []
     below = []
+    backends: dict = {}  # one loaded model per (backend, model), shared by every suite and prompt variant
     for path in suite_paths(args.suite):
         suite = load_suite(path)
         cases = suite.selected(set(args.tag or []), set(args.case or []))
         catalog = suite_catalog(suite, base)
         results = []
-        backends: dict = {}
         for settings in variants:
             key = (settings.llm.backend, settings.llm.model)
             bot = RecChat.from_settings(settings, encoder=encoder, catalog=catalog, backend=backends.get(key))
-            backends[key] = bot.backend  # variants differing only in prompt share one loaded model
+            backends[key] = bot.backend
             print(f"{suite.name}: {len(cases)} cases, {bot.prompt.label} on {bot.backend.name}", file=sys.stderr)
             results.append(run_suite(bot, suite, cases, progress=lambda case: print(
                 f"  {'pass' if case.passed else 'FAIL'} {case.case_id} ({case.seconds:.1f} s)", file=sys.stderr)))
@@ -147,7 +147,7 @@ def cmd_eval_prompts(args: argparse.Namespace) -> int:
 def cmd_eval_offline(args: argparse.Namespace) -> int:
     from recchat.evaluation.offline import run_offline
 
-    results, paths = run_offline(
+    _, paths = run_offline(
         _settings(args), args.dataset, args.users, seed=args.seed, liked_in_request=args.liked,
         genre_hint=args.genre_hint, systems=args.systems.split(","), progress=sys.stderr.isatty(),
         out_dir=Path(args.out) if args.out else None,

@@ -350,14 +350,14 @@ def run_offline(
     from recchat.chat import RecChat
     from recchat.movies import ensure_movie_catalog
 
-    catalog_path = ensure_movie_catalog(settings.generated_catalog_dir, dataset)
-    settings = settings.model_copy(update={"catalog": str(catalog_path)})
-    catalog = load_catalog(catalog_path)
-    data = split(load_ratings(dataset), catalog, users, seed, liked_in_request, genre_hint)
     wanted = list(systems)
     unknown = set(wanted) - {"recchat", "popularity", "item-knn", "embedding"}
     if unknown:
         raise ValueError(f"unknown systems {sorted(unknown)}; choose from recchat, popularity, item-knn, embedding")
+    catalog_path = ensure_movie_catalog(settings.generated_catalog_dir, dataset)
+    settings = settings.model_copy(update={"catalog": str(catalog_path)})
+    catalog = load_catalog(catalog_path)
+    data = split(load_ratings(dataset), catalog, users, seed, liked_in_request, genre_hint)
     bot = RecChat.from_settings(settings, encoder=encoder, backend=backend, progress=progress)
     makers: dict[str, Callable[[], Ranker]] = {
         "recchat": lambda: RecChatRanker(bot),
