@@ -32,6 +32,16 @@ class Catalog:
                 raise ValueError(f"duplicate item id {item.id!r} in catalog {name!r}")
             self._items[item.id] = item
 
+    def add(self, items: Iterable[Item]) -> list[Item]:
+        """Add new items (all or none); an id already in the catalog is an error."""
+        items = list(items)
+        clashes = [item.id for item in items if item.id in self._items]
+        if clashes or len({item.id for item in items}) != len(items):
+            raise ValueError(f"item ids already in catalog {self.name!r} or repeated: {clashes or 'repeated ids'}")
+        for item in items:
+            self._items[item.id] = item
+        return items
+
     def __len__(self) -> int:
         return len(self._items)
 

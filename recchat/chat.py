@@ -1,13 +1,15 @@
-"""The chat engine: sessions, and each turn from message to a grounded `RecommendationList`.
+"""The chat engine: sessions, feedback, and each turn from message to a grounded `RecommendationList`.
 
-A turn: check the message -> understand it -> retrieve candidates -> the LLM picks and explains
-(streamed) -> every pick validated against the candidates -> short lists topped up from
-retrieval. If the LLM is down or its answer unusable, the reply comes from retrieval with
-fact-built reasons and says so in `metadata.source`.
+A turn: check the message -> understand it -> catch up with the feedback log -> retrieve a pool of
+candidates (without the user's disliked and bought items) -> re-rank it with feedback -> the LLM
+picks and explains (streamed) -> every pick validated against the candidates -> short lists topped
+up from retrieval -> the shown items logged as impressions. If the LLM is down or its answer
+unusable, the reply comes from retrieval with fact-built reasons and says so in `metadata.source`.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -18,7 +20,8 @@ from dataclasses import dataclass, field
 from recchat.catalog import Catalog, load_configured_catalog
 from recchat.config import Settings
 from recchat.embeddings import Encoder, cached_encoder
-from recchat.errors import BackendUnavailableError, InvalidMessageError
+from recchat.errors import BackendUnavailableError, FeedbackError, FeedbackStoreError, InvalidMessageError, SessionError
+from recchat.feedback import FeedbackEvent, FeedbackKind, FeedbackStore, SQLiteFeedbackStore, item_event
 from recchat.grounding import Pick, alias, candidate_lines, fact_reason, iter_picks, reason_is_grounded, reply_schema
 from recchat.llm import LLMBackend, make_backend
 from recchat.models import (
@@ -31,8 +34,11 @@ from recchat.models import (
     format_price,
 )
 from recchat.prompts import Prompt, load_prompt
+from recchat.rerank import FeedbackModel, Reranker
 from recchat.retrieval import Candidate, Retriever, VectorIndex, open_store
 from recchat.understanding import RequestParser
+
+logger = logging.getLogger(__name__)
 
 BACKEND_RETRY_S = 30.0
 """After a backend failure, turns skip the LLM this long, so users are not each made to wait for a timeout."""
@@ -41,8 +47,13 @@ BACKEND_RETRY_S = 30.0
 @dataclass
 class Session:
     id: str
+    user_id: str
     turns: list[RecommendationList] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check_user(self, user_id: str | None) -> None:
+        if user_id is not None and user_id != self.user_id:
+            raise SessionError(f"session {self.id!r} belongs to user {self.user_id!r}, not {user_id!r}")
 
     @property
     def last_request(self) -> ParsedRequest | None:
@@ -64,10 +75,20 @@ class RecChat:
         retriever: Retriever,
         backend: LLMBackend | None = None,
         prompt: Prompt | None = None,
+        feedback_store: FeedbackStore | None = None,
     ):
+        """`feedback_store`: where events are logged; None answers from retrieval alone and takes no feedback."""
         self.settings = settings
         self.catalog = catalog
         self.retriever = retriever
+        self.feedback_store = feedback_store
+        self.feedback_model: FeedbackModel | None = None
+        self.reranker: Reranker | None = None
+        if feedback_store is not None:
+            vectors = retriever.index.vectors_in_order([item.id for item in catalog])
+            self.feedback_model = FeedbackModel(catalog, vectors, settings.rerank)
+            self.feedback_model.rebuild(feedback_store)
+            self.reranker = Reranker(self.feedback_model, settings.rerank, settings.retrieval.min_score)
         self.parser = RequestParser(catalog.categories(), ((item.id, item.title) for item in catalog))
         self.prompt = prompt or load_prompt(settings.chat.prompt, settings.chat.prompt_version)
         self._currency = next((item.currency for item in catalog if item.price is not None), None)
@@ -80,15 +101,21 @@ class RecChat:
     @classmethod
     def from_settings(
         cls, settings: Settings | None = None, *, encoder: Encoder | None = None, backend: LLMBackend | None = None,
-        catalog: Catalog | None = None, progress: bool = False,
+        catalog: Catalog | None = None, progress: bool = False, feedback_store: FeedbackStore | None = None,
     ) -> RecChat:
         """Load the catalog (`settings.catalog`, unless one is given), bring its index up to date (only changed
-        items are embedded), and get ready. The LLM loads on the first turn that needs it."""
+        items are embedded), open the feedback store (`settings.feedback`, unless one is given) and catch up with
+        it, and get ready. The LLM loads on the first turn that needs it."""
         settings = settings or Settings()
         catalog = catalog or load_configured_catalog(settings)
         index = VectorIndex(open_store(settings.store_dir), catalog.name, cached_encoder(settings, encoder))
         index.sync(catalog, progress=progress)
-        return cls(settings, catalog, Retriever(catalog, index, settings.retrieval), backend=backend)
+        if feedback_store is None and settings.feedback.enabled:
+            feedback = settings.feedback
+            feedback_store = SQLiteFeedbackStore(settings.feedback_path, feedback.synchronous, feedback.busy_timeout_s)
+        return cls(
+            settings, catalog, Retriever(catalog, index, settings.retrieval), backend=backend, feedback_store=feedback_store
+        )
 
     @property
     def backend(self) -> LLMBackend:
@@ -99,40 +126,104 @@ class RecChat:
 
     # --- sessions -------------------------------------------------------------------------
 
-    def new_session(self) -> str:
-        return self.session().id
+    def new_session(self, user_id: str | None = None) -> str:
+        """A new session's id; `user_id` ties it to a user whose feedback lasts beyond the session."""
+        return self.session(user_id=user_id).id
 
-    def session(self, session_id: str | None = None) -> Session:
-        """The session with this id, created if new; the least recently used is dropped past the limit."""
+    def session(self, session_id: str | None = None, user_id: str | None = None) -> Session:
+        """The session with this id, created if new; the least recently used is dropped past the limit.
+        A session without a user id is anonymous: its feedback is kept under the session id."""
         with self._sessions_lock:
             session_id = session_id or uuid.uuid4().hex
             session = self._sessions.get(session_id)
             if session is None:
-                session = self._sessions[session_id] = Session(session_id)
+                session = self._sessions[session_id] = Session(session_id, user_id or session_id)
                 while len(self._sessions) > self.settings.chat.max_sessions:
                     self._sessions.popitem(last=False)
+            else:
+                session.check_user(user_id)
             self._sessions.move_to_end(session_id)
             return session
 
+    # --- feedback -------------------------------------------------------------------------
+
+    def feedback(
+        self, kind: FeedbackKind | str, item_id: str, *, session_id: str | None = None, user_id: str | None = None,
+        turn: int | None = None, key: str | None = None, time: float | None = None,
+    ) -> bool:
+        """Record what a user did with an item ('click', 'like', 'dislike', 'purchase'/'accept'); the next
+        ranking for this user and session reflects it. Returns False when `key` was already recorded (a retry).
+
+        The user is `user_id`, else the session's user. A session this process does not know (e.g. from before
+        a restart) is accepted: the event counts for the user from now on."""
+        if self.feedback_store is None:
+            raise FeedbackError("feedback is off (feedback.enabled = false); nothing was recorded")
+        with self._sessions_lock:
+            session = self._sessions.get(session_id) if session_id else None
+        if session is not None:
+            session.check_user(user_id)
+            if turn is not None and turn > len(session.turns):
+                raise FeedbackError(f"session {session_id!r} has {len(session.turns)} turn(s); there is no turn {turn}")
+        event = item_event(
+            self.catalog, kind=kind, item_id=item_id, user_id=user_id or (session.user_id if session else session_id),
+            session_id=session_id, turn=turn, key=key, time=time,
+        )
+        return self.record([event])[0]
+
+    def record(self, events: list[FeedbackEvent]) -> list[bool]:
+        """Store events (already validated) and apply them; per event, False for a repeated key."""
+        assert self.feedback_store is not None and self.feedback_model is not None
+        stored = self.feedback_store.add(events)
+        self.feedback_model.sync(self.feedback_store)
+        return stored
+
+    def forget_user(self, user_id: str) -> int:
+        """Delete everything kept about a user: their events and messages in the store, their profile and their
+        sessions in memory. Returns the number of stored rows deleted."""
+        with self._sessions_lock:
+            for session_id in [s.id for s in self._sessions.values() if s.user_id == user_id]:
+                del self._sessions[session_id]
+        if self.feedback_store is None:
+            return 0
+        deleted = self.feedback_store.forget_user(user_id)
+        assert self.feedback_model is not None
+        self.feedback_model.sync(self.feedback_store)
+        return deleted
+
+    def add_items(self, items: Iterable[Item]) -> None:
+        """Add items to the catalog: indexed and recommendable from the next turn."""
+        items = self.catalog.add(items)
+        self.retriever.index.upsert(items)
+        self.retriever.add_items(items)
+        self.parser = RequestParser(self.catalog.categories(), ((item.id, item.title) for item in self.catalog))
+        if self.feedback_model is not None:
+            self.feedback_model.add_items(items, self.retriever.index.vectors_in_order([item.id for item in items]))
+
     # --- turns ----------------------------------------------------------------------------
 
-    def chat(self, message: str, session_id: str | None = None, *, exclude_ids: Iterable[str] = ()) -> RecommendationList:
-        """Answer one message; the reply is remembered in the session for follow-ups.
-        `exclude_ids` are items never to offer in this turn and its follow-ups (e.g. ones the user already has)."""
-        for event in self.stream(message, session_id, exclude_ids=exclude_ids):
+    def chat(
+        self, message: str, session_id: str | None = None, *, user_id: str | None = None,
+        exclude_ids: Iterable[str] = (), include_hidden: bool = False,
+    ) -> RecommendationList:
+        """Answer one message; the reply is remembered in the session for follow-ups, and its items are logged as
+        impressions. `user_id` ties a new session to a user. `exclude_ids` are items never to offer in this turn
+        and its follow-ups (e.g. ones the user already has). Items the user disliked or bought are left out
+        unless `include_hidden`."""
+        for event in self.stream(message, session_id, user_id=user_id, exclude_ids=exclude_ids, include_hidden=include_hidden):
             if event.kind == "done":
                 assert event.reply is not None
                 return event.reply
         raise AssertionError("stream ended without a reply")  # stream always ends with "done"
 
     def stream(
-        self, message: str, session_id: str | None = None, *, exclude_ids: Iterable[str] = ()
+        self, message: str, session_id: str | None = None, *, user_id: str | None = None,
+        exclude_ids: Iterable[str] = (), include_hidden: bool = False,
     ) -> Iterator[StreamEvent]:
         """Answer one message step by step: the message, then each item as soon as it is ready, then the reply."""
         self._check(message)
-        session = self.session(session_id)
+        session = self.session(session_id, user_id)
         with session.lock:
-            yield from self._turn(message, session, set(exclude_ids))
+            yield from self._turn(message, session, set(exclude_ids), include_hidden)
 
     def _check(self, message: str) -> None:
         if not isinstance(message, str) or not message.strip():
@@ -144,15 +235,22 @@ class RecChat:
                 f"(RECCHAT_CHAT__MAX_MESSAGE_CHARS). Shorten it to what you are looking for."
             )
 
-    def _turn(self, message: str, session: Session, exclude_ids: set[str]) -> Iterator[StreamEvent]:
+    def _turn(self, message: str, session: Session, exclude_ids: set[str], include_hidden: bool) -> Iterator[StreamEvent]:
         started = time.perf_counter()
         timings: dict[str, float] = {}
         shown = [self.catalog[i.id] for i in session.turns[-1].items if i.id in self.catalog] if session.turns else []
         request = self.parser.parse(message, session.last_request, shown)
-        if exclude_ids:
+        hidden: set[str] = set()
+        if self.feedback_model is not None and self.feedback_store is not None:
+            try:
+                self.feedback_model.sync(self.feedback_store)
+            except FeedbackStoreError as error:  # answer from what is known; the reply matters more
+                logger.warning("ranking without the newest feedback: %s", error)
+            hidden = set() if include_hidden else self.feedback_model.hidden(session.user_id) - exclude_ids
+        if exclude_ids or hidden:
             constraints = request.constraints
-            constraints.excluded_ids = sorted(exclude_ids.union(constraints.excluded_ids))
-        candidates = self.retriever.search(request.query, request.constraints, similar_to=request.similar_to)
+            constraints.excluded_ids = sorted(exclude_ids.union(hidden, constraints.excluded_ids))
+        candidates, because = self._candidates(request, session)
         timings["retrieval_ms"] = _ms(started)
         wish = self._wish(request)
 
@@ -165,12 +263,18 @@ class RecChat:
         fallback_reason = None
         source = "llm"
         llm_ranks = self.settings.chat.ranking == "llm"
+
+        def personal(item: RecommendedItem) -> RecommendedItem:
+            return item.model_copy(update={"because": because.get(item.id)}) if item.id in because else item
+
         if candidates:
             llm_started = time.perf_counter()
             try:
+                if self.settings.llm.backend == "none" and self._backend is None:
+                    raise BackendUnavailableError("no LLM is configured (llm.backend = 'none')")
                 for event in self._llm_items(request, wish, candidates, chosen, dropped, repeated, timings, llm_started):
-                    if llm_ranks:
-                        yield event
+                    if llm_ranks and event.item is not None:
+                        yield StreamEvent(kind="item", item=personal(event.item))
             except BackendUnavailableError as error:
                 fallback_reason = f"LLM backend unavailable: {error}"
             timings["llm_ms"] = _ms(llm_started)
@@ -178,17 +282,20 @@ class RecChat:
                 source = "retrieval"
                 fallback_reason = fallback_reason or "the LLM's answer had no usable pick"
             retrieval = self.settings.retrieval
-            if llm_ranks:  # the LLM's picks stand (already streamed); a short list is topped up in retrieval order
+            if llm_ranks:  # the LLM's picks stand (already streamed); a short list is topped up in ranking order
                 want = min(retrieval.min_items if source == "llm" else retrieval.max_items, len(candidates))
                 for candidate in candidates:
                     if len(chosen) >= want:
                         break
                     if all(candidate.item.id != item.id for item in chosen):
                         chosen.append(_fact_item(candidate, request))
-                        yield StreamEvent(kind="item", item=chosen[-1])
-            else:  # retrieval decides which items and their order; the LLM's picks lend their reasons
+                        yield StreamEvent(kind="item", item=personal(chosen[-1]))
+                chosen = [personal(item) for item in chosen]
+            else:  # the ranking decides which items and their order; the LLM's picks lend their reasons
                 explained = {item.id: item for item in chosen}
-                chosen = [explained.get(c.item.id) or _fact_item(c, request) for c in candidates[: retrieval.max_items]]
+                chosen = [
+                    personal(explained.get(c.item.id) or _fact_item(c, request)) for c in candidates[: retrieval.max_items]
+                ]
                 for item in chosen:
                     yield StreamEvent(kind="item", item=item)
 
@@ -198,6 +305,7 @@ class RecChat:
             items=chosen,
             metadata=ReplyMetadata(
                 session_id=session.id,
+                user_id=session.user_id,
                 turn=len(session.turns) + 1,
                 backend=self._backend.name if self._backend is not None else self.settings.llm.backend,
                 prompt=self.prompt.label,
@@ -206,12 +314,48 @@ class RecChat:
                 dropped_ids=dropped,
                 repeated_ids=repeated,
                 candidates=len(candidates),
+                hidden_ids=sorted(hidden),
                 request=request,
                 timings_ms=timings,
             ),
         )
         session.turns.append(reply)
+        self._log_turn(message, reply)
         yield StreamEvent(kind="done", reply=reply)
+
+    def _candidates(self, request: ParsedRequest, session: Session) -> tuple[list[Candidate], dict[str, str]]:
+        """What the LLM chooses from, best first, and for items feedback moved up, why."""
+        k = self.settings.retrieval.candidates
+        if self.reranker is None:
+            return self.retriever.search(request.query, request.constraints, k=k, similar_to=request.similar_to), {}
+        vector = self.retriever.query_vector(request.query, request.similar_to)
+        pool = self.retriever.search(
+            request.query, request.constraints, k=max(k, self.settings.rerank.pool), similar_to=request.similar_to,
+            vector=vector,
+        )
+        ranked = self.reranker.rank(
+            pool, vector, request.constraints, k, user_id=session.user_id, session_id=session.id,
+            references=request.similar_to,
+        )
+        return [r.candidate for r in ranked], {r.candidate.item.id: r.because for r in ranked if r.because}
+
+    def _log_turn(self, message: str, reply: RecommendationList) -> None:
+        """Impressions for every shown item (and the message text, if configured)."""
+        if self.feedback_store is None:
+            return
+        meta = reply.metadata
+        try:
+            self.record([
+                FeedbackEvent(
+                    kind="impression", user_id=meta.user_id, item_id=item.id, session_id=meta.session_id,
+                    turn=meta.turn, rank=rank, key=f"impression:{meta.session_id}:{meta.turn}:{item.id}",
+                )
+                for rank, item in enumerate(reply.items, start=1)
+            ])
+            if self.settings.feedback.store_messages:
+                self.feedback_store.add_message(meta.user_id, meta.session_id, meta.turn, message)
+        except FeedbackStoreError as error:  # the user still gets the reply; the log misses this turn
+            logger.warning("turn %s of session %s not logged: %s", meta.turn, meta.session_id, error)
 
     def _llm_items(
         self, request: ParsedRequest, wish: str, candidates: list[Candidate], chosen: list[RecommendedItem],

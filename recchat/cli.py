@@ -1,13 +1,16 @@
-"""`recchat` command line: chat (one-shot or interactive), index, catalog build-movies."""
+"""`recchat` command line: chat (one-shot or interactive), index, catalog build-movies, eval, feedback."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
 from recchat.errors import RecChatError
+
+FEEDBACK_COMMAND = re.compile(r"/(?P<kind>like|dislike|buy|click)\s+(?P<number>\d+)")
 
 
 def _settings(args: argparse.Namespace):
@@ -23,7 +26,8 @@ def _print_reply(reply) -> None:
     print(reply.message)
     for rank, item in enumerate(reply.items, start=1):
         price = f" — {format_price(item.price, item.currency)}" if item.price is not None else ""
-        print(f"{rank}. {item.title}{price}  [{item.id}]\n   {item.reason}")
+        because = f" ({item.because})" if item.because else ""
+        print(f"{rank}. {item.title}{price}  [{item.id}]\n   {item.reason}{because}")
     if reply.metadata.source == "retrieval":
         print(f"(answered from search results only: {reply.metadata.fallback_reason})")
 
@@ -33,14 +37,16 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
     bot = RecChat.from_settings(_settings(args), progress=sys.stderr.isatty())
     if args.message:
-        reply = bot.chat(" ".join(args.message))
+        reply = bot.chat(" ".join(args.message), user_id=args.user)
         if args.json:
             print(reply.model_dump_json(indent=2))
         else:
             _print_reply(reply)
         return 0
-    session = bot.new_session()
-    print(f"recchat on the {bot.catalog.name} catalog ({len(bot.catalog)} items). Ask for something; empty line or Ctrl-D quits.")
+    session = bot.new_session(user_id=args.user)
+    print(f"recchat on the {bot.catalog.name} catalog ({len(bot.catalog)} items). Ask for something; "
+          f"'/like N', '/dislike N', '/buy N' rate item N of the last answer; empty line or Ctrl-D quits.")
+    last: list = []
     while True:
         try:
             message = input("> ")
@@ -50,13 +56,28 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if not message.strip():
             return 0
         try:
+            rating = FEEDBACK_COMMAND.fullmatch(message.strip())
+            if rating:
+                number = int(rating["number"])
+                if not 1 <= number <= len(last):
+                    print(f"sorry: the last answer has {len(last)} item(s)")
+                    continue
+                kind = "purchase" if rating["kind"] == "buy" else rating["kind"]
+                bot.feedback(kind, last[number - 1].id, session_id=session)
+                print(f"noted: {kind} {last[number - 1].title}; the next answer takes it into account")
+                continue
+            number = 0
             for event in bot.stream(message, session):
                 if event.kind == "message":
                     print(event.message, flush=True)
                 elif event.kind == "item" and event.item is not None:
-                    print(f"- {event.item.title}: {event.item.reason}", flush=True)
-                elif event.kind == "done" and event.reply and event.reply.metadata.source == "retrieval":
-                    print(f"(answered from search results only: {event.reply.metadata.fallback_reason})")
+                    number += 1
+                    because = f" ({event.item.because})" if event.item.because else ""
+                    print(f"{number}. {event.item.title}: {event.item.reason}{because}", flush=True)
+                elif event.kind == "done" and event.reply:
+                    last = event.reply.items
+                    if event.reply.metadata.source == "retrieval":
+                        print(f"(answered from search results only: {event.reply.metadata.fallback_reason})")
         except RecChatError as error:
             print(f"sorry: {error}")
 
@@ -157,6 +178,60 @@ def cmd_eval_offline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _feedback_store(settings):
+    from recchat.feedback import SQLiteFeedbackStore
+
+    feedback = settings.feedback
+    return SQLiteFeedbackStore(settings.feedback_path, feedback.synchronous, feedback.busy_timeout_s)
+
+
+def cmd_feedback_add(args: argparse.Namespace) -> int:
+    from recchat.catalog import load_configured_catalog
+    from recchat.feedback import item_event
+
+    settings = _settings(args)
+    event = item_event(
+        load_configured_catalog(settings), kind=args.kind, item_id=args.item, user_id=args.user or args.session,
+        session_id=args.session, turn=args.turn, key=args.key, time=args.time,
+    )
+    recorded = _feedback_store(settings).add([event])[0]
+    print(f"{'recorded' if recorded else 'already recorded (same key)'}: {event.kind} {event.item_id} by {event.user_id} "
+          f"(key {event.key}) -> {settings.feedback_path}")
+    return 0
+
+
+def cmd_feedback_import(args: argparse.Namespace) -> int:
+    from recchat.movies import load_ratings, rating_events
+
+    settings = _settings(args)
+    events = list(rating_events(load_ratings(args.dataset), args.dataset))
+    added = sum(_feedback_store(settings).add(events))
+    print(f"{args.dataset}: {added} events imported, {len(events) - added} already there -> {settings.feedback_path}. "
+          f"Use them with --catalog {'movies' if args.dataset == 'ml-1m' else 'movies-ml-100k'}.")
+    return 0
+
+
+def cmd_feedback_forget(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    print(f"deleted {_feedback_store(settings).forget_user(args.user)} rows of user {args.user!r} from {settings.feedback_path}")
+    return 0
+
+
+def cmd_eval_replay(args: argparse.Namespace) -> int:
+    import json
+
+    from recchat.evaluation.replay import run_replay
+
+    _, report = run_replay(
+        _settings(args), args.dataset, args.users, seed=args.seed, systems=args.systems.split(","),
+        variants=json.loads(args.variants) if args.variants else None, progress=sys.stderr.isatty(),
+        out_dir=Path(args.out) if args.out else None,
+    )
+    print(report.read_text(encoding="utf-8").split("## Protocol")[0].rstrip())
+    print(f"\nreport: {report.with_suffix('.json')}, {report}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recchat", description="Conversational recommendations from your catalog.")
     parser.add_argument("--config", help="TOML settings file (default: $RECCHAT_CONFIG or ./recchat.toml)")
@@ -166,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("message", nargs="*", help="what you are looking for")
     chat.add_argument("--json", action="store_true", help="print the typed reply as JSON")
     chat.add_argument("--catalog", help="catalog name (products, movies) or .jsonl/.csv path")
+    chat.add_argument("--user", help="user id: earlier feedback of this user personalises the answers")
     chat.set_defaults(run=cmd_chat)
 
     index = commands.add_parser("index", help="build or update a catalog's vector index (only changes are embedded)")
@@ -201,6 +277,33 @@ def build_parser() -> argparse.ArgumentParser:
     offline.add_argument("--systems", default="recchat,popularity,item-knn,embedding", help="comma-separated")
     offline.add_argument("--out", help="report folder (default: eval-results/offline-DATASET)")
     offline.set_defaults(run=cmd_eval_offline)
+    replay = eval_commands.add_parser("replay", help="feedback replay on MovieLens: HR/NDCG@10 after 1-3 feedback turns")
+    replay.add_argument("--dataset", choices=["ml-1m", "ml-100k"], default="ml-1m")
+    replay.add_argument("--users", type=int, default=500, help="seeded random sample of simulated users")
+    replay.add_argument("--seed", type=int, default=0)
+    replay.add_argument("--systems", default="recchat,popularity,item-knn,embedding", help="comma-separated")
+    replay.add_argument("--variants", help='extra recchat runs with other rerank weights, as JSON: {"no-collab": {"collaborative": 0}}')
+    replay.add_argument("--out", help="report folder (default: eval-results/replay-DATASET)")
+    replay.set_defaults(run=cmd_eval_replay)
+
+    feedback = commands.add_parser("feedback", help="record, import or forget feedback (the SQLite log)")
+    feedback.add_argument("--catalog", help="catalog name or file the items belong to")
+    feedback_commands = feedback.add_subparsers(dest="feedback_command", required=True)
+    add = feedback_commands.add_parser("add", help="record one event")
+    add.add_argument("kind", help="click, like, dislike, purchase (or accept)")
+    add.add_argument("item", help="item id")
+    add.add_argument("--user", help="user id (default: the session id)")
+    add.add_argument("--session", help="session id")
+    add.add_argument("--turn", type=int, help="the reply that showed the item")
+    add.add_argument("--key", help="idempotency key: recording the same key again does nothing")
+    add.add_argument("--time", type=float, help="when, Unix seconds (default: now)")
+    add.set_defaults(run=cmd_feedback_add)
+    imported = feedback_commands.add_parser("import", help="import MovieLens ratings as likes (4-5) and dislikes (1-2)")
+    imported.add_argument("--dataset", choices=["ml-1m", "ml-100k"], default="ml-1m")
+    imported.set_defaults(run=cmd_feedback_import)
+    forget = feedback_commands.add_parser("forget", help="delete a user's events and messages")
+    forget.add_argument("user")
+    forget.set_defaults(run=cmd_feedback_forget)
     return parser
 
 

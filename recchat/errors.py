@@ -13,6 +13,10 @@ class InvalidMessageError(RecChatError, ValueError):
     """The user's message cannot be answered as given (empty, or too long)."""
 
 
+class SessionError(RecChatError, ValueError):
+    """A session id was used with a user other than the one it belongs to."""
+
+
 class CatalogNotFoundError(RecChatError, FileNotFoundError):
     """A catalog file or name does not exist."""
 
@@ -48,3 +52,18 @@ class ModelFilesMissingError(RecChatError, FileNotFoundError):
 
 class BackendUnavailableError(RecChatError, ConnectionError):
     """The LLM backend could not produce an answer (down, timed out, or failed)."""
+
+
+class FeedbackError(RecChatError, ValueError):
+    """A feedback call cannot be recorded as given (unknown item, malformed event, wrong session)."""
+
+
+class UnknownItemError(FeedbackError, KeyError):
+    """Feedback names an item that is not in the catalog."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class FeedbackStoreError(RecChatError, OSError):
+    """The feedback store cannot be opened, read or written (corrupted, read-only, locked). Nothing was changed."""

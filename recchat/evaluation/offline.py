@@ -6,11 +6,10 @@ their figures are comparable. The protocol is written into every report (PROTOCO
 
 from __future__ import annotations
 
-import csv
 import json
 import random
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,11 +18,10 @@ import numpy as np
 
 from recchat.catalog import Catalog
 from recchat.evaluation.metrics import Rank, hit_rate, mrr, ndcg, percentile, rank_of
-from recchat.movies import DATASETS, package_file
+from recchat.movies import Rating, load_ratings
 
 KS = (1, 5, 10, 20)
 POSITIVE_RATING = 4
-RATINGS_FILES = {name: (package, relative.replace(".item", ".inter"), install) for name, (package, relative, install) in DATASETS.items()}
 
 PROTOCOL = """\
 Per sampled user (seeded), ratings are sorted by time. Ratings of 4-5 are positives; the user's last
@@ -45,13 +43,6 @@ item not in the catalog."""
 
 
 @dataclass(frozen=True)
-class Rating:
-    item: str
-    rating: float
-    time: float
-
-
-@dataclass(frozen=True)
 class EvalCase:
     """One test user: what they asked, what they watched next, and what they had seen."""
 
@@ -68,23 +59,6 @@ class Split:
     cases: list[EvalCase]
     training: dict[str, list[Rating]]
     """Every user's ratings without the sampled users' targets and what came after them."""
-
-
-def load_ratings(dataset: str) -> dict[str, list[Rating]]:
-    """MovieLens ratings per user in time order (file order breaks ties), ids as in the movie catalog."""
-    if dataset not in RATINGS_FILES:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(RATINGS_FILES)}")
-    path = package_file(*RATINGS_FILES[dataset])
-    by_user: dict[str, list[Rating]] = defaultdict(list)
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        reader = csv.reader(handle, delimiter="\t")
-        next(reader)
-        for row in reader:
-            if len(row) >= 4:
-                by_user[row[0]].append(Rating(f"{dataset}:{row[1]}", float(row[2]), float(row[3])))
-    for ratings in by_user.values():
-        ratings.sort(key=lambda rating: rating.time)  # stable: same-second ratings keep file order
-    return dict(by_user)
 
 
 def split(
@@ -166,13 +140,18 @@ class ItemKNN:
         np.fill_diagonal(self._similarity, 0)
 
     def __call__(self, case: EvalCase, depth: int) -> list[str]:
-        liked = self._liked.get(case.user, [])
-        if not liked:
+        return self.rank([self._items[i] for i in self._liked.get(case.user, [])], case.seen, depth)
+
+    def rank(self, liked: Iterable[str], excluded: Iterable[str], depth: int) -> list[str]:
+        """The `depth` items most similar in sum to the `liked` ones, leaving out the `excluded`."""
+        rows = [self._position[item] for item in liked if item in self._position]
+        if not rows:
             return []
-        scores = self._similarity[liked].sum(axis=0)
-        for item in case.seen:
+        scores = self._similarity[rows].sum(axis=0)
+        for item in excluded:
             if item in self._position:
                 scores[self._position[item]] = -np.inf
+        depth = min(depth, len(scores) - 1)
         top = np.argpartition(-scores, depth)[:depth]
         return [self._items[i] for i in top[np.argsort(-scores[top])] if np.isfinite(scores[i])]
 

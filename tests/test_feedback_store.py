@@ -1,0 +1,179 @@
+"""The SQLite feedback log, with real files and real processes: durability under kill -9, concurrent writers,
+idempotency, migrations, and the bad files (corrupted, read-only, from a newer recchat)."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from recchat.errors import FeedbackError, FeedbackStoreError
+from recchat.feedback import MIGRATIONS, SCHEMA_VERSION, SQLiteFeedbackStore, make_event
+
+WRITER = """
+import sys
+from recchat.feedback import SQLiteFeedbackStore, make_event
+store = SQLiteFeedbackStore(sys.argv[1])
+for n in range(int(sys.argv[3])):
+    event = make_event(kind="like", user_id=sys.argv[2], item_id=f"item-{n}", key=f"{sys.argv[2]}-{n}")
+    store.add([event])
+    print(n, flush=True)  # only after the commit returned
+"""
+
+
+def writer(path: Path, user: str, count: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", WRITER, str(path), user, str(count)], stdout=subprocess.PIPE, text=True)
+
+
+def test_a_repeated_idempotency_key_is_stored_once(tmp_path):
+    store = SQLiteFeedbackStore(tmp_path / "f.sqlite3")
+    event = make_event(kind="like", user_id="u1", item_id="i1", key="retry-me")
+    assert store.add([event]) == [True]
+    assert store.add([event, make_event(kind="dislike", user_id="u1", item_id="i1", key="retry-me")]) == [False, False]
+    assert store.count() == 1
+    assert store.events_after(0)[0].kind == "like"  # the first write wins
+
+
+def test_kill_9_in_the_middle_of_thousands_of_writes_loses_no_committed_event(tmp_path):
+    path = tmp_path / "f.sqlite3"
+    process = writer(path, "killed", 20_000)
+    confirmed = -1
+    assert process.stdout is not None
+    for line in process.stdout:  # each line: an event whose commit had returned
+        confirmed = int(line)
+        if confirmed >= 3000:
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    store = SQLiteFeedbackStore(path)
+    keys = {event.key for event in store.events_after(0)}
+    assert {f"killed-{n}" for n in range(confirmed + 1)} <= keys  # every confirmed event survived
+    assert len(keys) < 20_000  # it really was killed mid-way
+    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_two_processes_writing_at_once_both_land(tmp_path):
+    path = tmp_path / "f.sqlite3"
+    SQLiteFeedbackStore(path).close()
+    processes = [writer(path, "first", 400), writer(path, "second", 400)]
+    for process in processes:
+        process.communicate(timeout=120)
+        assert process.returncode == 0
+    store = SQLiteFeedbackStore(path)
+    assert store.count("first") == store.count("second") == 400
+    assert [e.seq for e in store.events_after(0)] == sorted(e.seq for e in store.events_after(0))
+
+
+def test_a_corrupted_file_is_a_clear_error_and_is_left_as_it_was(tmp_path):
+    path = tmp_path / "f.sqlite3"
+    garbage = os.urandom(8192)
+    path.write_bytes(garbage)
+    with pytest.raises(FeedbackStoreError, match="corrupted"):
+        SQLiteFeedbackStore(path)
+    assert path.read_bytes() == garbage
+
+
+def test_a_read_only_file_is_a_clear_error_and_its_events_stay(tmp_path):
+    path = tmp_path / "f.sqlite3"
+    store = SQLiteFeedbackStore(path)
+    store.add([make_event(kind="like", user_id="u1", item_id="i1", key="kept")])
+    store.close()
+    path.chmod(0o444)
+    tmp_path.chmod(0o555)  # no -wal or -shm file can be made either
+    attempt = (
+        "import sys\nfrom recchat.feedback import SQLiteFeedbackStore, make_event\n"
+        "from recchat.errors import FeedbackStoreError\n"
+        "try:\n    s = SQLiteFeedbackStore(sys.argv[1])\n"
+        "    s.add([make_event(kind='like', user_id='u2', item_id='i2')])\n"
+        "except FeedbackStoreError as error:\n    print(error)\n    sys.exit(3)\n"
+    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", attempt, str(path)], capture_output=True, text=True, preexec_fn=_obey_file_modes
+        )
+    finally:
+        tmp_path.chmod(0o755)
+        path.chmod(0o644)
+    assert result.returncode == 3, result.stderr
+    assert "read-only" in result.stdout or "readonly" in result.stdout
+    assert [e.key for e in SQLiteFeedbackStore(path).events_after(0)] == ["kept"]
+
+
+def _obey_file_modes() -> None:
+    """Root writes through file modes; without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH it obeys them."""
+    if os.geteuid() == 0:
+        libc = ctypes.CDLL(None, use_errno=True)
+        for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+            if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+                raise OSError(ctypes.get_errno(), "cannot drop CAP_DAC_OVERRIDE for the read-only test")
+
+
+def test_an_older_schema_is_migrated_with_its_events(tmp_path):
+    path = tmp_path / "f.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(MIGRATIONS[0])
+    old.execute("INSERT INTO events (key, kind, user_id, item_id, time, recorded_at) VALUES ('k', 'like', 'u', 'i', 1, 1)")
+    old.execute("PRAGMA user_version=1")
+    old.commit()
+    old.close()
+    store = SQLiteFeedbackStore(path)
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert [e.key for e in store.events_after(0)] == ["k"]
+    store.add_message("u", "s", 1, "a warm coat")  # the table version 2 added
+    assert store.messages("u") == ["a warm coat"]
+
+
+def test_a_file_from_a_newer_recchat_is_refused_untouched(tmp_path):
+    path = tmp_path / "f.sqlite3"
+    SQLiteFeedbackStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    with pytest.raises(FeedbackStoreError, match="newer"):
+        SQLiteFeedbackStore(path)
+
+
+def test_forgetting_a_user_removes_their_rows_from_the_file(tmp_path):
+    path = tmp_path / "f.sqlite3"
+    store = SQLiteFeedbackStore(path)
+    store.add([make_event(kind="like", user_id="alice-7f3e", item_id=f"i{n}") for n in range(50)])
+    store.add([make_event(kind="like", user_id="bob", item_id="i1")])
+    store.add_message("alice-7f3e", "s1", 1, "secret-wish-for-a-red-coat")
+    generation = store.generation()
+    assert store.forget_user("alice-7f3e") == 51
+    assert store.count("alice-7f3e") == 0 and store.count("bob") == 1
+    assert store.generation() == generation + 1  # readers rebuild instead of catching up
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("f.sqlite3"))
+    assert b"alice-7f3e" not in on_disk and b"secret-wish" not in on_disk
+
+
+@pytest.mark.parametrize(
+    ("fields", "complaint"),
+    [
+        ({"kind": "love"}, "kind"),
+        ({"time": time.time() * 1000}, "milliseconds"),  # a JavaScript timestamp
+        ({"time": float("nan")}, "Unix time"),
+        ({"user_id": ""}, "user_id"),
+        ({"rank": 0}, "rank"),
+    ],
+)
+def test_malformed_events_are_refused_with_the_field_named(fields, complaint):
+    with pytest.raises(FeedbackError, match=complaint):
+        make_event(**{"kind": "like", "user_id": "u", "item_id": "i", **fields})
+
+
+def test_accept_means_purchase_and_late_timestamps_are_kept_as_given(tmp_path):
+    store = SQLiteFeedbackStore(tmp_path / "f.sqlite3")
+    store.add([make_event(kind="accept", user_id="u", item_id="i", time=200.0)])
+    store.add([make_event(kind="like", user_id="u", item_id="i", time=100.0)])  # arrives later, happened earlier
+    events = store.events_after(0)
+    assert [(e.kind, e.time) for e in events] == [("purchase", 200.0), ("like", 100.0)]
