@@ -250,7 +250,7 @@ class RecChat:
         if exclude_ids or hidden:
             constraints = request.constraints
             constraints.excluded_ids = sorted(exclude_ids.union(hidden, constraints.excluded_ids))
-        candidates, because = self._candidates(request, session)
+        candidates, because = self.candidates(request, session.user_id, session.id)
         timings["retrieval_ms"] = _ms(started)
         wish = self._wish(request)
 
@@ -323,9 +323,12 @@ class RecChat:
         self._log_turn(message, reply)
         yield StreamEvent(kind="done", reply=reply)
 
-    def _candidates(self, request: ParsedRequest, session: Session) -> tuple[list[Candidate], dict[str, str]]:
-        """What the LLM chooses from, best first, and for items feedback moved up, why."""
-        k = self.settings.retrieval.candidates
+    def candidates(
+        self, request: ParsedRequest, user_id: str | None = None, session_id: str | None = None, k: int | None = None
+    ) -> tuple[list[Candidate], dict[str, str]]:
+        """The k (default `retrieval.candidates`) best items for a parsed request as this user's and session's
+        feedback ranks them: what the LLM chooses from. Also, for items feedback moved up, why."""
+        k = k or self.settings.retrieval.candidates
         if self.reranker is None:
             return self.retriever.search(request.query, request.constraints, k=k, similar_to=request.similar_to), {}
         vector = self.retriever.query_vector(request.query, request.similar_to)
@@ -334,8 +337,7 @@ class RecChat:
             vector=vector,
         )
         ranked = self.reranker.rank(
-            pool, vector, request.constraints, k, user_id=session.user_id, session_id=session.id,
-            references=request.similar_to,
+            pool, vector, request.constraints, k, user_id=user_id, session_id=session_id, references=request.similar_to
         )
         return [r.candidate for r in ranked], {r.candidate.item.id: r.because for r in ranked if r.because}
 

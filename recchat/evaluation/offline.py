@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -18,7 +19,7 @@ import numpy as np
 
 from recchat.catalog import Catalog
 from recchat.evaluation.metrics import Rank, hit_rate, mrr, ndcg, percentile, rank_of
-from recchat.movies import Rating, load_ratings
+from recchat.movies import Rating, load_ratings, rating_events
 
 KS = (1, 5, 10, 20)
 POSITIVE_RATING = 4
@@ -32,10 +33,12 @@ in the top K. Training data for the baselines is every rating except each sample
 what they rated after it. Baselines: popularity (count of training ratings), item-kNN (cosine between
 items over users' training positives; a user's score is the summed similarity to all their earlier
 positives), and embedding (the request text embedded and matched against the item vectors in Chroma,
-no parsing, no LLM). recchat answers the request through its chat API as configured (parsing, which
+no parsing, no LLM). recchat knows the training ratings as feedback history (4-5 likes, 1-2 dislikes; the
+user's own under their id) and answers the request through its chat API as configured (parsing, which
 recognises the quoted titles as references: it searches near their vectors and never offers them back;
-retrieval of {candidates} candidates; the LLM call); its list is the reply's items, ordered as its
-chat.ranking setting ('{ranking}') says, then its retrieval results for the same parsed request down to
+retrieval of a pool re-ranked
+with the rerank settings, e.g. co-occurrence with the quoted films, to {candidates} candidates; the LLM call); its list is the reply's items, ordered as its
+chat.ranking setting ('{ranking}') says, then its ranked candidates for the same parsed request down to
 the depth.
 Hallucination, duplicate and format-error rates count replies whose raw LLM output named a
 non-candidate, repeated a pick, or had no usable pick; 'outside catalog' counts final replies naming an
@@ -193,17 +196,20 @@ class ReplyQuality:
 
 
 class RecChatRanker:
-    """recchat through its public chat API, as configured: the reply's picks, then its retrieval results for
-    the same parsed request, so the list is as deep as the baselines'."""
+    """recchat through its public chat API, as configured: the reply's picks, then its ranked candidates for the
+    same parsed request, so the list is as deep as the baselines'."""
 
     name = "recchat"
 
-    def __init__(self, bot):
+    def __init__(self, bot, user_prefix: str = ""):
+        """`user_prefix`: with it, each case's user is `prefix + user`, whose imported history the bot knows."""
         self.bot = bot
+        self.user_prefix = user_prefix
         self.quality = ReplyQuality()
 
     def __call__(self, case: EvalCase, depth: int) -> list[str]:
-        reply = self.bot.chat(case.request, self.bot.new_session(), exclude_ids=case.seen)
+        session = self.bot.new_session(user_id=f"{self.user_prefix}{case.user}" if self.user_prefix else None)
+        reply = self.bot.chat(case.request, session, exclude_ids=case.seen)
         meta = reply.metadata
         shown = [item.id for item in reply.items]
         self.quality.replies += 1
@@ -212,9 +218,16 @@ class RecChatRanker:
         self.quality.format_errors += meta.source == "retrieval" and (meta.fallback_reason or "").endswith("no usable pick")
         self.quality.outside_catalog += any(item_id not in self.bot.catalog for item_id in shown)
         self.quality.llm_answered += meta.source == "llm"
-        request = meta.request
-        tail = self.bot.retriever.search(request.query, request.constraints, k=depth, similar_to=request.similar_to)
+        tail, _ = self.bot.candidates(meta.request, meta.user_id, meta.session_id, k=depth)
         return (shown + [candidate.item.id for candidate in tail if candidate.item.id not in shown])[:depth]
+
+
+def history_store(history: dict[str, list[Rating]], dataset: str, folder: Path):
+    """A fresh feedback store in `folder` holding the ratings as likes and dislikes; and how many it took."""
+    from recchat.feedback import SQLiteFeedbackStore
+
+    store = SQLiteFeedbackStore(folder / "history.sqlite3", synchronous="normal")
+    return store, sum(store.add(list(rating_events(history, dataset))))
 
 
 def _take_unseen(ranked: Iterable[str], seen: frozenset[str], depth: int) -> list[str]:
@@ -337,14 +350,22 @@ def run_offline(
     settings = settings.model_copy(update={"catalog": str(catalog_path)})
     catalog = load_catalog(catalog_path)
     data = split(load_ratings(dataset), catalog, users, seed, liked_in_request, genre_hint)
-    bot = RecChat.from_settings(settings, encoder=encoder, backend=backend, progress=progress)
+    out_dir = out_dir or Path("eval-results") / f"offline-{dataset}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scratch = tempfile.TemporaryDirectory(prefix="offline-store-", dir=out_dir)
+    store, imported = history_store(data.training, dataset, Path(scratch.name))
+    bot = RecChat.from_settings(settings, encoder=encoder, backend=backend, progress=progress, feedback_store=store)
     makers: dict[str, Callable[[], Ranker]] = {
-        "recchat": lambda: RecChatRanker(bot),
+        "recchat": lambda: RecChatRanker(bot, user_prefix=f"{dataset}:"),
         "popularity": lambda: Popularity(data.training),
         "item-knn": lambda: ItemKNN(data.training),
         "embedding": lambda: EmbeddingSimilarity(bot.retriever.index),
     }
-    results = evaluate(data.cases, [makers[name]() for name in wanted], progress=progress)
+    try:
+        results = evaluate(data.cases, [makers[name]() for name in wanted], progress=progress)
+    finally:
+        store.close()
+        scratch.cleanup()
     info = {
         "dataset": dataset,
         "users": len(data.cases),
@@ -353,7 +374,9 @@ def run_offline(
         "liked_in_request": liked_in_request,
         "genre_hint": genre_hint,
         "prompt": bot.prompt.label,
-        "llm_backend": bot.backend.name if "recchat" in wanted else None,
+        "llm_backend": bot.settings.llm.backend,
+        "imported_events": imported,
+        "rerank": settings.rerank.model_dump(),
         "candidates": settings.retrieval.candidates,
         "ranking": settings.chat.ranking,
         "protocol": PROTOCOL.format(
@@ -362,5 +385,4 @@ def run_offline(
         ),
         "example_cases": [asdict(case) | {"seen": len(case.seen)} for case in data.cases[:3]],
     }
-    out_dir = out_dir or Path("eval-results") / f"offline-{dataset}"
     return results, write_report(results, out_dir, info)

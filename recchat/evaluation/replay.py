@@ -19,8 +19,8 @@ from pathlib import Path
 
 from recchat.catalog import Catalog
 from recchat.evaluation.metrics import Rank, hit_rate, ndcg, percentile, rank_of
-from recchat.evaluation.offline import POSITIVE_RATING, EvalCase, ItemKNN, Popularity, request_text
-from recchat.movies import DISLIKE_AT, LIKE_AT, Rating, load_ratings, rating_events
+from recchat.evaluation.offline import POSITIVE_RATING, EvalCase, ItemKNN, Popularity, history_store, request_text
+from recchat.movies import DISLIKE_AT, LIKE_AT, Rating, load_ratings
 
 TURNS = 4
 SHOWN = 5
@@ -218,8 +218,7 @@ def run_replay(
     catalog = load_catalog(catalog_path)
     cases, history = replay_split(load_ratings(dataset), catalog, users, seed, liked_in_request)
     scratch = tempfile.TemporaryDirectory(prefix="replay-stores-", dir=out_dir)  # ~150 MB per store for ML-1M
-    store = SQLiteFeedbackStore(Path(scratch.name) / "history.sqlite3", synchronous="normal")
-    imported = sum(store.add(list(rating_events(history, dataset))))
+    store, imported = history_store(history, dataset, Path(scratch.name))
     retrieval = settings.retrieval.model_copy(update={"candidates": DEPTH, "max_items": DEPTH})
     chat = settings.chat.model_copy(update={"ranking": "retrieval"})
     llm = settings.llm.model_copy(update={"backend": "none"})
