@@ -36,6 +36,7 @@ test-all: setup
 
 bench: setup
 	$(PY) bench/core.py
+	$(PY) bench/feedback.py
 
 clean:
 	rm -rf $(VENV) vectorstore/chroma vectorstore/generated

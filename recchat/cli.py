@@ -201,11 +201,12 @@ def cmd_feedback_add(args: argparse.Namespace) -> int:
 
 
 def cmd_feedback_import(args: argparse.Namespace) -> int:
+    from recchat.feedback import add_in_batches
     from recchat.movies import load_ratings, rating_events
 
     settings = _settings(args)
     events = list(rating_events(load_ratings(args.dataset), args.dataset))
-    added = sum(_feedback_store(settings).add(events))
+    added = add_in_batches(_feedback_store(settings), events)
     print(f"{args.dataset}: {added} events imported, {len(events) - added} already there -> {settings.feedback_path}. "
           f"Use them with --catalog {'movies' if args.dataset == 'ml-1m' else 'movies-ml-100k'}.")
     return 0

@@ -8,6 +8,7 @@ schema carries its version in `PRAGMA user_version` with forward-only migrations
 
 from __future__ import annotations
 
+import itertools
 import math
 import sqlite3
 import threading
@@ -74,6 +75,15 @@ def item_event(catalog, **fields) -> FeedbackEvent:
     if not fields.get("user_id"):
         raise FeedbackError("say whose feedback this is: give a session_id or a user_id")
     return make_event(**fields)
+
+
+def add_in_batches(store: FeedbackStore, events: Iterable[FeedbackEvent], batch: int = 50_000) -> int:
+    """Store a long stream of events (an import) a batch per transaction; how many were new."""
+    added = 0
+    iterator = iter(events)
+    while chunk := list(itertools.islice(iterator, batch)):
+        added += sum(store.add(chunk))
+    return added
 
 
 class StoredEvent(FeedbackEvent):

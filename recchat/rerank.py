@@ -293,7 +293,7 @@ class Reranker:
                 score += weights.exploration * self.rng.beta(1 + model.liked_by[index], 1 + failures)
             order = np.argsort(-score, kind="stable")[:k]
             by_similarity = {p: rank for rank, p in enumerate(np.argsort(-similarity, kind="stable"))}
-            liked = [model.ids[p] for p in positives]
+            liked = [model.ids[p] for p, weight in positives.items() if weight > 0]  # what moved the ranking
             ranked = []
             for rank, p in enumerate(order):
                 item = model.catalog[model.ids[positions[p]]]

@@ -52,3 +52,13 @@ def test_interactive_chat_takes_feedback_by_number(tmp_path, monkeypatch, capsys
     assert second_answer.startswith(disliked)
     assert "the last answer has 5 item(s)" in second_answer
     assert f"\n1. {disliked}:" not in second_answer and disliked + ":" not in second_answer.split("\n", 1)[1]
+
+
+def test_importing_movielens_twice_adds_nothing_the_second_time(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RECCHAT_DATA_DIR", str(tmp_path))
+    assert main(["feedback", "import", "--dataset", "ml-100k"]) == 0
+    first = capsys.readouterr().out
+    imported = int(first.split(": ")[1].split(" events")[0])
+    assert imported > 50_000 and ", 0 already there" in first
+    assert main(["feedback", "import", "--dataset", "ml-100k"]) == 0
+    assert f"ml-100k: 0 events imported, {imported} already there" in capsys.readouterr().out

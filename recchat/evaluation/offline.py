@@ -224,10 +224,10 @@ class RecChatRanker:
 
 def history_store(history: dict[str, list[Rating]], dataset: str, folder: Path):
     """A fresh feedback store in `folder` holding the ratings as likes and dislikes; and how many it took."""
-    from recchat.feedback import SQLiteFeedbackStore
+    from recchat.feedback import SQLiteFeedbackStore, add_in_batches
 
     store = SQLiteFeedbackStore(folder / "history.sqlite3", synchronous="normal")
-    return store, sum(store.add(list(rating_events(history, dataset))))
+    return store, add_in_batches(store, rating_events(history, dataset))
 
 
 def _take_unseen(ranked: Iterable[str], seen: frozenset[str], depth: int) -> list[str]:
