@@ -253,13 +253,18 @@ class Reranker:
             user = model.users.get(user_id) if user_id else None
             session = model.sessions.get(session_id) if session_id else None
             positives: dict[int, float] = defaultdict(float)
+            explainers: set[str] = set()  # liked items that can move this ranking, so can explain a move
+            likes_count = weights.liked_collaborative or weights.profile or weights.category
             for profile, scale in ((user, 1.0), (session, weights.session)):
                 for item in profile.positives() if profile else ():
                     if item in model.position:
                         positives[model.position[item]] += weights.liked_collaborative * scale * profile.weight(item)
+                        if likes_count:
+                            explainers.add(item)
             for item in references:
                 if item in model.position:
                     positives[model.position[item]] += 1.0
+                    explainers.add(item)
             collaborative = model.co_occurrence_scores(positives) if weights.collaborative else None
 
             positions = [model.position[c.item.id] for c in pool if c.item.id in model.position]
@@ -293,7 +298,7 @@ class Reranker:
                 score += weights.exploration * self.rng.beta(1 + model.liked_by[index], 1 + failures)
             order = np.argsort(-score, kind="stable")[:k]
             by_similarity = {p: rank for rank, p in enumerate(np.argsort(-similarity, kind="stable"))}
-            liked = [model.ids[p] for p, weight in positives.items() if weight > 0]  # what moved the ranking
+            liked = sorted(explainers)
             ranked = []
             for rank, p in enumerate(order):
                 item = model.catalog[model.ids[positions[p]]]
