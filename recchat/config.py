@@ -162,6 +162,11 @@ class RerankSettings(BaseModel):
     category: float = Field(
         default=0.0, ge=0, description="Weight of the user's affinity to the item's category (likes minus dislikes there)."
     )
+    price: float = Field(
+        default=0.0, ge=0,
+        description="Weight of how close the item's price is to those of the items the user liked (log scale); "
+        "unmeasured (MovieLens has no prices), so off.",
+    )
     popularity: float = Field(default=0.0, ge=0, description="Weight of how many users hold the item positive.")
     exploration: float = Field(
         default=0.0, ge=0,

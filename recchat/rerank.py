@@ -46,6 +46,9 @@ class Profile:
     """Sum of liked item vectors minus `disliked` x the disliked ones (Rocchio)."""
     categories: Counter = field(default_factory=Counter)
     weight_total: float = 0.0
+    log_price_sum: float = 0.0
+    """Sum over liked items with a price of weight x log(price): the centre of the prices the user likes."""
+    priced_weight: float = 0.0
 
     def weight(self, item_id: str) -> float:
         if item_id in self.explicit:
@@ -179,8 +182,13 @@ class FeedbackModel:
             vector = self.vectors[position]
             contribution = self._rocchio(after) - self._rocchio(before)
             profile.preference = (profile.preference if profile.preference is not None else 0) + contribution * vector
-            profile.categories[self.catalog[item].category] += after - before
+            catalog_item = self.catalog[item]
+            profile.categories[catalog_item.category] += after - before
             profile.weight_total += abs(after) - abs(before)
+            if catalog_item.price:
+                liked_change = max(after, 0) - max(before, 0)
+                profile.log_price_sum += liked_change * math.log(catalog_item.price)
+                profile.priced_weight += liked_change
         return before, after
 
     def _rocchio(self, weight: float) -> float:
@@ -254,7 +262,7 @@ class Reranker:
             session = model.sessions.get(session_id) if session_id else None
             positives: dict[int, float] = defaultdict(float)
             explainers: set[str] = set()  # liked items that can move this ranking, so can explain a move
-            likes_count = weights.liked_collaborative or weights.profile or weights.category
+            likes_count = weights.liked_collaborative or weights.profile or weights.category or weights.price
             for profile, scale in ((user, 1.0), (session, weights.session)):
                 for item in profile.positives() if profile else ():
                     if item in model.position:
@@ -288,6 +296,10 @@ class Reranker:
                 top = collaborative[index].max()
                 if top > 0:
                     personal += weights.collaborative * collaborative[index] / top
+            if weights.price and (user or session):
+                personal += weights.price * np.array([
+                    _price_affinity(model.catalog[model.ids[p]].price, user, session, weights.session) for p in positions
+                ])
             score = score + personal
             if weights.popularity:
                 score += weights.popularity * np.log1p(model.liked_by[index]) / math.log1p(max(model.liked_by.max(), 1))
@@ -355,3 +367,16 @@ def _category_affinity(category: str, user: Profile | None, session: Profile | N
             net += scale * profile.categories[category]
             total += scale * profile.weight_total
     return net / total if total > 0 else 0.0
+
+
+def _price_affinity(price: float | None, user: Profile | None, session: Profile | None, session_weight: float) -> float:
+    """How close a price is to the prices of the items the user liked, on a log scale: 1 at their centre, 1/e at a
+    factor e (2.7x) away; 0 without a price or liked prices."""
+    log_sum = weight = 0.0
+    for profile, scale in ((user, 1.0), (session, session_weight)):
+        if profile:
+            log_sum += scale * profile.log_price_sum
+            weight += scale * profile.priced_weight
+    if not price or weight <= 0:
+        return 0.0
+    return math.exp(-abs(math.log(price) - log_sum / weight))

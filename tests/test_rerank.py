@@ -117,3 +117,14 @@ def test_new_catalog_items_can_be_ranked_at_once():
     m.apply(like("u", "new"))
     ranked = Reranker(m, m.settings, 0.0).rank([Candidate(extra, 0.9), Candidate(ITEMS[0], 0.1)], m.vectors[-1], Constraints(), 2, user_id="u")
     assert ranked[0].candidate.item.id == "new"
+
+
+def test_price_affinity_favours_prices_near_the_liked_ones():
+    m = model(RerankSettings(similarity=0, collaborative=0, price=1.0))
+    m.apply(like("u", "i0"))  # $10
+    m.apply(like("u", "i1"))  # $20: liked prices centre on ~$14
+    pool = [Candidate(item, 0.5) for item in reversed(ITEMS[2:])]  # $80 ... $30: only the price can reorder them
+    ranked = Reranker(m, m.settings, 0.0).rank(pool, m.vectors[0], Constraints(), 6, user_id="u")
+    assert [r.candidate.item.price for r in ranked] == [30.0, 40.0, 50.0, 60.0, 70.0, 80.0]
+    m.apply(like("u", "i1", kind="dislike", t=2.0))  # no longer liked: the centre moves to $10
+    assert m.users["u"].log_price_sum == pytest.approx(np.log(10.0))
