@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run chat test test-all bench clean
+.PHONY: setup run chat chat-cli test test-all bench clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,9 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $@
 
 run: setup
+	GRADIO_ANALYTICS_ENABLED=False $(PY) ui/app.py
+
+chat-cli: setup
 	$(VENV)/bin/recchat chat
 
 chat: setup

@@ -25,6 +25,7 @@ from recchat.feedback import FeedbackEvent, FeedbackKind, FeedbackStore, SQLiteF
 from recchat.grounding import Pick, alias, candidate_lines, fact_reason, iter_picks, reason_is_grounded, reply_schema
 from recchat.llm import LLMBackend, make_backend
 from recchat.models import (
+    Constraints,
     Item,
     ParsedRequest,
     RecommendationList,
@@ -203,13 +204,16 @@ class RecChat:
 
     def chat(
         self, message: str, session_id: str | None = None, *, user_id: str | None = None,
-        exclude_ids: Iterable[str] = (), include_hidden: bool = False,
+        exclude_ids: Iterable[str] = (), include_hidden: bool = False, filters: Constraints | None = None,
     ) -> RecommendationList:
         """Answer one message; the reply is remembered in the session for follow-ups, and its items are logged as
         impressions. `user_id` ties a new session to a user. `exclude_ids` are items never to offer in this turn
         and its follow-ups (e.g. ones the user already has). Items the user disliked or bought are left out
-        unless `include_hidden`."""
-        for event in self.stream(message, session_id, user_id=user_id, exclude_ids=exclude_ids, include_hidden=include_hidden):
+        unless `include_hidden`. `filters` (a category, price limits: e.g. a UI's controls) apply on top of what the
+        message says; of two price limits the tighter one holds."""
+        for event in self.stream(
+            message, session_id, user_id=user_id, exclude_ids=exclude_ids, include_hidden=include_hidden, filters=filters
+        ):
             if event.kind == "done":
                 assert event.reply is not None
                 return event.reply
@@ -217,13 +221,13 @@ class RecChat:
 
     def stream(
         self, message: str, session_id: str | None = None, *, user_id: str | None = None,
-        exclude_ids: Iterable[str] = (), include_hidden: bool = False,
+        exclude_ids: Iterable[str] = (), include_hidden: bool = False, filters: Constraints | None = None,
     ) -> Iterator[StreamEvent]:
         """Answer one message step by step: the message, then each item as soon as it is ready, then the reply."""
         self._check(message)
         session = self.session(session_id, user_id)
         with session.lock:
-            yield from self._turn(message, session, set(exclude_ids), include_hidden)
+            yield from self._turn(message, session, set(exclude_ids), include_hidden, filters)
 
     def _check(self, message: str) -> None:
         if not isinstance(message, str) or not message.strip():
@@ -235,11 +239,16 @@ class RecChat:
                 f"(RECCHAT_CHAT__MAX_MESSAGE_CHARS). Shorten it to what you are looking for."
             )
 
-    def _turn(self, message: str, session: Session, exclude_ids: set[str], include_hidden: bool) -> Iterator[StreamEvent]:
+    def _turn(
+        self, message: str, session: Session, exclude_ids: set[str], include_hidden: bool, filters: Constraints | None
+    ) -> Iterator[StreamEvent]:
         started = time.perf_counter()
         timings: dict[str, float] = {}
         shown = [self.catalog[i.id] for i in session.turns[-1].items if i.id in self.catalog] if session.turns else []
-        request = self.parser.parse(message, session.last_request, shown)
+        liked = self.feedback_model.session_likes(session.id) if self.feedback_model is not None else []
+        request = self.parser.parse(message, session.last_request, shown, liked)
+        if filters is not None:
+            _apply_filters(request.constraints, filters)
         hidden: set[str] = set()
         if self.feedback_model is not None and self.feedback_store is not None:
             try:
@@ -397,7 +406,9 @@ class RecChat:
     def _wish(self, request: ParsedRequest) -> str:
         """The request in words, as the LLM and the reply's message state it."""
         liked = [self.catalog[i].title for i in request.similar_to if i in self.catalog]
-        return " ".join([request.query, *(["like " + ", ".join(liked)] if liked else [])]).strip()
+        if not liked:
+            return request.query
+        return f"{request.query or 'something'} like {', '.join(liked)}"
 
     def _intro(self, request: ParsedRequest, wish: str, candidates: list[Candidate]) -> str:
         constraints = request.constraints
@@ -427,6 +438,17 @@ class RecChat:
         else:
             text = f"Nothing in the {self.catalog.name} catalog matches {described}. Try fewer constraints or other words."
         return " ".join([text, *notices])
+
+
+def _apply_filters(constraints: Constraints, filters: Constraints) -> None:
+    if filters.category:
+        constraints.category = filters.category
+    if filters.min_price is not None:
+        constraints.min_price = max(filters.min_price, constraints.min_price or 0)
+    if filters.max_price is not None:
+        constraints.max_price = min(filters.max_price, constraints.max_price if constraints.max_price is not None else filters.max_price)
+    constraints.excluded_terms = sorted({*constraints.excluded_terms, *filters.excluded_terms})
+    constraints.excluded_ids = sorted({*constraints.excluded_ids, *filters.excluded_ids})
 
 
 def _first_chunk_timed(chunks: Iterator[str], timings: dict[str, float], started: float) -> Iterator[str]:

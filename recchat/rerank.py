@@ -58,6 +58,11 @@ class Profile:
     def positives(self) -> list[str]:
         return [item for item in {*self.explicit, *self.clicked} if self.weight(item) > 0]
 
+    def recent_likes(self) -> list[str]:
+        """Liked and bought items, latest first."""
+        liked = [(time, item) for item, (weight, time) in self.explicit.items() if weight > 0]
+        return [item for _, item in sorted(liked, reverse=True)]
+
     def disliked(self) -> set[str]:
         return {item for item, (weight, _) in self.explicit.items() if weight < 0}
 
@@ -195,6 +200,12 @@ class FeedbackModel:
         return weight if weight >= 0 else weight * self.settings.disliked
 
     # --- reading --------------------------------------------------------------------------
+
+    def session_likes(self, session_id: str) -> list[str]:
+        """Items liked or bought in this session, latest first."""
+        with self.lock:
+            session = self.sessions.get(session_id)
+            return session.recent_likes() if session else []
 
     def hidden(self, user_id: str) -> set[str]:
         """Items not to show this user again: disliked and bought ones, as the settings say."""

@@ -30,6 +30,7 @@ NOT_A_TERM = {
 QUOTED = re.compile(r'"[^"]+"|“[^”]+”|「[^」]+」')
 CHEAPER = re.compile(r"\b(cheaper|less expensive|lower price|more affordable|too expensive|budget)\b|便宜", re.I)
 PRICIER = re.compile(r"\b(more expensive|pricier|higher[- ]end|premium|fancier)\b|更贵|高档", re.I)
+MORE_LIKE_THIS = re.compile(r"\bmore (?:like|of) (?:that|this|these|those|it|them)\b|\bsimilar ones?\b|更多类似|类似的", re.I)
 SOMETHING_ELSE = re.compile(r"\b(something else|other options?|others|different ones?|show me more|more options|anything else|else)\b|换|其他|别的", re.I)
 FILLER = re.compile(
     r"\b(i(?:'m| am)? (?:want|need|would like|'d like|looking for|am looking for|search(?:ing)? for)|looking for|"
@@ -117,9 +118,11 @@ class RequestParser:
         """`titles` are (item id, title) pairs, so quoted titles can be told apart from other words."""
         self.categories = {category.lower(): category for category in categories}
         self.titles: dict[str, str] = {}
+        self.title_of: dict[str, str] = {}
         without_year: dict[str, list[str]] = {}
         for item_id, title in titles:
             self.titles.setdefault(_title_key(title), item_id)
+            self.title_of[item_id] = title
             without_year.setdefault(normalise_title(title), []).append(item_id)
         for key, ids in without_year.items():  # "Heat" finds "Heat (1995)" only when no other film is called that
             if len(ids) == 1:
@@ -134,7 +137,12 @@ class RequestParser:
             if category in self.categories:
                 self.category_words[word] = self.categories[category]
 
-    def parse(self, message: str, previous: ParsedRequest | None = None, shown: list[Item] | None = None) -> ParsedRequest:
+    def parse(
+        self, message: str, previous: ParsedRequest | None = None, shown: list[Item] | None = None,
+        liked: list[str] | None = None,
+    ) -> ParsedRequest:
+        """`shown`: the previous reply's items; `liked`: items liked in this session, latest first, which "more like
+        that" refers to (else the first item shown)."""
         shown = shown or []
         language = detect_language(message)
         notes: list[str] = []
@@ -174,6 +182,11 @@ class RequestParser:
                 constraints.excluded_terms.append(term)
                 remainder = remainder.replace(match.group(0), " ", 1)
 
+        more_like = bool(MORE_LIKE_THIS.search(remainder)) and previous is not None and bool(liked or shown)
+        if more_like:
+            similar_to = list(liked or [])[:3] or [shown[0].id]
+            remainder = MORE_LIKE_THIS.sub(" ", remainder)
+            notes.append("more like " + ", ".join(self.title_of.get(item, item) for item in similar_to))
         cheaper, pricier, something_else = (bool(p.search(remainder)) for p in (CHEAPER, PRICIER, SOMETHING_ELSE))
         for pattern in (CHEAPER, PRICIER, SOMETHING_ELSE):
             remainder = pattern.sub(" ", remainder)
@@ -181,8 +194,8 @@ class RequestParser:
         category = self._category(content)
         content = " ".join([content, *quoted]).strip()
 
-        refines = previous is not None and not similar_to and (
-            cheaper or pricier or something_else or not content
+        refines = previous is not None and (more_like or not similar_to) and (
+            more_like or cheaper or pricier or something_else or not content
             or (len(content.split()) <= 2 and (category is None or category == previous.constraints.category))
         )
         if refines:
@@ -194,7 +207,7 @@ class RequestParser:
             merged.excluded_terms = sorted({*merged.excluded_terms, *constraints.excluded_terms})
             constraints = merged
             query = f"{previous.query} {content}".strip()
-            similar_to = previous.similar_to
+            similar_to = similar_to if more_like else previous.similar_to
         else:
             constraints.category = category
             query = content or " ".join(constraints.excluded_terms) or ("" if similar_to else message.strip())

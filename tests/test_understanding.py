@@ -93,3 +93,14 @@ def test_quoted_titles_named_as_liked_become_references():
     assert ambiguous.similar_to == [] and ambiguous.query == "comedy Heat"
     asked = films.parse('do you have "Casino (1995)"?')  # the item asked for, not a reference
     assert asked.similar_to == [] and asked.constraints.excluded_ids == [] and "Casino (1995)" in asked.query
+
+
+def test_more_like_that_refers_to_the_latest_likes_else_the_first_item_shown(parser, products):
+    first = parser.parse("a warm winter coat under $400")
+    shown = [products["P0007-wool-overcoat"], products["P0038-peacoat"]]
+    liked = parser.parse("more like that", first, shown, liked=["P0038-peacoat", "P0004-down-parka"])
+    assert liked.similar_to == ["P0038-peacoat", "P0004-down-parka"] and liked.follow_up
+    assert liked.constraints.max_price == 400 and liked.query == first.query  # the request stands
+    assert set(liked.constraints.excluded_ids) >= {"P0038-peacoat", "P0004-down-parka"}  # references are not offered back
+    assert parser.parse("more like this", first, shown).similar_to == ["P0007-wool-overcoat"]
+    assert parser.parse("more like that").similar_to == []  # nothing to refer to yet

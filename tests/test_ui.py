@@ -1,0 +1,76 @@
+"""The UI's handlers against the real engine (encoder, Chroma, SQLite; no LLM, so no model wait): what each
+button and the message box do, without a browser. The browser tests are in test_ui_browser.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from ui.app import ANY_CATEGORY, Engines, TabState, card_html, categories, new_session, rate, respond
+
+
+@pytest.fixture(scope="module")
+def engines(settings, encoder, tmp_path_factory):
+    tuned = settings.model_copy(update={
+        "llm": settings.llm.model_copy(update={"backend": "none"}),
+        "feedback": settings.feedback.model_copy(update={"path": tmp_path_factory.mktemp("ui") / "feedback.sqlite3"}),
+    })
+    return Engines(tuned, encoder=encoder)
+
+
+def ask(engines, message, state=None, history=None, category=ANY_CATEGORY, low=None, high=None):
+    steps = list(respond(engines, message, history or [], state, "products", category, low, high))
+    return steps
+
+
+def test_an_answer_streams_then_fills_the_cards_with_real_items(engines):
+    steps = ask(engines, "I want a winter coat")
+    assert len(steps) >= 3  # the message, then items as they come
+    history, state, notice = steps[-1]
+    catalog = engines["products"].catalog
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    assert state.items and all(item["id"] in catalog for item in state.items)
+    assert all(catalog[item["id"]].title in history[-1]["content"] for item in state.items)
+    assert "search alone" in notice  # llm.backend 'none' is the retrieval-only answer, said plainly
+    card = card_html(state.items[0])
+    assert catalog[state.items[0]["id"]].title in card and "$" in card and "season: winter" in card
+
+
+def test_like_then_more_like_that_moves_the_ranking_and_dislike_hides(engines):
+    state = ask(engines, "I want a winter coat")[-1][1]
+    first = [item["id"] for item in state.items]
+    assert "you like" in rate(engines, "like", first[3], state, "products")
+    state = ask(engines, "more like that", state)[-1][1]
+    assert [item["id"] for item in state.items] != first
+    gone = state.items[0]["id"]
+    assert "not be shown again" in rate(engines, "dislike", gone, state, "products")
+    state = ask(engines, "more like that", state)[-1][1]
+    assert gone not in [item["id"] for item in state.items]
+
+
+def test_the_side_controls_filter_by_category_and_price(engines):
+    assert "shoes" in categories(engines, "products") and categories(engines, "products")[0] == ANY_CATEGORY
+    state = ask(engines, "something warm", category="shoes", high=150)[-1][1]
+    assert state.items and all(item["category"] == "shoes" and item["price"] <= 150 for item in state.items)
+
+
+@pytest.mark.parametrize("message", ["", "x" * 5000])
+def test_empty_and_overlong_messages_get_a_plain_answer_not_a_crash(engines, message):
+    history, state, _ = ask(engines, message)[-1]
+    assert history[-1]["content"].startswith("Sorry:") and not state.items
+
+
+def test_no_matches_says_so(engines):
+    history, state, _ = ask(engines, "a winter coat", low=100000)[-1]
+    assert "Nothing in the products catalog" in history[-1]["content"] and not state.items
+
+
+def test_tabs_are_isolated_and_new_session_starts_over(engines):
+    ann = ask(engines, "I want a winter coat")[-1][1]
+    ben = ask(engines, "I want a winter coat")[-1][1]
+    assert ann.sessions["products"] != ben.sessions["products"]
+    rate(engines, "dislike", ann.items[0]["id"], ann, "products")
+    ben_again = ask(engines, "I want a winter coat", ben)[-1][1]
+    assert ann.items[0]["id"] in [item["id"] for item in ben_again.items]  # ann's dislike is hers
+    history, fresh, status = new_session(ann, "products")
+    assert history == [] and "products" not in fresh.sessions and "New session" in status
+    assert rate(engines, "like", "P0001-down-parka", TabState(), "products") == "Ask for something first."

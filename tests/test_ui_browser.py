@@ -1,0 +1,171 @@
+"""The UI in a real browser: Debian's Chromium driven by Playwright against the app served in this process (real
+encoder, Chroma and SQLite; llm.backend 'none', so answers take milliseconds). Screenshots of every step go to
+test-artifacts/ui/. Without /usr/bin/chromium these tests are skipped, unless RECCHAT_REQUIRE_BROWSER=1 (as in CI),
+where a missing browser fails."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "ui"
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+        "--disable-component-update", "--disable-quic", "--no-first-run", "--disable-sync"]
+ANSWERS = ("Here is what I found", "Nothing in the", "Sorry:")
+
+if not CHROMIUM.exists():
+    if os.environ.get("RECCHAT_REQUIRE_BROWSER") == "1":
+        raise RuntimeError("RECCHAT_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing: apt-get install -y chromium")
+    pytest.skip("no /usr/bin/chromium (apt-get install -y chromium)", allow_module_level=True)
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def ui_url(settings, encoder, tmp_path_factory):
+    from ui.app import CSS, THEME, Engines, build_app
+
+    tuned = settings.model_copy(update={
+        "llm": settings.llm.model_copy(update={"backend": "none"}),
+        "feedback": settings.feedback.model_copy(update={"path": tmp_path_factory.mktemp("ui") / "feedback.sqlite3"}),
+    })
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = build_app(Engines(tuned, encoder=encoder), ["products", "movies-ml-100k"])
+    app.queue().launch(
+        server_name="127.0.0.1", server_port=port, share=False, prevent_thread_lock=True, quiet=True, css=CSS, theme=THEME,
+        footer_links=[],
+    )
+    yield f"http://127.0.0.1:{port}/"
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as driver:
+        chromium = driver.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, ui_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.hosts = set()
+    page.on("request", lambda request: page.hosts.add(request.url.split("/")[2]))
+    page.goto(ui_url, wait_until="load")
+    page.wait_for_selector("#message textarea", timeout=60_000)
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def answers(page) -> int:
+    text = page.locator("#chat").inner_text()
+    return sum(text.count(marker) for marker in ANSWERS)
+
+
+def ask(page, message: str) -> None:
+    before = answers(page)
+    page.fill("#message textarea", message)
+    page.click("#send")
+    page.wait_for_function(
+        "([before, markers]) => { const t = document.querySelector('#chat').innerText;"
+        " return markers.reduce((n, m) => n + t.split(m).length - 1, 0) > before; }",
+        arg=[before, list(ANSWERS)], timeout=60_000,
+    )
+    page.wait_for_timeout(700)  # the cards render after the last streamed step
+
+
+def titles(page) -> list[str]:
+    return page.locator(".rc-card h4").all_inner_texts()
+
+
+def test_winter_coat_shows_cards_of_real_items_at_desktop_and_phone_width(page, products):
+    ask(page, "I want a winter coat")
+    shown = titles(page)
+    assert 3 <= len(shown) <= 5 and set(shown) <= {item.title for item in products}
+    assert "search alone" in page.locator("#notice").inner_text()  # the retrieval-only answer says so
+    assert page.locator(".rc-like").count() == len(shown) == page.locator(".rc-dislike").count()
+    shot(page, "1-winter-coat-desktop")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing spills sideways on a phone
+    shot(page, "1-winter-coat-phone")
+    assert page.hosts == {page.url.split("/")[2]}  # nothing loaded from anywhere else
+
+
+def test_like_then_more_like_that_moves_the_ranking(page):
+    ask(page, "I want a winter coat")
+    before = titles(page)
+    page.locator(".rc-like").nth(3).click()
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Noted')", timeout=20_000)
+    assert before[3] in page.locator("#status").inner_text()
+    shot(page, "2-liked")
+    ask(page, "more like that")
+    assert titles(page) != before
+    shot(page, "2-more-like-that")
+
+
+def test_a_disliked_item_disappears(page):
+    ask(page, "I want a winter coat")
+    gone = titles(page)[0]
+    page.locator(".rc-dislike").nth(0).click()
+    page.wait_for_function("document.querySelector('#status').innerText.includes('not be shown again')", timeout=20_000)
+    ask(page, "I want a winter coat")
+    assert gone not in titles(page) and titles(page)
+    shot(page, "3-disliked-gone")
+
+
+def test_switching_to_movies(page):
+    page.locator("#catalog input").click()
+    page.get_by_role("option", name="movies-ml-100k").click()
+    page.wait_for_function("document.querySelector('#status').innerText.includes('New session')", timeout=180_000)
+    ask(page, 'I liked "Toy Story (1995)", what should I watch next?')
+    shown = titles(page)
+    assert shown and all("(19" in title for title in shown) and "Toy Story (1995)" not in shown
+    shot(page, "4-movies")
+
+
+def test_an_empty_message_is_answered_plainly(page):
+    page.click("#send")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Type what you are looking for')",
+                           timeout=20_000)
+    assert page.locator(".rc-card").count() == 0 and "Sorry" not in page.locator("#chat").inner_text()
+    shot(page, "5-empty-message")
+    page.fill("#message textarea", "x" * 3000)
+    page.click("#send")
+    page.wait_for_function("document.querySelector('#chat').innerText.includes('Sorry:')", timeout=20_000)
+    assert "the limit is 2,000" in page.locator("#chat").inner_text()
+    shot(page, "5-overlong-message")
+
+
+def test_two_browser_contexts_at_once_stay_isolated(browser, ui_url):
+    contexts = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(2)]
+    try:
+        ann, ben = (context.new_page() for context in contexts)
+        for one in (ann, ben):
+            one.goto(ui_url, wait_until="load")
+            one.wait_for_selector("#message textarea", timeout=60_000)
+        ask(ann, "waterproof hiking boots")
+        disliked = titles(ann)[0]
+        ann.locator(".rc-dislike").nth(0).click()
+        ann.wait_for_function("document.querySelector('#status').innerText.includes('not be shown again')")
+        assert "hiking boots" not in ben.locator("#chat").inner_text()  # ann's conversation is not ben's
+        ask(ben, "waterproof hiking boots")
+        assert disliked in titles(ben)  # and neither is her feedback
+        shot(ann, "6-two-tabs-ann")
+        shot(ben, "6-two-tabs-ben")
+    finally:
+        for context in contexts:
+            context.close()

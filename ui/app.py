@@ -1,0 +1,239 @@
+"""The recchat web UI: a thin Gradio shell over `RecChat` (chat, stream, feedback). No recommending happens here.
+
+    python ui/app.py [--port 7860] [--catalog products]
+
+Each browser tab keeps its own session id in `gr.State`, so two people never share a conversation or feedback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import gradio as gr  # noqa: E402
+
+from recchat.chat import RecChat  # noqa: E402
+from recchat.config import Settings  # noqa: E402
+from recchat.errors import RecChatError  # noqa: E402
+from recchat.models import Constraints, RecommendedItem, format_price  # noqa: E402
+from recchat.movies import ensure_movie_catalog  # noqa: E402
+
+MOVIE_DATASETS = {"movies": "ml-1m", "movies-ml-100k": "ml-100k"}
+"""Movie catalogs are built from MovieLens on first use."""
+ANY_CATEGORY = "any category"
+SHOWN_ATTRIBUTES = 3
+
+# System fonts: the bundled one has no bold weight, and a remote font would break offline use.
+THEME = gr.themes.Default(font=("ui-sans-serif", "system-ui", "sans-serif"), font_mono=("ui-monospace", "monospace"))
+CSS = """
+.rc-card {border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px 12px; height: 100%;}
+.rc-card h4 {margin: 0 0 2px 0; font-size: 1rem; line-height: 1.3;}
+.rc-price {font-weight: 600; color: var(--color-accent);}
+.rc-facts {color: var(--body-text-color-subdued); font-size: 0.85rem; margin: 4px 0;}
+.rc-reason {font-size: 0.92rem; margin: 4px 0;}
+.rc-because {font-size: 0.85rem; font-style: italic; color: var(--color-accent);}
+.rc-notice {border-left: 4px solid #d97706; padding: 6px 10px; background: rgba(217, 119, 6, 0.08);}
+"""
+
+
+@dataclass
+class TabState:
+    """What one browser tab holds: its session in each catalog, and the items of the last answer."""
+
+    sessions: dict[str, str] = field(default_factory=dict)
+    items: list[dict] = field(default_factory=list)
+
+
+class Engines:
+    """One `RecChat` per catalog, made on first use and shared by every tab (sessions keep tabs apart)."""
+
+    def __init__(self, settings: Settings, **engine_args):
+        self.settings = settings
+        self.engine_args = engine_args
+        self._engines: dict[str, RecChat] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, catalog: str) -> RecChat:
+        with self._lock:
+            if catalog not in self._engines:
+                name = catalog
+                if catalog in MOVIE_DATASETS:
+                    name = str(ensure_movie_catalog(self.settings.generated_catalog_dir, MOVIE_DATASETS[catalog]))
+                settings = self.settings.model_copy(update={"catalog": name})
+                self._engines[catalog] = RecChat.from_settings(settings, **self.engine_args)
+            return self._engines[catalog]
+
+
+# --- handlers: plain functions over the engine, tested without a browser -------------------------------------
+
+def respond(
+    engines: Engines, message: str, history: list[dict], state: TabState | None, catalog: str, category: str,
+    min_price: float | None, max_price: float | None,
+) -> Iterator[tuple[list[dict], TabState, str]]:
+    """Stream one answer: (chat history, tab state, notice) after the message and after each item."""
+    state = state or TabState()
+    history = [*history, {"role": "user", "content": message}]
+    try:
+        bot = engines[catalog]
+        session = state.sessions.get(catalog) or bot.new_session()
+        state.sessions[catalog] = session
+        filters = Constraints(
+            category=None if category in ("", ANY_CATEGORY, None) else category,
+            min_price=min_price or None, max_price=max_price or None,
+        )
+        lines: list[str] = []
+        for event in bot.stream(message, session, filters=filters):
+            if event.kind == "message":
+                lines = [event.message or ""]
+            elif event.kind == "item" and event.item is not None:
+                lines.append(f"{len(lines)}. **{event.item.title}**")
+            elif event.kind == "done" and event.reply is not None:
+                items = [
+                    item.model_dump() | {"facts": [f for f in bot.catalog[item.id].facts() if not f.startswith("price:")]}
+                    for item in event.reply.items
+                ]
+                state = TabState(dict(state.sessions), items)  # a new object, so Gradio sees the change and redraws
+                meta = event.reply.metadata
+                notice = "" if meta.source == "llm" else (
+                    f"These picks come from search alone, without the language model ({meta.fallback_reason})."
+                )
+                yield [*history, {"role": "assistant", "content": "\n".join(lines)}], state, notice
+                return
+            yield [*history, {"role": "assistant", "content": "\n".join(lines)}], state, ""
+    except RecChatError as error:
+        yield [*history, {"role": "assistant", "content": f"Sorry: {error}"}], state, ""
+
+
+def rate(engines: Engines, kind: str, item_id: str, state: TabState | None, catalog: str) -> str:
+    """Record a like or dislike from a card; the status line to show."""
+    state = state or TabState()
+    session = state.sessions.get(catalog)
+    title = next((item["title"] for item in state.items if item["id"] == item_id), item_id)
+    if session is None:
+        return "Ask for something first."
+    try:
+        engines[catalog].feedback(kind, item_id, session_id=session)
+    except RecChatError as error:
+        return f"Sorry: {error}"
+    if kind == "dislike":
+        return f"Noted: you dislike {title}. It will not be shown again."
+    return f"Noted: you like {title}. Ask again (\"more like that\") to see the effect."
+
+
+def new_session(state: TabState | None, catalog: str) -> tuple[list[dict], TabState, str]:
+    """Forget this tab's conversation in this catalog (the feedback given stays with the old session's user)."""
+    sessions = dict(state.sessions) if state else {}
+    sessions.pop(catalog, None)
+    return [], TabState(sessions), "New session started."
+
+
+def categories(engines: Engines, catalog: str) -> list[str]:
+    try:
+        return [ANY_CATEGORY, *engines[catalog].catalog.categories()]
+    except RecChatError:
+        return [ANY_CATEGORY]
+
+
+def card_html(item: dict) -> str:
+    """One item as a card: title, price, key facts, the reason, and why feedback moved it."""
+    shown = RecommendedItem.model_validate(item)
+    price = format_price(shown.price, shown.currency) if shown.price is not None else ""
+    facts = item.get("facts", [])[:SHOWN_ATTRIBUTES]
+    parts = [
+        f"<div class='rc-card' data-item-id='{html.escape(shown.id)}'>",
+        f"<h4>{html.escape(shown.title)}</h4>",
+        f"<div class='rc-price'>{html.escape(price)}</div>" if price else "",
+        f"<div class='rc-facts'>{html.escape(' · '.join(facts))}</div>" if facts else "",
+        f"<div class='rc-reason'>{html.escape(shown.reason)}</div>",
+        f"<div class='rc-because'>{html.escape(shown.because)}</div>" if shown.because else "",
+        "</div>",
+    ]
+    return "".join(parts)
+
+
+# --- layout --------------------------------------------------------------------------------------------------
+
+def build_app(engines: Engines, catalogs: list[str]) -> gr.Blocks:
+    with gr.Blocks(title="recchat") as app:
+        state = gr.State(None)
+        gr.Markdown("## recchat\nAsk for what you want: *a warm winter coat under $300*, *running shoes, not black*, "
+                    "*I liked \"Heat (1995)\", what next?*")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=240, elem_id="controls"):
+                catalog = gr.Dropdown(catalogs, value=catalogs[0], label="Catalog", elem_id="catalog")
+                category = gr.Dropdown(
+                    categories(engines, catalogs[0]), value=ANY_CATEGORY, label="Category", elem_id="category"
+                )
+                with gr.Row():
+                    min_price = gr.Number(None, label="Min price", placeholder="any", minimum=0, min_width=90, elem_id="min-price")
+                    max_price = gr.Number(None, label="Max price", placeholder="any", minimum=0, min_width=90, elem_id="max-price")
+                restart = gr.Button("New session", size="sm", elem_id="new-session")
+            with gr.Column(scale=4, min_width=300):
+                chatbot = gr.Chatbot(elem_id="chat", height=300, feedback_options=None, buttons=[], show_label=False)
+                notice = gr.Markdown(elem_id="notice", elem_classes=["rc-notice"], visible=False)
+                with gr.Row():
+                    message = gr.Textbox(
+                        placeholder="What are you looking for?", show_label=False, scale=5, min_width=180, elem_id="message"
+                    )
+                    send = gr.Button("Send", variant="primary", scale=1, min_width=80, elem_id="send")
+                status = gr.Markdown(elem_id="status")
+
+        @gr.render(inputs=[state, catalog])
+        def cards(tab: TabState | None, shop: str):
+            items = tab.items if tab else []
+            with gr.Row(equal_height=True, elem_id="cards"):
+                for item in items:
+                    with gr.Column(min_width=220, elem_classes=["rc-card-column"]):
+                        gr.HTML(card_html(item))
+                        with gr.Row():
+                            like = gr.Button("Like", size="sm", min_width=60, elem_classes=["rc-like"])
+                            dislike = gr.Button("Dislike", size="sm", min_width=60, elem_classes=["rc-dislike"])
+                        like.click(lambda tab, shop, item_id=item["id"]: rate(engines, "like", item_id, tab, shop),
+                                   [state, catalog], [status])
+                        dislike.click(lambda tab, shop, item_id=item["id"]: rate(engines, "dislike", item_id, tab, shop),
+                                      [state, catalog], [status])
+
+        def ask(text, history, tab, shop, group, low, high):
+            if not text or not text.strip():
+                yield history, tab, gr.Markdown(visible=False), "Type what you are looking for first.", text
+                return
+            for history_now, tab_now, note in respond(engines, text, history, tab, shop, group, low, high):
+                yield history_now, tab_now, gr.Markdown(note, visible=bool(note)), "", ""
+
+        inputs = [message, chatbot, state, catalog, category, min_price, max_price]
+        outputs = [chatbot, state, notice, status, message]
+        message.submit(ask, inputs, outputs)
+        send.click(ask, inputs, outputs)
+        restart.click(lambda tab, shop: new_session(tab, shop), [state, catalog], [chatbot, state, status])
+        catalog.change(
+            lambda shop, tab: (gr.Dropdown(choices=categories(engines, shop), value=ANY_CATEGORY), *new_session(tab, shop)),
+            [catalog, state], [category, chatbot, state, status],
+        )
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="The recchat web UI.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--catalogs", default="products,movies", help="comma-separated catalog names (first: default)")
+    args = parser.parse_args(argv)
+    engines = Engines(Settings())
+    app = build_app(engines, args.catalogs.split(","))
+    print(f"recchat UI: http://{args.host}:{args.port}", flush=True)
+    app.queue().launch(server_name=args.host, server_port=args.port, share=False, css=CSS, theme=THEME, footer_links=[])
+
+
+if __name__ == "__main__":
+    main()
