@@ -74,3 +74,14 @@ def test_tabs_are_isolated_and_new_session_starts_over(engines):
     history, fresh, status = new_session(ann, "products")
     assert history == [] and "products" not in fresh.sessions and "New session" in status
     assert rate(engines, "like", "P0001-down-parka", TabState(), "products") == "Ask for something first."
+
+
+def test_with_the_real_llm_the_answer_streams_and_needs_no_notice(settings, encoder, real_backend, tmp_path):
+    tuned = settings.model_copy(update={"feedback": settings.feedback.model_copy(update={"path": tmp_path / "f.sqlite3"})})
+    engines = Engines(tuned, encoder=encoder, backend=real_backend)
+    steps = list(respond(engines, "waterproof hiking boots", [], None, "products", ANY_CATEGORY, None, None))
+    history, state, notice = steps[-1]
+    assert state.items and len(steps) >= 2
+    assert notice == "" or "search alone" in notice  # the notice appears exactly when the LLM's answer was not used
+    reply_source = engines["products"]._sessions[state.sessions["products"]].turns[-1].metadata.source
+    assert (notice == "") == (reply_source == "llm")

@@ -106,7 +106,8 @@ def respond(
                 state = TabState(dict(state.sessions), items)  # a new object, so Gradio sees the change and redraws
                 meta = event.reply.metadata
                 notice = "" if meta.source == "llm" else (
-                    f"These picks come from search alone, without the language model ({meta.fallback_reason})."
+                    "These picks come from search alone: the language model is off, down, or gave no usable answer. "
+                    "They still match your request; their notes are the items' own facts."
                 )
                 yield [*history, {"role": "assistant", "content": "\n".join(lines)}], state, notice
                 return
@@ -176,8 +177,8 @@ def build_app(engines: Engines, catalogs: list[str]) -> gr.Blocks:
                     categories(engines, catalogs[0]), value=ANY_CATEGORY, label="Category", elem_id="category"
                 )
                 with gr.Row():
-                    min_price = gr.Number(None, label="Min price", placeholder="any", minimum=0, min_width=90, elem_id="min-price")
-                    max_price = gr.Number(None, label="Max price", placeholder="any", minimum=0, min_width=90, elem_id="max-price")
+                    min_price = gr.Number(label="Min price (0: any)", minimum=0, min_width=90, elem_id="min-price")
+                    max_price = gr.Number(label="Max price (0: any)", minimum=0, min_width=90, elem_id="max-price")
                 restart = gr.Button("New session", size="sm", elem_id="new-session")
             with gr.Column(scale=4, min_width=300):
                 chatbot = gr.Chatbot(elem_id="chat", height=300, feedback_options=None, buttons=[], show_label=False)
