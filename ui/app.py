@@ -44,6 +44,9 @@ CSS = """
 .rc-reason {font-size: 0.92rem; margin: 4px 0;}
 .rc-because {font-size: 0.85rem; font-style: italic; color: var(--color-accent);}
 .rc-notice {border-left: 4px solid #d97706; padding: 6px 10px; background: rgba(217, 119, 6, 0.08);}
+.rc-card-column > .block {flex-grow: 1 !important;}
+.rc-card-column .html-container, .rc-card-column .prose {height: 100%;}
+.rc-card-column > .row {margin-top: auto !important; flex-grow: 0 !important;}
 """
 
 
@@ -177,8 +180,8 @@ def build_app(engines: Engines, catalogs: list[str]) -> gr.Blocks:
                     categories(engines, catalogs[0]), value=ANY_CATEGORY, label="Category", elem_id="category"
                 )
                 with gr.Row():
-                    min_price = gr.Number(label="Min price (0: any)", minimum=0, min_width=90, elem_id="min-price")
-                    max_price = gr.Number(label="Max price (0: any)", minimum=0, min_width=90, elem_id="max-price")
+                    min_price = gr.Number(label="Min price", info="0: any", minimum=0, min_width=90, elem_id="min-price")
+                    max_price = gr.Number(label="Max price", info="0: any", minimum=0, min_width=90, elem_id="max-price")
                 restart = gr.Button("New session", size="sm", elem_id="new-session")
             with gr.Column(scale=4, min_width=300):
                 chatbot = gr.Chatbot(elem_id="chat", height=300, feedback_options=None, buttons=[], show_label=False)
