@@ -25,7 +25,9 @@ def ask(engines, message, state=None, history=None, category=ANY_CATEGORY, low=N
 def test_an_answer_streams_then_fills_the_cards_with_real_items(engines):
     steps = ask(engines, "I want a winter coat")
     assert len(steps) >= 3  # the message, then items as they come
+    assert steps[0][0][-1]["content"].endswith("Choosing and explaining…_")  # said while the model works
     history, state, notice = steps[-1]
+    assert "Choosing" not in history[-1]["content"]
     catalog = engines["products"].catalog
     assert [m["role"] for m in history] == ["user", "assistant"]
     assert state.items and all(item["id"] in catalog for item in state.items)

@@ -32,6 +32,7 @@ from recchat.movies import ensure_movie_catalog  # noqa: E402
 MOVIE_DATASETS = {"movies": "ml-1m", "movies-ml-100k": "ml-100k"}
 """Movie catalogs are built from MovieLens on first use."""
 ANY_CATEGORY = "any category"
+WORKING = "_Choosing and explaining…_"
 SHOWN_ATTRIBUTES = 3
 
 # System fonts: the bundled one has no bold weight, and a remote font would break offline use.
@@ -98,10 +99,12 @@ def respond(
         lines: list[str] = []
         for event in bot.stream(message, session, filters=filters):
             if event.kind == "message":
-                lines = [event.message or ""]
+                lines = [event.message or "", WORKING]  # the model may take seconds to choose and explain
             elif event.kind == "item" and event.item is not None:
+                lines = [line for line in lines if line != WORKING]
                 lines.append(f"{len(lines)}. **{event.item.title}**")
             elif event.kind == "done" and event.reply is not None:
+                lines = [line for line in lines if line != WORKING]
                 items = [
                     item.model_dump() | {"facts": [f for f in bot.catalog[item.id].facts() if not f.startswith("price:")]}
                     for item in event.reply.items
