@@ -284,10 +284,10 @@ class RecChat:
                 for event in self._llm_items(request, wish, candidates, chosen, dropped, repeated, timings, llm_started):
                     if llm_ranks and event.item is not None:
                         yield StreamEvent(kind="item", item=personal(event.item))
-            except BackendUnavailableError as error:
+            except BackendUnavailableError as error:  # picks made before a failure mid-answer stay, reasons checked
                 fallback_reason = f"LLM backend unavailable: {error}"
             timings["llm_ms"] = _ms(llm_started)
-            if not chosen:
+            if not chosen or fallback_reason:
                 source = "retrieval"
                 fallback_reason = fallback_reason or "the LLM's answer had no usable pick"
             retrieval = self.settings.retrieval

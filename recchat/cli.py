@@ -218,6 +218,34 @@ def cmd_feedback_forget(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve_llm(args: argparse.Namespace) -> int:
+    """Serve the model with an OpenAI-compatible API until Ctrl-C, for `llm.backend = "openai"`."""
+    import signal
+    import threading
+
+    from recchat.llm.local import prepare_model_dir
+    from recchat.llm.server import LLMServer
+
+    settings = _settings(args)
+    model = str(prepare_model_dir(args.model or settings.llm.model, settings.cache_dir / "models"))
+    server = LLMServer(args.engine, model, args.host, args.port, vllm_python=args.vllm_python)
+    print(f"starting {args.engine} with {model} ...", file=sys.stderr, flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    with server.start(timeout_s=args.start_timeout):
+        print(f"serving at {server.base_url}; use it with: RECCHAT_LLM__BACKEND=openai "
+              f"RECCHAT_LLM__BASE_URL={server.base_url} RECCHAT_LLM__MODEL={model}"
+              + (" RECCHAT_LLM__ENGINE=vllm" if args.engine == "vllm" else ""), flush=True)
+        try:
+            while not stopped.wait(1.0):
+                if server.process is not None and server.process.poll() is not None:
+                    print(f"recchat: the {args.engine} server exited with code {server.process.returncode}", file=sys.stderr)
+                    return 1
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
 def cmd_eval_replay(args: argparse.Namespace) -> int:
     import json
 
@@ -286,6 +314,15 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--variants", help='extra recchat runs with other rerank weights, as JSON: {"no-collab": {"collaborative": 0}}')
     replay.add_argument("--out", help="report folder (default: eval-results/replay-DATASET)")
     replay.set_defaults(run=cmd_eval_replay)
+
+    serve = commands.add_parser("serve-llm", help="serve the LLM with an OpenAI-compatible API (vLLM or transformers)")
+    serve.add_argument("--engine", choices=["transformers", "vllm"], default="transformers")
+    serve.add_argument("--model", help="model folder or id (default: the configured model, e.g. the bundled SmolLM2)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--vllm-python", help="python of the separate vLLM environment (default: $RECCHAT_VLLM_PYTHON)")
+    serve.add_argument("--start-timeout", type=float, default=600.0, help="seconds to wait for the server to be healthy")
+    serve.set_defaults(run=cmd_serve_llm)
 
     feedback = commands.add_parser("feedback", help="record, import or forget feedback (the SQLite log)")
     feedback.add_argument("--catalog", help="catalog name or file the items belong to")

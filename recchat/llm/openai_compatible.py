@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx2
 import openai
 
 from recchat.config import LLMSettings
@@ -57,10 +58,14 @@ class OpenAICompatibleBackend:
         return response.choices[0].message.content or ""
 
     def stream(self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256) -> Iterator[str]:
+        finished = False
         try:
             chunks = self.client.chat.completions.create(**self.request(messages, schema, max_tokens, stream=True))
             for chunk in chunks:
                 if chunk.choices and chunk.choices[0].delta.content:
                     yield chunk.choices[0].delta.content
-        except openai.OpenAIError as error:
+                finished = finished or bool(chunk.choices and chunk.choices[0].finish_reason)
+        except (openai.OpenAIError, httpx2.HTTPError) as error:  # a cut connection surfaces as httpx2
             raise BackendUnavailableError(f"{self.name} failed: {error}") from error
+        if not finished:  # a server stopped mid-answer may close the stream cleanly: the answer is cut short
+            raise BackendUnavailableError(f"{self.name} ended the stream before the answer was complete")

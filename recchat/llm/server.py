@@ -1,0 +1,89 @@
+"""A model server as a child process: `vllm serve` (from its own environment) or `transformers serve` (CPU or GPU),
+started, waited for until healthy, and stopped cleanly. recchat then talks to it as an OpenAI-compatible API."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Literal
+
+from recchat.errors import BackendUnavailableError
+
+Engine = Literal["transformers", "vllm"]
+
+
+def server_command(engine: Engine, model: str, host: str, port: int, vllm_python: str | None = None) -> list[str]:
+    """The command line that serves `model` on host:port with the OpenAI API."""
+    if engine == "vllm":
+        # vLLM pins torch, transformers and fastapi versions that clash with ours: it lives in its own environment.
+        python = vllm_python or os.environ.get("RECCHAT_VLLM_PYTHON") or "python3"
+        return [python, "-m", "vllm.entrypoints.openai.api_server", "--model", model, "--host", host, "--port", str(port)]
+    transformers_cli = shutil.which("transformers", path=str(Path(sys.executable).parent)) or "transformers"
+    return [transformers_cli, "serve", model, "--host", host, "--port", str(port), "--continuous-batching"]
+
+
+class LLMServer:
+    """`with LLMServer("transformers", model_dir, port=8000) as server: ...` serves until the block ends."""
+
+    def __init__(
+        self, engine: Engine, model: str, host: str = "127.0.0.1", port: int = 8000, vllm_python: str | None = None,
+        log: Path | None = None,
+    ):
+        self.engine = engine
+        self.command = server_command(engine, model, host, port, vllm_python)
+        self.base_url = f"http://{host}:{port}/v1"
+        self.health_url = f"http://{host}:{port}/health"
+        self.log = log
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 300.0) -> LLMServer:
+        output = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
+        env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
+        try:
+            self.process = subprocess.Popen(self.command, stdout=output, stderr=subprocess.STDOUT, env=env,
+                                            start_new_session=True)
+        except FileNotFoundError as error:
+            raise BackendUnavailableError(f"cannot start {self.command[0]!r}: {error}") from error
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BackendUnavailableError(
+                    f"{self.engine} server exited with code {self.process.returncode} before it was healthy"
+                    + (f"; see {self.log}" if self.log else "")
+                )
+            if self.healthy():
+                return self
+            time.sleep(0.5)
+        self.stop()
+        raise BackendUnavailableError(f"{self.engine} server not healthy after {timeout_s:.0f} s")
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.health_url, timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """SIGTERM to the server's process group, then SIGKILL after `grace_s`."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def __enter__(self) -> LLMServer:
+        return self.start() if self.process is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
