@@ -22,9 +22,11 @@ Engine = Literal["transformers", "vllm"]
 def server_command(engine: Engine, model: str, host: str, port: int, vllm_python: str | None = None) -> list[str]:
     """The command line that serves `model` on host:port with the OpenAI API."""
     if engine == "vllm":
-        # vLLM pins torch, transformers and fastapi versions that clash with ours: it lives in its own environment.
-        python = vllm_python or os.environ.get("RECCHAT_VLLM_PYTHON") or "python3"
-        return [python, "-m", "vllm.entrypoints.openai.api_server", "--model", model, "--host", host, "--port", str(port)]
+        # vLLM pins torch, transformers and fastapi versions that clash with ours: it lives in its own environment,
+        # whose `vllm` command sits beside its python.
+        python = vllm_python or os.environ.get("RECCHAT_VLLM_PYTHON")
+        vllm = str(Path(python).parent / "vllm") if python else "vllm"
+        return [vllm, "serve", model, "--host", host, "--port", str(port)]
     transformers_cli = shutil.which("transformers", path=str(Path(sys.executable).parent)) or "transformers"
     return [transformers_cli, "serve", model, "--host", host, "--port", str(port), "--continuous-batching"]
 
