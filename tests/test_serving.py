@@ -5,7 +5,6 @@ request body in test_chat.py; vLLM itself needs a GPU and its own environment.""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 
 import pytest
@@ -67,12 +66,27 @@ def test_no_server_means_a_retrieval_answer_with_a_notice_at_once(settings, enco
 
 def test_a_server_killed_mid_answer_gives_a_retrieval_answer_and_is_retried_later(served, settings, encoder, tmp_path):
     server, model = served  # the last test of the module: it kills the shared server
-    bot = openai_bot(settings, encoder, server.base_url, model, tmp_path, timeout_s=20)
-    killer = threading.Timer(4.0, server.stop, kwargs={"grace_s": 0})  # mid-prefill or mid-stream on 2 CPUs
-    killer.start()
+    llm = settings.llm.model_copy(update={"backend": "openai", "base_url": server.base_url, "model": model, "timeout_s": 20})
+    real = OpenAICompatibleBackend(llm)
+
+    class KilledAfterTheFirstToken:
+        """The real client; the server dies as soon as the answer has begun (deterministic, unlike a timer)."""
+
+        name = real.name
+
+        def stream(self, *args, **kwargs):
+            for position, chunk in enumerate(real.stream(*args, **kwargs)):
+                if position == 0:
+                    server.stop(grace_s=0)
+                yield chunk
+
+    feedback = settings.feedback.model_copy(update={"path": tmp_path / "f.sqlite3"})
+    bot = RecChat.from_settings(
+        settings.model_copy(update={"llm": llm, "feedback": feedback}), encoder=encoder, backend=KilledAfterTheFirstToken()
+    )
     started = time.monotonic()
     reply = bot.chat("waterproof hiking boots")
-    killer.join()
+    assert server.process is not None and server.process.poll() is not None  # it really died mid-answer
     assert reply.items and reply.metadata.source == "retrieval"
     assert "unavailable" in reply.metadata.fallback_reason and time.monotonic() - started < 30
     again = bot.chat("a warm winter coat")  # within the retry pause: no wait for a dead server
