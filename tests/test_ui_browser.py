@@ -84,7 +84,16 @@ def ask(page, message: str) -> None:
         " return markers.reduce((n, m) => n + t.split(m).length - 1, 0) > before; }",
         arg=[before, list(ANSWERS)], timeout=60_000,
     )
-    page.wait_for_timeout(700)  # the cards render after the last streamed step
+    # The cards render after the last streamed step: wait until they show this answer's items, not the last one's.
+    page.wait_for_function(
+        "() => { const t = document.querySelector('#chat').innerText;"
+        " const last = t.slice(t.lastIndexOf('Here is what I found'));"
+        " if (!t.includes('Here is what I found') || t.lastIndexOf('Sorry:') > t.lastIndexOf('Here is what I found')"
+        "     || t.lastIndexOf('Nothing in the') > t.lastIndexOf('Here is what I found')) return true;"
+        " const cards = [...document.querySelectorAll('.rc-card h4')].map(e => e.innerText.trim());"
+        " return cards.length > 0 && cards.every(c => last.includes(c)); }",
+        timeout=60_000,
+    )
 
 
 def titles(page) -> list[str]:
