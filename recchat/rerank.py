@@ -271,11 +271,12 @@ class Reranker:
         with model.lock:
             user = model.users.get(user_id) if user_id else None
             session = model.sessions.get(session_id) if session_id else None
+            profiles = [(profile, scale) for profile, scale in ((user, 1.0), (session, weights.session)) if profile]
             positives: dict[int, float] = defaultdict(float)
             explainers: set[str] = set()  # liked items that can move this ranking, so can explain a move
             likes_count = weights.liked_collaborative or weights.profile or weights.category or weights.price
-            for profile, scale in ((user, 1.0), (session, weights.session)):
-                for item in profile.positives() if profile else ():
+            for profile, scale in profiles:
+                for item in profile.positives():
                     if item in model.position:
                         positives[model.position[item]] += weights.liked_collaborative * scale * profile.weight(item)
                         if likes_count:
@@ -295,21 +296,20 @@ class Reranker:
             similarity = np.clip(model.vectors[index] @ np.asarray(query_vector, dtype=np.float32), 0, 1)
             score = weights.similarity * similarity
             personal = np.zeros(len(index))
-            preference = _combined(user, session, weights.session, "preference")
+            preference = _preference(profiles)
             if weights.profile and preference is not None and np.linalg.norm(preference) > 0:
                 personal += weights.profile * (model.vectors[index] @ (preference / np.linalg.norm(preference)))
-            if weights.category and (user or session):
+            if weights.category and profiles:
                 personal += weights.category * np.array([
-                    _category_affinity(model.catalog[model.ids[p]].category, user, session, weights.session)
-                    for p in positions
+                    _category_affinity(model.catalog[model.ids[p]].category, profiles) for p in positions
                 ])
             if collaborative is not None:
                 top = collaborative[index].max()
                 if top > 0:
                     personal += weights.collaborative * collaborative[index] / top
-            if weights.price and (user or session):
+            if weights.price and profiles:
                 personal += weights.price * np.array([
-                    _price_affinity(model.catalog[model.ids[p]].price, user, session, weights.session) for p in positions
+                    _price_affinity(model.catalog[model.ids[p]].price, profiles) for p in positions
                 ])
             score = score + personal
             if weights.popularity:
@@ -362,32 +362,27 @@ class Reranker:
         return f"because you liked {model.catalog[max(others, key=strength)].title}"
 
 
-def _combined(user: Profile | None, session: Profile | None, session_weight: float, name: str):
-    parts = [(getattr(profile, name), scale) for profile, scale in ((user, 1.0), (session, session_weight)) if profile]
-    parts = [(value, scale) for value, scale in parts if value is not None]
-    if not parts:
-        return None
-    return sum(scale * value for value, scale in parts)
+Scaled = list[tuple[Profile, float]]
+"""The user's long-term profile (x 1) and the session's (x `session`), those that exist."""
 
 
-def _category_affinity(category: str, user: Profile | None, session: Profile | None, session_weight: float) -> float:
+def _preference(profiles: Scaled) -> np.ndarray | None:
+    parts = [(profile.preference, scale) for profile, scale in profiles if profile.preference is not None]
+    return sum(scale * value for value, scale in parts) if parts else None
+
+
+def _category_affinity(category: str, profiles: Scaled) -> float:
     """Likes minus dislikes in this category over all opinions: -1..1."""
-    net = total = 0.0
-    for profile, scale in ((user, 1.0), (session, session_weight)):
-        if profile:
-            net += scale * profile.categories[category]
-            total += scale * profile.weight_total
+    net = sum(scale * profile.categories[category] for profile, scale in profiles)
+    total = sum(scale * profile.weight_total for profile, scale in profiles)
     return net / total if total > 0 else 0.0
 
 
-def _price_affinity(price: float | None, user: Profile | None, session: Profile | None, session_weight: float) -> float:
+def _price_affinity(price: float | None, profiles: Scaled) -> float:
     """How close a price is to the prices of the items the user liked, on a log scale: 1 at their centre, 1/e at a
     factor e (2.7x) away; 0 without a price or liked prices."""
-    log_sum = weight = 0.0
-    for profile, scale in ((user, 1.0), (session, session_weight)):
-        if profile:
-            log_sum += scale * profile.log_price_sum
-            weight += scale * profile.priced_weight
+    log_sum = sum(scale * profile.log_price_sum for profile, scale in profiles)
+    weight = sum(scale * profile.priced_weight for profile, scale in profiles)
     if not price or weight <= 0:
         return 0.0
     return math.exp(-abs(math.log(price) - log_sum / weight))
