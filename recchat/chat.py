@@ -112,8 +112,7 @@ class RecChat:
         index = VectorIndex(open_store(settings.store_dir), catalog.name, cached_encoder(settings, encoder))
         index.sync(catalog, progress=progress)
         if feedback_store is None and settings.feedback.enabled:
-            feedback = settings.feedback
-            feedback_store = SQLiteFeedbackStore(settings.feedback_path, feedback.synchronous, feedback.busy_timeout_s)
+            feedback_store = SQLiteFeedbackStore.from_settings(settings)
         return cls(
             settings, catalog, Retriever(catalog, index, settings.retrieval), backend=backend, feedback_store=feedback_store
         )
@@ -244,18 +243,19 @@ class RecChat:
     ) -> Iterator[StreamEvent]:
         started = time.perf_counter()
         timings: dict[str, float] = {}
+        if self.feedback_model is not None and self.feedback_store is not None:
+            try:  # first, so what other processes logged counts for "more like that", hiding and ranking alike
+                self.feedback_model.sync(self.feedback_store)
+            except FeedbackStoreError as error:  # answer from what is known; the reply matters more
+                logger.warning("ranking without the newest feedback: %s", error)
         shown = [self.catalog[i.id] for i in session.turns[-1].items if i.id in self.catalog] if session.turns else []
         liked = self.feedback_model.session_likes(session.id) if self.feedback_model is not None else []
         request = self.parser.parse(message, session.last_request, shown, liked)
         if filters is not None:
             _apply_filters(request.constraints, filters)
         hidden: set[str] = set()
-        if self.feedback_model is not None and self.feedback_store is not None:
-            try:
-                self.feedback_model.sync(self.feedback_store)
-            except FeedbackStoreError as error:  # answer from what is known; the reply matters more
-                logger.warning("ranking without the newest feedback: %s", error)
-            hidden = set() if include_hidden else self.feedback_model.hidden(session.user_id) - exclude_ids
+        if self.feedback_model is not None and not include_hidden:
+            hidden = self.feedback_model.hidden(session.user_id) - exclude_ids
         if exclude_ids or hidden:
             constraints = request.constraints
             constraints.excluded_ids = sorted(exclude_ids.union(hidden, constraints.excluded_ids))

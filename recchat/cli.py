@@ -181,8 +181,7 @@ def cmd_eval_offline(args: argparse.Namespace) -> int:
 def _feedback_store(settings):
     from recchat.feedback import SQLiteFeedbackStore
 
-    feedback = settings.feedback
-    return SQLiteFeedbackStore(settings.feedback_path, feedback.synchronous, feedback.busy_timeout_s)
+    return SQLiteFeedbackStore.from_settings(settings)
 
 
 def cmd_feedback_add(args: argparse.Namespace) -> int:

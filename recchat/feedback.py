@@ -162,6 +162,12 @@ class SQLiteFeedbackStore:
         except (sqlite3.Error, OSError) as error:
             raise self._explain(error, "open") from error
 
+    @classmethod
+    def from_settings(cls, settings) -> SQLiteFeedbackStore:
+        """The store `settings.feedback` describes."""
+        feedback = settings.feedback
+        return cls(settings.feedback_path, feedback.synchronous, feedback.busy_timeout_s)
+
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
