@@ -9,12 +9,14 @@ unusable, the reply comes from retrieval with fact-built reasons and says so in 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from recchat.catalog import Catalog, load_configured_catalog
@@ -22,8 +24,10 @@ from recchat.config import Settings
 from recchat.embeddings import Encoder, cached_encoder
 from recchat.errors import BackendUnavailableError, FeedbackError, FeedbackStoreError, InvalidMessageError, SessionError
 from recchat.feedback import FeedbackEvent, FeedbackKind, FeedbackStore, SQLiteFeedbackStore, item_event
-from recchat.grounding import Pick, alias, candidate_lines, fact_reason, iter_picks, reason_is_grounded, reply_schema
-from recchat.llm import LLMBackend, make_backend
+from recchat.grounding import (
+    Pick, PickReader, alias, candidate_lines, fact_reason, reason_is_grounded, reply_schema,
+)
+from recchat.llm import LLMBackend, Message, make_backend
 from recchat.models import (
     Constraints,
     Item,
@@ -41,10 +45,6 @@ from recchat.understanding import RequestParser
 
 logger = logging.getLogger(__name__)
 
-BACKEND_RETRY_S = 30.0
-"""After a backend failure, turns skip the LLM this long, so users are not each made to wait for a timeout."""
-
-
 @dataclass
 class Session:
     id: str
@@ -59,6 +59,78 @@ class Session:
     @property
     def last_request(self) -> ParsedRequest | None:
         return self.turns[-1].metadata.request if self.turns else None
+
+
+@dataclass
+class Turn:
+    """One turn between its steps: what was asked and retrieved, and the LLM's picks as they are read."""
+
+    message: str
+    session: Session
+    request: ParsedRequest
+    candidates: list[Candidate]
+    because: dict[str, str]
+    hidden: set[str]
+    intro: str
+    started: float
+    llm_ranks: bool
+    max_items: int
+    messages: list[Message] = field(default_factory=list)
+    schema: dict = field(default_factory=dict)
+    max_tokens: int = 0
+    llm_started: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+    chosen: list[RecommendedItem] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    repeated: list[str] = field(default_factory=list)
+    fallback_reason: str | None = None
+    reader: PickReader = field(default_factory=PickReader)
+
+    @property
+    def full(self) -> bool:
+        return len(self.chosen) >= self.max_items
+
+    def read(self, chunk: str) -> list[StreamEvent]:
+        """Take a piece of the LLM's answer; every pick it completes is checked against the candidates and its
+        reason against the item's facts. Returns the items to show now (when the LLM decides the ranking)."""
+        self.timings.setdefault("first_token_ms", _ms(self.llm_started))
+        events = []
+        by_alias = {alias(position): candidate for position, candidate in enumerate(self.candidates)}
+        for pick in self.reader.feed(chunk):
+            if self.full:
+                break
+            candidate = by_alias.get(pick.alias) if isinstance(pick, Pick) else None
+            if candidate is None:
+                self.dropped.append(pick.alias if isinstance(pick, Pick) else str(pick)[:80])
+                continue
+            if any(item.id == candidate.item.id for item in self.chosen):
+                self.repeated.append(pick.alias)
+                continue
+            others = [other.item for other in self.candidates if other is not candidate]
+            if reason_is_grounded(pick.reason, candidate.item, others, self.request.query, list(by_alias)):
+                item = _recommended(candidate, pick.reason.strip(), "llm")
+            else:
+                item = _fact_item(candidate, self.request)
+            self.chosen.append(item)
+            if self.llm_ranks:
+                events.append(StreamEvent(kind="item", item=self.personal(item)))
+        return events
+
+    def personal(self, item: RecommendedItem) -> RecommendedItem:
+        """The item with why feedback moved it up, if it did."""
+        because = self.because.get(item.id)
+        return item.model_copy(update={"because": because}) if because else item
+
+
+@asynccontextmanager
+async def _acquired(lock: threading.Lock) -> AsyncIterator[None]:
+    """Hold a thread lock without blocking the event loop (turns of one session run one at a time)."""
+    while not lock.acquire(blocking=False):
+        await asyncio.sleep(0.01)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class RecChat:
@@ -218,6 +290,19 @@ class RecChat:
                 return event.reply
         raise AssertionError("stream ended without a reply")  # stream always ends with "done"
 
+    async def achat(
+        self, message: str, session_id: str | None = None, *, user_id: str | None = None,
+        exclude_ids: Iterable[str] = (), include_hidden: bool = False, filters: Constraints | None = None,
+    ) -> RecommendationList:
+        """`chat` for asyncio servers: many turns at once, none blocking the event loop (see `astream`)."""
+        async for event in self.astream(
+            message, session_id, user_id=user_id, exclude_ids=exclude_ids, include_hidden=include_hidden, filters=filters
+        ):
+            if event.kind == "done":
+                assert event.reply is not None
+                return event.reply
+        raise AssertionError("stream ended without a reply")
+
     def stream(
         self, message: str, session_id: str | None = None, *, user_id: str | None = None,
         exclude_ids: Iterable[str] = (), include_hidden: bool = False, filters: Constraints | None = None,
@@ -226,7 +311,61 @@ class RecChat:
         self._check(message)
         session = self.session(session_id, user_id)
         with session.lock:
-            yield from self._turn(message, session, set(exclude_ids), include_hidden, filters)
+            turn = self._begin(message, session, set(exclude_ids), include_hidden, filters)
+            yield StreamEvent(kind="message", message=turn.intro)
+            if turn.candidates:
+                deadline = time.monotonic() + self.settings.llm.timeout_s
+                try:
+                    self._check_backend()
+                    for chunk in self.backend.stream(turn.messages, schema=turn.schema, max_tokens=turn.max_tokens):
+                        yield from turn.read(chunk)
+                        if turn.full:
+                            break
+                        if time.monotonic() > deadline:
+                            raise BackendUnavailableError(f"no complete answer within {self.settings.llm.timeout_s:g} s")
+                    self._backend_retry_at = 0.0
+                except BackendUnavailableError as error:
+                    self._backend_failed(turn, error)
+            yield from self._finish(turn)
+
+    async def astream(
+        self, message: str, session_id: str | None = None, *, user_id: str | None = None,
+        exclude_ids: Iterable[str] = (), include_hidden: bool = False, filters: Constraints | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """`stream` for asyncio servers. Retrieval, re-ranking and logging run in worker threads and the LLM is
+        awaited (`backend.astream`), so the event loop stays free and concurrent turns reach an LLM server
+        together, where its batching serves them at once. Past `llm.timeout_s` the turn is answered from
+        retrieval."""
+        self._check(message)
+        session = self.session(session_id, user_id)
+        async with _acquired(session.lock):
+            turn = await asyncio.to_thread(self._begin, message, session, set(exclude_ids), include_hidden, filters)
+            yield StreamEvent(kind="message", message=turn.intro)
+            if turn.candidates:
+                deadline = time.monotonic() + self.settings.llm.timeout_s
+                try:
+                    self._check_backend()
+                    backend = await asyncio.to_thread(lambda: self.backend)  # the first turn loads the model
+                    chunks = backend.astream(turn.messages, schema=turn.schema, max_tokens=turn.max_tokens)
+                    try:
+                        while not turn.full:
+                            try:
+                                chunk = await asyncio.wait_for(anext(chunks), deadline - time.monotonic())
+                            except StopAsyncIteration:
+                                break
+                            except TimeoutError:
+                                raise BackendUnavailableError(
+                                    f"no complete answer within {self.settings.llm.timeout_s:g} s"
+                                ) from None
+                            for event in turn.read(chunk):
+                                yield event
+                    finally:
+                        await chunks.aclose()  # ends the generation at once if the answer was abandoned
+                    self._backend_retry_at = 0.0
+                except BackendUnavailableError as error:
+                    self._backend_failed(turn, error)
+            for event in await asyncio.to_thread(lambda: list(self._finish(turn))):
+                yield event
 
     def _check(self, message: str) -> None:
         if not isinstance(message, str) or not message.strip():
@@ -238,11 +377,11 @@ class RecChat:
                 f"(RECCHAT_CHAT__MAX_MESSAGE_CHARS). Shorten it to what you are looking for."
             )
 
-    def _turn(
+    def _begin(
         self, message: str, session: Session, exclude_ids: set[str], include_hidden: bool, filters: Constraints | None
-    ) -> Iterator[StreamEvent]:
+    ) -> Turn:
+        """Everything before the LLM: understand the message, then retrieve and re-rank the candidates."""
         started = time.perf_counter()
-        timings: dict[str, float] = {}
         if self.feedback_model is not None and self.feedback_store is not None:
             try:  # first, so what other processes logged counts for "more like that", hiding and ranking alike
                 self.feedback_model.sync(self.feedback_store)
@@ -260,57 +399,66 @@ class RecChat:
             constraints = request.constraints
             constraints.excluded_ids = sorted(exclude_ids.union(hidden, constraints.excluded_ids))
         candidates, because = self.candidates(request, session.user_id, session.id)
-        timings["retrieval_ms"] = _ms(started)
         wish = self._wish(request)
+        turn = Turn(
+            message=message, session=session, request=request, candidates=candidates, because=because,
+            hidden=hidden, intro=self._intro(request, wish, candidates), started=started,
+            llm_ranks=self.settings.chat.ranking == "llm", max_items=self.settings.retrieval.max_items,
+        )
+        turn.timings["retrieval_ms"] = _ms(started)
+        retrieval = self.settings.retrieval
+        aliases = [alias(position) for position in range(len(candidates))]
+        turn.messages = self.prompt.messages(candidates=candidate_lines(candidates), request=wish)
+        turn.schema = reply_schema(aliases, retrieval.min_items, retrieval.max_items, self.prompt.reason_max_chars)
+        turn.max_tokens = self.settings.llm.max_new_tokens
+        turn.llm_started = time.perf_counter()
+        return turn
 
-        intro = self._intro(request, wish, candidates)
-        yield StreamEvent(kind="message", message=intro)
+    def _check_backend(self) -> None:
+        if self.settings.llm.backend == "none" and self._backend is None:
+            raise BackendUnavailableError("no LLM is configured (llm.backend = 'none')")
+        if time.monotonic() < self._backend_retry_at:
+            raise BackendUnavailableError(f"it failed recently; retrying after {self.settings.llm.retry_after_s:g} s")
 
-        chosen: list[RecommendedItem] = []
-        dropped: list[str] = []
-        repeated: list[str] = []
-        fallback_reason = None
+    def _backend_failed(self, turn: Turn, error: BackendUnavailableError) -> None:
+        """Picks made before a failure mid-answer stay (their reasons were checked); the LLM rests a while."""
+        turn.fallback_reason = f"LLM backend unavailable: {error}"
+        now = time.monotonic()
+        if now >= self._backend_retry_at:  # a turn refused during the rest does not prolong it
+            self._backend_retry_at = now + self.settings.llm.retry_after_s
+
+    def _finish(self, turn: Turn) -> Iterator[StreamEvent]:
+        """Everything after the LLM: the final list (topped up from the ranking), the reply, the log."""
+        request, candidates, chosen = turn.request, turn.candidates, turn.chosen
         source = "llm"
-        llm_ranks = self.settings.chat.ranking == "llm"
-
-        def personal(item: RecommendedItem) -> RecommendedItem:
-            return item.model_copy(update={"because": because.get(item.id)}) if item.id in because else item
-
         if candidates:
-            llm_started = time.perf_counter()
-            try:
-                if self.settings.llm.backend == "none" and self._backend is None:
-                    raise BackendUnavailableError("no LLM is configured (llm.backend = 'none')")
-                for event in self._llm_items(request, wish, candidates, chosen, dropped, repeated, timings, llm_started):
-                    if llm_ranks and event.item is not None:
-                        yield StreamEvent(kind="item", item=personal(event.item))
-            except BackendUnavailableError as error:  # picks made before a failure mid-answer stay, reasons checked
-                fallback_reason = f"LLM backend unavailable: {error}"
-            timings["llm_ms"] = _ms(llm_started)
-            if not chosen or fallback_reason:
+            turn.timings["llm_ms"] = _ms(turn.llm_started)
+            if not chosen or turn.fallback_reason:
                 source = "retrieval"
-                fallback_reason = fallback_reason or "the LLM's answer had no usable pick"
+                turn.fallback_reason = turn.fallback_reason or "the LLM's answer had no usable pick"
             retrieval = self.settings.retrieval
-            if llm_ranks:  # the LLM's picks stand (already streamed); a short list is topped up in ranking order
+            if turn.llm_ranks:  # the LLM's picks stand (already streamed); a short list is topped up in ranking order
                 want = min(retrieval.min_items if source == "llm" else retrieval.max_items, len(candidates))
                 for candidate in candidates:
                     if len(chosen) >= want:
                         break
                     if all(candidate.item.id != item.id for item in chosen):
                         chosen.append(_fact_item(candidate, request))
-                        yield StreamEvent(kind="item", item=personal(chosen[-1]))
-                chosen = [personal(item) for item in chosen]
+                        yield StreamEvent(kind="item", item=turn.personal(chosen[-1]))
+                chosen = [turn.personal(item) for item in chosen]
             else:  # the ranking decides which items and their order; the LLM's picks lend their reasons
                 explained = {item.id: item for item in chosen}
                 chosen = [
-                    personal(explained.get(c.item.id) or _fact_item(c, request)) for c in candidates[: retrieval.max_items]
+                    turn.personal(explained.get(c.item.id) or _fact_item(c, request))
+                    for c in candidates[: retrieval.max_items]
                 ]
                 for item in chosen:
                     yield StreamEvent(kind="item", item=item)
 
-        timings["total_ms"] = _ms(started)
+        turn.timings["total_ms"] = _ms(turn.started)
+        session = turn.session
         reply = RecommendationList(
-            message=intro,
+            message=turn.intro,
             items=chosen,
             metadata=ReplyMetadata(
                 session_id=session.id,
@@ -319,17 +467,17 @@ class RecChat:
                 backend=self._backend.name if self._backend is not None else self.settings.llm.backend,
                 prompt=self.prompt.label,
                 source=source,
-                fallback_reason=fallback_reason,
-                dropped_ids=dropped,
-                repeated_ids=repeated,
+                fallback_reason=turn.fallback_reason,
+                dropped_ids=turn.dropped,
+                repeated_ids=turn.repeated,
                 candidates=len(candidates),
-                hidden_ids=sorted(hidden),
+                hidden_ids=sorted(turn.hidden),
                 request=request,
-                timings_ms=timings,
+                timings_ms=turn.timings,
             ),
         )
         session.turns.append(reply)
-        self._log_turn(message, reply)
+        self._log_turn(turn.message, reply)
         yield StreamEvent(kind="done", reply=reply)
 
     def candidates(
@@ -367,41 +515,6 @@ class RecChat:
                 self.feedback_store.add_message(meta.user_id, meta.session_id, meta.turn, message)
         except FeedbackStoreError as error:  # the user still gets the reply; the log misses this turn
             logger.warning("turn %s of session %s not logged: %s", meta.turn, meta.session_id, error)
-
-    def _llm_items(
-        self, request: ParsedRequest, wish: str, candidates: list[Candidate], chosen: list[RecommendedItem],
-        dropped: list[str], repeated: list[str], timings: dict[str, float], llm_started: float,
-    ) -> Iterator[StreamEvent]:
-        if time.monotonic() < self._backend_retry_at:
-            raise BackendUnavailableError(f"it failed recently; retrying after {BACKEND_RETRY_S:.0f} s")
-        aliases = [alias(position) for position in range(len(candidates))]
-        by_alias = dict(zip(aliases, candidates))
-        messages = self.prompt.messages(candidates=candidate_lines(candidates), request=wish)
-        retrieval = self.settings.retrieval
-        schema = reply_schema(aliases, retrieval.min_items, retrieval.max_items, self.prompt.reason_max_chars)
-        try:
-            chunks = self.backend.stream(messages, schema=schema, max_tokens=self.settings.llm.max_new_tokens)
-            for pick in iter_picks(_first_chunk_timed(chunks, timings, llm_started)):
-                if len(chosen) >= self.settings.retrieval.max_items:
-                    break
-                candidate = by_alias.get(pick.alias) if isinstance(pick, Pick) else None
-                if candidate is None:
-                    dropped.append(pick.alias if isinstance(pick, Pick) else str(pick)[:80])
-                    continue
-                if any(item.id == candidate.item.id for item in chosen):
-                    repeated.append(pick.alias)
-                    continue
-                others = [other.item for other in candidates if other is not candidate]
-                if reason_is_grounded(pick.reason, candidate.item, others, request.query, aliases):
-                    item = _recommended(candidate, pick.reason.strip(), "llm")
-                else:
-                    item = _fact_item(candidate, request)
-                chosen.append(item)
-                yield StreamEvent(kind="item", item=item)
-        except BackendUnavailableError:
-            self._backend_retry_at = time.monotonic() + BACKEND_RETRY_S
-            raise
-        self._backend_retry_at = 0.0
 
     def _wish(self, request: ParsedRequest) -> str:
         """The request in words, as the LLM and the reply's message state it."""
@@ -449,12 +562,6 @@ def _apply_filters(constraints: Constraints, filters: Constraints) -> None:
         constraints.max_price = min(filters.max_price, constraints.max_price if constraints.max_price is not None else filters.max_price)
     constraints.excluded_terms = sorted({*constraints.excluded_terms, *filters.excluded_terms})
     constraints.excluded_ids = sorted({*constraints.excluded_ids, *filters.excluded_ids})
-
-
-def _first_chunk_timed(chunks: Iterator[str], timings: dict[str, float], started: float) -> Iterator[str]:
-    for chunk in chunks:
-        timings.setdefault("first_token_ms", _ms(started))
-        yield chunk
 
 
 def _fact_item(candidate: Candidate, request: ParsedRequest) -> RecommendedItem:

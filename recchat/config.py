@@ -60,7 +60,25 @@ class LLMSettings(BaseModel):
     )
     base_url: str = Field(default="http://127.0.0.1:8000/v1", description="OpenAI-compatible server URL.")
     api_key: str = Field(default="EMPTY", description="API key sent to the server; local servers ignore it.")
-    timeout_s: float = Field(default=60.0, gt=0, description="Seconds before a server call counts as failed.")
+    timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Longest wait for the LLM's whole answer in a turn (in-process: including the wait for the model "
+        "to be free); past it the turn is answered from retrieval with a notice. The synchronous API checks between "
+        "streamed pieces, and a server that goes silent is cut off after this long too.",
+    )
+    max_retries: int = Field(
+        default=2,
+        ge=0,
+        description="Retries of a server call that failed to start (connection refused, 408, 429, 5xx), with the "
+        "openai client's exponential backoff (0.5 s, 1 s, ...). A stream cut mid-answer is not retried.",
+    )
+    retry_after_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="After the LLM failed or was too slow, turns skip it this long (answering from retrieval), so "
+        "users are not each made to wait for a dead server; then it is tried again.",
+    )
     engine: Literal["vllm", "generic"] = Field(
         default="generic",
         description="'vllm' also sends vLLM's structured_outputs extra; 'generic' sends only the standard fields.",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from recchat.models import Item, format_price
@@ -76,36 +75,35 @@ class Pick:
     reason: str
 
 
-def iter_picks(chunks: Iterator[str]) -> Iterator[Pick | str]:
-    """Read the LLM's JSON as it streams; yield each complete pick as soon as its object closes.
+class PickReader:
+    """Reads the LLM's JSON as it streams: `feed` each chunk, get each pick as soon as its object closes.
 
-    Yields the raw text of anything that is an object in the items array but not a valid pick, so
-    the caller can count it as dropped. Text that never forms the expected JSON yields nothing.
+    Anything that is an object in the items array but not a valid pick comes back as its raw text, so
+    the caller can count it as dropped. Text that never forms the expected JSON gives nothing.
     """
-    buffer = ""
-    scan = 0  # where the next array element may begin
-    array_start = -1
-    for chunk in chunks:
-        buffer += chunk
-        if array_start < 0:
-            match = re.search(r'"items"\s*:\s*\[', buffer)
+
+    def __init__(self) -> None:
+        self._buffer = ""
+        self._scan = 0  # where the next array element may begin
+        self._in_array = False
+
+    def feed(self, chunk: str) -> list[Pick | str]:
+        self._buffer += chunk
+        if not self._in_array:
+            match = re.search(r'"items"\s*:\s*\[', self._buffer)
             if not match:
-                continue
-            array_start = scan = match.end()
-        while True:
-            start = buffer.find("{", scan)
-            if start < 0:
-                break
-            end = _object_end(buffer, start)
-            if end < 0:
-                break
-            scan = end
-            raw = buffer[start:end]
+                return []
+            self._in_array, self._scan = True, match.end()
+        picks: list[Pick | str] = []
+        while (start := self._buffer.find("{", self._scan)) >= 0 and (end := _object_end(self._buffer, start)) >= 0:
+            self._scan = end
+            raw = self._buffer[start:end]
             try:
                 data = json.loads(raw)
-                yield Pick(str(data["id"]), str(data["reason"]))
+                picks.append(Pick(str(data["id"]), str(data["reason"])))
             except (ValueError, KeyError, TypeError):
-                yield raw
+                picks.append(raw)
+        return picks
 
 
 def _object_end(text: str, start: int) -> int:

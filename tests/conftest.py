@@ -4,7 +4,7 @@ Each test that writes gets its own Chroma store in a temp folder."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -66,6 +66,10 @@ class ScriptedBackend:
             raise output
         for start in range(0, len(output), 7):  # arrive in pieces, as a real stream does
             yield output[start : start + 7]
+
+    async def astream(self, messages, *, schema=None, max_tokens=256) -> AsyncIterator[str]:
+        for chunk in self.stream(messages, schema=schema, max_tokens=max_tokens):
+            yield chunk
 
 
 @pytest.fixture

@@ -1,24 +1,25 @@
 import json
 
-from recchat.grounding import Pick, candidate_lines, fact_reason, iter_picks, reason_is_grounded, reply_schema
+from recchat.grounding import Pick, candidate_lines, fact_reason, PickReader, reason_is_grounded, reply_schema
 from recchat.retrieval import Candidate
 
 
-def chunks(text, size=5):
-    return iter([text[i : i + size] for i in range(0, len(text), size)])
+def read(text, size=5):
+    reader = PickReader()
+    return [pick for start in range(0, len(text), size) for pick in reader.feed(text[start : start + size])]
 
 
 def test_picks_arrive_as_each_object_closes_even_with_braces_in_strings():
     text = json.dumps({"items": [{"id": "A1", "reason": "Warm {really} \"down\"."}, {"id": "A2", "reason": "ok."}]})
-    assert list(iter_picks(chunks(text, 3))) == [Pick("A1", 'Warm {really} "down".'), Pick("A2", "ok.")]
+    assert read(text, 3) == [Pick("A1", 'Warm {really} "down".'), Pick("A2", "ok.")]
 
 
 def test_garbage_yields_nothing_and_bad_objects_are_reported():
-    assert list(iter_picks(chunks("Sure! Here are some great coats for you."))) == []
-    assert list(iter_picks(chunks('{"items": [{"name": "x"}, {"id": "A3", "reason": "fine."}'))) == [
+    assert read("Sure! Here are some great coats for you.") == []
+    assert read('{"items": [{"name": "x"}, {"id": "A3", "reason": "fine."}') == [
         '{"name": "x"}', Pick("A3", "fine.")
     ]
-    assert list(iter_picks(chunks('{"items": [{"id": "A1", "reason": "cut off'))) == []
+    assert read('{"items": [{"id": "A1", "reason": "cut off') == []
 
 
 def test_schema_allows_only_candidate_aliases():

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Protocol, TypedDict, runtime_checkable
+from typing import Protocol, TypedDict, TypeVar, runtime_checkable
 
 from recchat.config import Settings
+
+T = TypeVar("T")
 
 
 class Message(TypedDict):
@@ -19,7 +23,8 @@ class LLMBackend(Protocol):
     """Chat with optional structured output. Failures raise `BackendUnavailableError`.
 
     `schema` is a JSON schema the reply must follow; backends that can enforce it during
-    decoding do, and callers validate the text either way.
+    decoding do, and callers validate the text either way. Closing a stream early (or cancelling
+    `astream`) ends the generation, so an abandoned answer does not keep the model busy.
     """
 
     name: str
@@ -27,6 +32,57 @@ class LLMBackend(Protocol):
     def generate(self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256) -> str: ...
 
     def stream(self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256) -> Iterator[str]: ...
+
+    def astream(
+        self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256
+    ) -> AsyncIterator[str]: ...
+
+
+async def iterate_in_thread(open_iterator: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
+    """A blocking iterator driven from a thread of its own, its items handed to the event loop as they come.
+
+    A thread of its own, not the loop's executor: an iterator may wait long for a shared resource (the
+    in-process model), and waiting there would starve the executor that retrieval runs on. Closing or
+    cancelling the async iterator closes the blocking one at its next item."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
+    stop = threading.Event()
+
+    def hand_over(kind: str, value: object) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
+        except RuntimeError:  # the loop is gone; nobody is listening
+            stop.set()
+
+    def run() -> None:
+        try:
+            iterator = open_iterator()
+            try:
+                for item in iterator:
+                    if stop.is_set():
+                        break
+                    hand_over("item", item)
+            finally:
+                close = getattr(iterator, "close", None)
+                if close is not None:
+                    close()
+        except BaseException as error:  # re-raised on the loop's side
+            hand_over("error", error)
+        else:
+            hand_over("end", None)
+
+    threading.Thread(target=run, daemon=True, name="recchat-stream").start()
+    try:
+        while True:
+            kind, value = await queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                assert isinstance(value, BaseException)
+                raise value
+            yield value  # type: ignore[misc]
+    finally:
+        stop.set()
 
 
 def make_backend(settings: Settings) -> LLMBackend:

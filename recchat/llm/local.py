@@ -8,11 +8,11 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from recchat.errors import BackendUnavailableError, ModelFilesMissingError
-from recchat.llm.base import Message
+from recchat.llm.base import Message, iterate_in_thread
 
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -79,7 +79,8 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
 
 
 class TransformersBackend:
-    """A causal LM run in this process. One generation at a time (torch modules are not thread-safe)."""
+    """A causal LM run in this process. One generation at a time: a generation holds the model (torch modules
+    and the grammar compiler are not safe to share between threads), and concurrent callers queue for it."""
 
     def __init__(self, model: Path | str, device: str = "cpu", dtype: str = "auto", constrained: bool = True):
         import torch
@@ -130,7 +131,7 @@ class TransformersBackend:
         return "".join(self.stream(messages, schema=schema, max_tokens=max_tokens))
 
     def stream(self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256) -> Iterator[str]:
-        from transformers import TextIteratorStreamer
+        from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         with self._lock:
             try:
@@ -138,11 +139,14 @@ class TransformersBackend:
             except Exception as error:  # a template or grammar failure is a backend failure, not a crash
                 raise BackendUnavailableError(f"{self.name} could not prepare the request: {error}") from error
             streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
+            abandoned = threading.Event()
             failure: list[BaseException] = []
 
             def run() -> None:
                 try:
-                    self.model.generate(**kwargs, streamer=streamer)
+                    self.model.generate(
+                        **kwargs, streamer=streamer, stopping_criteria=StoppingCriteriaList([_Abandoned(abandoned)])
+                    )
                 except BaseException as error:  # surfaced to the caller below
                     failure.append(error)
                     streamer.end()
@@ -151,7 +155,24 @@ class TransformersBackend:
             worker.start()
             try:
                 yield from streamer
-            finally:
+            finally:  # a reader that stopped early frees the model at the next token
+                abandoned.set()
                 worker.join()
             if failure:
                 raise BackendUnavailableError(f"{self.name} failed while generating: {failure[0]}") from failure[0]
+
+    def astream(self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256) -> AsyncIterator[str]:
+        """`stream` from a thread: turns wait their turn for the model there, not on the event loop."""
+        return iterate_in_thread(lambda: self.stream(messages, schema=schema, max_tokens=max_tokens))
+
+
+class _Abandoned:
+    """Stops generation once nobody reads the answer any more."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)

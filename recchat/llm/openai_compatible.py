@@ -1,8 +1,15 @@
-"""Any OpenAI-compatible chat server: `vllm serve`, `transformers serve`, or a hosted API."""
+"""Any OpenAI-compatible chat server: `vllm serve`, `transformers serve`, or a hosted API.
+
+Synchronous calls go through one `openai.OpenAI` client and async ones through one `openai.AsyncOpenAI` per
+event loop (an async connection pool belongs to its loop); each keeps a pool of connections, so concurrent
+turns reach the server together and its batching can work. Retries with backoff are the client's.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Iterator
 
 import httpx2
 import openai
@@ -11,12 +18,22 @@ from recchat.config import LLMSettings
 from recchat.errors import BackendUnavailableError
 from recchat.llm.base import Message
 
+CONNECT_TIMEOUT_S = 5.0
+"""A server that does not accept a connection this fast is not going to answer in time."""
+
 
 class OpenAICompatibleBackend:
     def __init__(self, settings: LLMSettings):
         self.settings = settings
-        self.client = openai.OpenAI(
-            base_url=settings.base_url, api_key=settings.api_key, timeout=settings.timeout_s, max_retries=1
+        self._client_options = dict(
+            base_url=settings.base_url,
+            api_key=settings.api_key,
+            timeout=httpx2.Timeout(settings.timeout_s, connect=min(CONNECT_TIMEOUT_S, settings.timeout_s)),
+            max_retries=settings.max_retries,
+        )
+        self.client = openai.OpenAI(**self._client_options)
+        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
+            weakref.WeakKeyDictionary()
         )
         self._model = settings.model
         self.name = f"openai:{settings.base_url}"
@@ -60,12 +77,47 @@ class OpenAICompatibleBackend:
     def stream(self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256) -> Iterator[str]:
         finished = False
         try:
-            chunks = self.client.chat.completions.create(**self.request(messages, schema, max_tokens, stream=True))
-            for chunk in chunks:
-                if chunk.choices and chunk.choices[0].delta.content:
-                    yield chunk.choices[0].delta.content
-                finished = finished or bool(chunk.choices and chunk.choices[0].finish_reason)
+            with self.client.chat.completions.create(**self.request(messages, schema, max_tokens, stream=True)) as chunks:
+                for chunk in chunks:
+                    text, finished = _read(chunk, finished)
+                    if text:
+                        yield text
         except (openai.OpenAIError, httpx2.HTTPError) as error:  # a cut connection surfaces as httpx2
             raise BackendUnavailableError(f"{self.name} failed: {error}") from error
+        self._check_finished(finished)
+
+    async def astream(
+        self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256
+    ) -> AsyncIterator[str]:
+        finished = False
+        try:
+            if self._model is None:
+                await asyncio.to_thread(self.model_name)
+            body = self.request(messages, schema, max_tokens, stream=True)
+            async with await self._async_client().chat.completions.create(**body) as chunks:
+                async for chunk in chunks:
+                    text, finished = _read(chunk, finished)
+                    if text:
+                        yield text
+        except (openai.OpenAIError, httpx2.HTTPError) as error:
+            raise BackendUnavailableError(f"{self.name} failed: {error}") from error
+        self._check_finished(finished)
+
+    def _async_client(self) -> openai.AsyncOpenAI:
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            client = self._async_clients[loop] = openai.AsyncOpenAI(**self._client_options)
+        return client
+
+    def _check_finished(self, finished: bool) -> None:
         if not finished:  # a server stopped mid-answer may close the stream cleanly: the answer is cut short
             raise BackendUnavailableError(f"{self.name} ended the stream before the answer was complete")
+
+
+def _read(chunk, finished: bool) -> tuple[str, bool]:
+    """A streamed chunk's text, and whether the answer is complete with it."""
+    if not chunk.choices:
+        return "", finished
+    choice = chunk.choices[0]
+    return choice.delta.content or "", finished or bool(choice.finish_reason)
