@@ -4,6 +4,7 @@ Each test that writes gets its own Chroma store in a temp folder."""
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -17,6 +18,8 @@ from recchat.config import BUNDLED_CATALOG_DIR, Settings  # noqa: E402
 from recchat.embeddings import load_encoder  # noqa: E402
 from recchat.errors import BackendUnavailableError  # noqa: E402
 from recchat.llm import make_backend  # noqa: E402
+from recchat.llm.local import prepare_model_dir  # noqa: E402
+from recchat.llm.server import LLMServer  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +41,28 @@ def settings(tmp_path_factory) -> Settings:
 @pytest.fixture(scope="session")
 def real_backend(settings):
     return make_backend(settings)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def nobody_listening() -> str:
+    """An OpenAI-style URL on a loopback port where no server listens: a backend that is down."""
+    return f"http://127.0.0.1:{free_port()}/v1"
+
+
+@pytest.fixture(scope="session")
+def served_llm(settings, tmp_path_factory) -> Iterator[tuple[LLMServer, str]]:
+    """A real `transformers serve` (continuous batching) with the bundled SmolLM2 on a free loopback port, as
+    `recchat serve-llm` starts it; the server and the model name to ask for."""
+    model = str(prepare_model_dir(settings.llm.model, settings.cache_dir / "models"))
+    server = LLMServer("transformers", model, port=free_port(), log=tmp_path_factory.mktemp("serve") / "server.log")
+    with server.start(timeout_s=300):
+        yield server, model
 
 
 @pytest.fixture(scope="session")

@@ -4,29 +4,14 @@ request body in test_chat.py; vLLM itself needs a GPU and its own environment.""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 
-import pytest
 
 from recchat.chat import RecChat
-from recchat.llm.local import prepare_model_dir
 from recchat.llm.openai_compatible import OpenAICompatibleBackend
-from recchat.llm.server import LLMServer, server_command
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def served(settings, tmp_path_factory):
-    model = str(prepare_model_dir(settings.llm.model, settings.cache_dir / "models"))
-    server = LLMServer("transformers", model, port=free_port(), log=tmp_path_factory.mktemp("serve") / "server.log")
-    with server.start(timeout_s=300):
-        yield server, model
+from recchat.llm.server import server_command
 
 
 def openai_bot(settings, encoder, base_url: str, model: str, tmp_path, timeout_s: float = 120.0) -> RecChat:
@@ -40,8 +25,8 @@ def test_vllm_runs_from_its_own_environment():
     assert command == ["/opt/vllm-env/bin/vllm", "serve", "/models/qwen", "--host", "127.0.0.1", "--port", "8000"]
 
 
-def test_a_full_turn_through_the_served_model(served, settings, encoder, products, tmp_path):
-    server, model = served
+def test_a_full_turn_through_the_served_model(served_llm, settings, encoder, products, tmp_path):
+    server, model = served_llm
     reply = openai_bot(settings, encoder, server.base_url, model, tmp_path).chat("waterproof hiking boots")
     meta = reply.metadata
     assert meta.backend == f"openai:{server.base_url}"
@@ -50,22 +35,22 @@ def test_a_full_turn_through_the_served_model(served, settings, encoder, product
     assert reply.items and all(products[item.id].title == item.title for item in reply.items)
 
 
-def test_the_server_streams_in_pieces(served, settings):
-    server, model = served
+def test_the_server_streams_in_pieces(served_llm, settings):
+    server, model = served_llm
     backend = OpenAICompatibleBackend(settings.llm.model_copy(update={"backend": "openai", "base_url": server.base_url, "model": model}))
     chunks = list(backend.stream([{"role": "user", "content": "Name three colours."}], max_tokens=24))
     assert len(chunks) > 3 and "".join(chunks).strip()
 
 
-def test_no_server_means_a_retrieval_answer_with_a_notice_at_once(settings, encoder, tmp_path):
+def test_no_server_means_a_retrieval_answer_with_a_notice_at_once(settings, encoder, nobody_listening, tmp_path):
     started = time.monotonic()
-    reply = openai_bot(settings, encoder, f"http://127.0.0.1:{free_port()}/v1", "m", tmp_path).chat("a warm winter coat")
+    reply = openai_bot(settings, encoder, nobody_listening, "m", tmp_path).chat("a warm winter coat")
     assert reply.items and reply.metadata.source == "retrieval"
     assert "unavailable" in reply.metadata.fallback_reason and time.monotonic() - started < 10
 
 
-def test_a_server_killed_mid_answer_gives_a_retrieval_answer_and_is_retried_later(served, settings, encoder, tmp_path):
-    server, model = served  # the last test of the module: it kills the shared server
+def test_a_server_killed_mid_answer_gives_a_retrieval_answer_and_is_retried_later(served_llm, settings, encoder, tmp_path):
+    server, model = served_llm  # it kills the shared server, and starts it again for the tests after it
     llm = settings.llm.model_copy(update={"backend": "openai", "base_url": server.base_url, "model": model, "timeout_s": 20})
     real = OpenAICompatibleBackend(llm)
 
@@ -85,9 +70,104 @@ def test_a_server_killed_mid_answer_gives_a_retrieval_answer_and_is_retried_late
         settings.model_copy(update={"llm": llm, "feedback": feedback}), encoder=encoder, backend=KilledAfterTheFirstToken()
     )
     started = time.monotonic()
-    reply = bot.chat("waterproof hiking boots")
-    assert server.process is not None and server.process.poll() is not None  # it really died mid-answer
+    try:
+        reply = bot.chat("waterproof hiking boots")
+        answered_in = time.monotonic() - started
+        assert server.process is not None and server.process.poll() is not None  # it really died mid-answer
+        again = bot.chat("a warm winter coat")  # within the retry pause: no wait for a dead server
+    finally:
+        server.start(timeout_s=300)
     assert reply.items and reply.metadata.source == "retrieval"
-    assert "unavailable" in reply.metadata.fallback_reason and time.monotonic() - started < 30
-    again = bot.chat("a warm winter coat")  # within the retry pause: no wait for a dead server
+    assert "unavailable" in reply.metadata.fallback_reason and answered_in < 30
     assert "retrying after" in again.metadata.fallback_reason and again.items
+
+
+SHOPPERS = [
+    ("a warm winter coat", "under $300"),
+    ("waterproof hiking boots", "cheaper ones"),
+    ("running shoes", "under $100"),
+    ("a leather wallet", "cheaper ones"),
+    ("a backpack for travel", "under $120"),
+    ("a wool scarf", "cheaper ones"),
+    ("sunglasses", "under $150"),
+    ("a rain jacket", "cheaper ones"),
+]
+
+
+class InFlight:
+    """The real backend, counting how many of its answers are being streamed at once."""
+
+    def __init__(self, real: OpenAICompatibleBackend):
+        self.real, self.name = real, real.name
+        self.now = self.most = 0
+
+    async def astream(self, *args, **kwargs):
+        self.now += 1
+        self.most = max(self.most, self.now)
+        try:
+            async for chunk in self.real.astream(*args, **kwargs):
+                yield chunk
+        finally:
+            self.now -= 1
+
+
+def test_eight_concurrent_sessions_reach_the_server_together_without_cross_talk(served_llm, settings, encoder, tmp_path):
+    server, model = served_llm
+    llm = settings.llm.model_copy(update={
+        "backend": "openai", "base_url": server.base_url, "model": model, "timeout_s": 240, "max_new_tokens": 48,
+    })
+    feedback = settings.feedback.model_copy(update={"path": tmp_path / "f.sqlite3"})
+    served = InFlight(OpenAICompatibleBackend(llm))
+    bot = RecChat.from_settings(settings.model_copy(update={"llm": llm, "feedback": feedback}), encoder=encoder, backend=served)
+
+    async def shop(user: str, first: str, follow_up: str):
+        session = bot.new_session(user_id=user)
+        return [await bot.achat(first, session), await bot.achat(follow_up, session)]
+
+    async def everyone():
+        return await asyncio.gather(*(shop(f"u{n}", *messages) for n, messages in enumerate(SHOPPERS)))
+
+    conversations = asyncio.run(everyone())
+    assert served.most == len(SHOPPERS)  # every session's first answer was being generated at the same time
+
+    # Alone and one after another, without an LLM: the ranking decides the items, so they must be the same.
+    alone = RecChat.from_settings(
+        settings.model_copy(update={
+            "llm": settings.llm.model_copy(update={"backend": "none"}),
+            "feedback": feedback.model_copy(update={"path": tmp_path / "alone.sqlite3"}),
+        }),
+        encoder=encoder,
+    )
+    for n, ((first, follow_up), replies) in enumerate(zip(SHOPPERS, conversations)):
+        session = alone.new_session(user_id=f"u{n}")
+        expected = [alone.chat(first, session), alone.chat(follow_up, session)]
+        assert [r.metadata.user_id for r in replies] == [f"u{n}"] * 2
+        assert [r.metadata.turn for r in replies] == [1, 2] and replies[0].metadata.session_id == replies[1].metadata.session_id
+        assert replies[1].metadata.request.query == replies[0].metadata.request.query  # the follow-up kept its own topic
+        assert [r.message for r in replies] == [e.message for e in expected]
+        assert [[i.id for i in r.items] for r in replies] == [[i.id for i in e.items] for e in expected]
+        assert "unavailable" not in (replies[0].metadata.fallback_reason or "")
+
+
+def test_a_server_that_never_answers_costs_a_bounded_wait(settings, encoder, tmp_path):
+    """A server that takes the connection and never replies: both APIs answer from retrieval once the
+    deadline passes, with a notice."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # the kernel accepts connections; nobody ever reads or replies
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/v1"
+        llm = settings.llm.model_copy(update={
+            "backend": "openai", "base_url": url, "model": "m", "timeout_s": 2.0, "max_retries": 0, "retry_after_s": 0,
+        })
+        feedback = settings.feedback.model_copy(update={"path": tmp_path / "f.sqlite3"})
+        bot = RecChat.from_settings(settings.model_copy(update={"llm": llm, "feedback": feedback}), encoder=encoder)
+        started = time.monotonic()
+        reply = asyncio.run(bot.achat("a warm winter coat"))
+        async_s = time.monotonic() - started
+        started = time.monotonic()
+        sync_reply = bot.chat("waterproof hiking boots")
+        sync_s = time.monotonic() - started
+    for answer in (reply, sync_reply):
+        assert answer.items and answer.metadata.source == "retrieval"
+        assert "unavailable" in answer.metadata.fallback_reason
+    assert async_s < 6 and sync_s < 6  # 2 s allowed, plus retrieval
