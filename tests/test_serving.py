@@ -8,7 +8,6 @@ import asyncio
 import socket
 import time
 
-
 from recchat.chat import RecChat
 from recchat.llm.openai_compatible import OpenAICompatibleBackend
 from recchat.llm.server import server_command

@@ -3,6 +3,8 @@ button and the message box do, without a browser. The browser tests are in test_
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from ui.app import ANY_CATEGORY, Engines, TabState, card_html, categories, new_session, rate, respond
@@ -18,8 +20,12 @@ def engines(settings, encoder, tmp_path_factory):
 
 
 def ask(engines, message, state=None, history=None, category=ANY_CATEGORY, low=None, high=None):
-    steps = list(respond(engines, message, history or [], state, "products", category, low, high))
-    return steps
+    """Every step `respond` streams for one message."""
+
+    async def steps():
+        return [step async for step in respond(engines, message, history or [], state, "products", category, low, high)]
+
+    return asyncio.run(steps())
 
 
 def test_an_answer_streams_then_fills_the_cards_with_real_items(engines):
@@ -81,7 +87,7 @@ def test_tabs_are_isolated_and_new_session_starts_over(engines):
 def test_with_the_real_llm_the_answer_streams_and_needs_no_notice(settings, encoder, real_backend, tmp_path):
     tuned = settings.model_copy(update={"feedback": settings.feedback.model_copy(update={"path": tmp_path / "f.sqlite3"})})
     engines = Engines(tuned, encoder=encoder, backend=real_backend)
-    steps = list(respond(engines, "waterproof hiking boots", [], None, "products", ANY_CATEGORY, None, None))
+    steps = ask(engines, "waterproof hiking boots")
     history, state, notice = steps[-1]
     assert state.items and len(steps) >= 2
     assert notice == "" or "search alone" in notice  # the notice appears exactly when the LLM's answer was not used

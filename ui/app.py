@@ -8,11 +8,12 @@ Each browser tab keeps its own session id in `gr.State`, so two people never sha
 from __future__ import annotations
 
 import argparse
+import asyncio
 import html
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,15 +82,16 @@ class Engines:
 
 # --- handlers: plain functions over the engine, tested without a browser -------------------------------------
 
-def respond(
+async def respond(
     engines: Engines, message: str, history: list[dict], state: TabState | None, catalog: str, category: str,
     min_price: float | None, max_price: float | None,
-) -> Iterator[tuple[list[dict], TabState, str]]:
-    """Stream one answer: (chat history, tab state, notice) after the message and after each item."""
+) -> AsyncIterator[tuple[list[dict], TabState, str]]:
+    """Stream one answer: (chat history, tab state, notice) after the message and after each item. Async, so
+    many tabs' turns run at once on Gradio's event loop while the model works."""
     state = state or TabState()
     history = [*history, {"role": "user", "content": message}]
     try:
-        bot = engines[catalog]
+        bot = await asyncio.to_thread(engines.__getitem__, catalog)  # the first use of a catalog loads it
         session = state.sessions.get(catalog) or bot.new_session()
         state.sessions[catalog] = session
         filters = Constraints(
@@ -97,7 +99,7 @@ def respond(
             min_price=min_price or None, max_price=max_price or None,
         )
         lines: list[str] = []
-        for event in bot.stream(message, session, filters=filters):
+        async for event in bot.astream(message, session, filters=filters):
             if event.kind == "message":
                 lines = [event.message or "", WORKING]  # the model may take seconds to choose and explain
             elif event.kind == "item" and event.item is not None:
@@ -211,11 +213,11 @@ def build_app(engines: Engines, catalogs: list[str]) -> gr.Blocks:
                         dislike.click(lambda tab, shop, item_id=item["id"]: rate(engines, "dislike", item_id, tab, shop),
                                       [state, catalog], [status])
 
-        def ask(text, history, tab, shop, group, low, high):
+        async def ask(text, history, tab, shop, group, low, high):
             if not text or not text.strip():
                 yield history, tab, gr.Markdown(visible=False), "Type what you are looking for first.", text
                 return
-            for history_now, tab_now, note in respond(engines, text, history, tab, shop, group, low, high):
+            async for history_now, tab_now, note in respond(engines, text, history, tab, shop, group, low, high):
                 yield history_now, tab_now, gr.Markdown(note, visible=bool(note)), "", ""
 
         inputs = [message, chatbot, state, catalog, category, min_price, max_price]
@@ -239,7 +241,8 @@ def main(argv: list[str] | None = None) -> None:
     engines = Engines(Settings())
     app = build_app(engines, args.catalogs.split(","))
     print(f"recchat UI: http://{args.host}:{args.port}", flush=True)
-    app.queue().launch(server_name=args.host, server_port=args.port, share=False, css=CSS, theme=THEME, footer_links=[])
+    # Turns are async and each is bounded by llm.timeout_s, so tabs need not wait for one another.
+    app.queue(default_concurrency_limit=None).launch(server_name=args.host, server_port=args.port, share=False, css=CSS, theme=THEME, footer_links=[])
 
 
 if __name__ == "__main__":
