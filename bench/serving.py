@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ from recchat.evaluation.metrics import percentile  # noqa: E402
 from recchat.llm import LLMBackend, make_backend  # noqa: E402
 from recchat.llm.local import prepare_model_dir  # noqa: E402
 from recchat.llm.openai_compatible import OpenAICompatibleBackend  # noqa: E402
-from recchat.llm.server import LLMServer  # noqa: E402
+from recchat.llm.server import LLMServer, free_port  # noqa: E402
 
 CONVERSATIONS = [
     ["I want a winter coat", "cheaper", "waterproof hiking boots under $200"],
@@ -114,12 +113,6 @@ def run(bot: RecChat, metered: Metered, users: int, tokenizer) -> Result:
         first_token_ms=[t[1] for t in turns if t[1] is not None], output_tokens=tokens,
         failures=sum(t[2] for t in turns), wall_s=wall_s,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def main() -> None:

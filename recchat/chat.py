@@ -5,6 +5,9 @@ candidates (without the user's disliked and bought items) -> re-rank it with fee
 picks and explains (streamed) -> every pick validated against the candidates -> short lists topped
 up from retrieval -> the shown items logged as impressions. If the LLM is down or its answer
 unusable, the reply comes from retrieval with fact-built reasons and says so in `metadata.source`.
+
+The same steps serve the blocking API (`chat`, `stream`) and the asyncio one (`achat`, `astream`): `_begin` (all
+before the LLM), `Turn.read` (each piece of the LLM's answer) and `_finish` (all after it).
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from recchat.catalog import Catalog, load_configured_catalog
 from recchat.config import Settings
@@ -75,16 +79,20 @@ class Turn:
     started: float
     llm_ranks: bool
     max_items: int
-    messages: list[Message] = field(default_factory=list)
-    schema: dict = field(default_factory=dict)
-    max_tokens: int = 0
-    llm_started: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)
+    messages: list[Message]
+    schema: dict
+    max_tokens: int
+    llm_started: float
+    timings: dict[str, float]
     chosen: list[RecommendedItem] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     repeated: list[str] = field(default_factory=list)
     fallback_reason: str | None = None
     reader: PickReader = field(default_factory=PickReader)
+
+    @cached_property
+    def by_alias(self) -> dict[str, Candidate]:
+        return {alias(position): candidate for position, candidate in enumerate(self.candidates)}
 
     @property
     def full(self) -> bool:
@@ -95,7 +103,7 @@ class Turn:
         reason against the item's facts. Returns the items to show now (when the LLM decides the ranking)."""
         self.timings.setdefault("first_token_ms", _ms(self.llm_started))
         events = []
-        by_alias = {alias(position): candidate for position, candidate in enumerate(self.candidates)}
+        by_alias = self.by_alias
         for pick in self.reader.feed(chunk):
             if self.full:
                 break
@@ -317,12 +325,14 @@ class RecChat:
                 deadline = time.monotonic() + self.settings.llm.timeout_s
                 try:
                     self._check_backend()
-                    for chunk in self.backend.stream(turn.messages, schema=turn.schema, max_tokens=turn.max_tokens):
-                        yield from turn.read(chunk)
-                        if turn.full:
-                            break
-                        if time.monotonic() > deadline:
-                            raise BackendUnavailableError(f"no complete answer within {self.settings.llm.timeout_s:g} s")
+                    stream = self.backend.stream(turn.messages, schema=turn.schema, max_tokens=turn.max_tokens)
+                    with closing(stream) as chunks:  # closed at once, so an abandoned generation stops
+                        for chunk in chunks:
+                            yield from turn.read(chunk)
+                            if turn.full:
+                                break
+                            if time.monotonic() > deadline:
+                                raise self._too_slow()
                     self._backend_retry_at = 0.0
                 except BackendUnavailableError as error:
                     self._backend_failed(turn, error)
@@ -354,9 +364,7 @@ class RecChat:
                             except StopAsyncIteration:
                                 break
                             except TimeoutError:
-                                raise BackendUnavailableError(
-                                    f"no complete answer within {self.settings.llm.timeout_s:g} s"
-                                ) from None
+                                raise self._too_slow() from None
                             for event in turn.read(chunk):
                                 yield event
                     finally:
@@ -399,26 +407,28 @@ class RecChat:
             constraints = request.constraints
             constraints.excluded_ids = sorted(exclude_ids.union(hidden, constraints.excluded_ids))
         candidates, because = self.candidates(request, session.user_id, session.id)
+        retrieval_ms = _ms(started)
         wish = self._wish(request)
-        turn = Turn(
-            message=message, session=session, request=request, candidates=candidates, because=because,
-            hidden=hidden, intro=self._intro(request, wish, candidates), started=started,
-            llm_ranks=self.settings.chat.ranking == "llm", max_items=self.settings.retrieval.max_items,
-        )
-        turn.timings["retrieval_ms"] = _ms(started)
         retrieval = self.settings.retrieval
         aliases = [alias(position) for position in range(len(candidates))]
-        turn.messages = self.prompt.messages(candidates=candidate_lines(candidates), request=wish)
-        turn.schema = reply_schema(aliases, retrieval.min_items, retrieval.max_items, self.prompt.reason_max_chars)
-        turn.max_tokens = self.settings.llm.max_new_tokens
-        turn.llm_started = time.perf_counter()
-        return turn
+        return Turn(
+            message=message, session=session, request=request, candidates=candidates, because=because,
+            hidden=hidden, intro=self._intro(request, wish, candidates), started=started,
+            llm_ranks=self.settings.chat.ranking == "llm", max_items=retrieval.max_items,
+            messages=self.prompt.messages(candidates=candidate_lines(candidates), request=wish),
+            schema=reply_schema(aliases, retrieval.min_items, retrieval.max_items, self.prompt.reason_max_chars),
+            max_tokens=self.settings.llm.max_new_tokens, timings={"retrieval_ms": retrieval_ms},
+            llm_started=time.perf_counter(),
+        )
 
     def _check_backend(self) -> None:
         if self.settings.llm.backend == "none" and self._backend is None:
             raise BackendUnavailableError("no LLM is configured (llm.backend = 'none')")
         if time.monotonic() < self._backend_retry_at:
             raise BackendUnavailableError(f"it failed recently; retrying after {self.settings.llm.retry_after_s:g} s")
+
+    def _too_slow(self) -> BackendUnavailableError:
+        return BackendUnavailableError(f"no complete answer within {self.settings.llm.timeout_s:g} s (llm.timeout_s)")
 
     def _backend_failed(self, turn: Turn, error: BackendUnavailableError) -> None:
         """Picks made before a failure mid-answer stay (their reasons were checked); the LLM rests a while."""

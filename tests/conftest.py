@@ -4,7 +4,6 @@ Each test that writes gets its own Chroma store in a temp folder."""
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -19,7 +18,7 @@ from recchat.embeddings import load_encoder  # noqa: E402
 from recchat.errors import BackendUnavailableError  # noqa: E402
 from recchat.llm import make_backend  # noqa: E402
 from recchat.llm.local import prepare_model_dir  # noqa: E402
-from recchat.llm.server import LLMServer  # noqa: E402
+from recchat.llm.server import LLMServer, free_port  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -41,12 +40,6 @@ def settings(tmp_path_factory) -> Settings:
 @pytest.fixture(scope="session")
 def real_backend(settings):
     return make_backend(settings)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -5,7 +5,9 @@ request body in test_chat.py; vLLM itself needs a GPU and its own environment.""
 from __future__ import annotations
 
 import asyncio
+import http.server
 import socket
+import threading
 import time
 
 from recchat.chat import RecChat
@@ -170,3 +172,39 @@ def test_a_server_that_never_answers_costs_a_bounded_wait(settings, encoder, tmp
         assert answer.items and answer.metadata.source == "retrieval"
         assert "unavailable" in answer.metadata.fallback_reason
     assert async_s < 6 and sync_s < 6  # 2 s allowed, plus retrieval
+
+
+def test_a_failing_call_is_retried_with_backoff_then_answered_from_retrieval(settings, encoder, tmp_path):
+    """A server answering 503 (overloaded) to every call: the client retries `llm.max_retries` times, waiting
+    longer each time, then the turn falls back; with no retries it falls back at once."""
+    attempts: list[float] = []
+
+    class Overloaded(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            attempts.append(time.monotonic())
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Overloaded)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for retries in (2, 0):
+            attempts.clear()
+            llm = settings.llm.model_copy(update={
+                "backend": "openai", "base_url": f"http://127.0.0.1:{server.server_port}/v1", "model": "m",
+                "max_retries": retries,
+            })
+            feedback = settings.feedback.model_copy(update={"path": tmp_path / f"{retries}.sqlite3"})
+            bot = RecChat.from_settings(settings.model_copy(update={"llm": llm, "feedback": feedback}), encoder=encoder)
+            reply = asyncio.run(bot.achat("a warm winter coat"))
+            assert reply.items and reply.metadata.source == "retrieval" and "503" in reply.metadata.fallback_reason
+            assert len(attempts) == retries + 1
+            pauses = [later - earlier for earlier, later in zip(attempts, attempts[1:])]
+            assert all(pause >= 0.25 for pause in pauses) and pauses == sorted(pauses)  # backoff, growing
+    finally:
+        server.shutdown()

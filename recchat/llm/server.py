@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,6 +30,13 @@ def server_command(engine: Engine, model: str, host: str, port: int, vllm_python
         return [vllm, "serve", model, "--host", host, "--port", str(port)]
     transformers_cli = shutil.which("transformers", path=str(Path(sys.executable).parent)) or "transformers"
     return [transformers_cli, "serve", model, "--host", host, "--port", str(port), "--continuous-batching"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (for tests and benchmarks that start their own server)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
 
 
 class LLMServer:
