@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run chat chat-cli test test-all bench clean
+.PHONY: setup run chat chat-cli test test-all bench bench-serving clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,10 @@ test-all: setup
 bench: setup
 	$(PY) bench/core.py
 	$(PY) bench/feedback.py
+
+# Many users at once: in-process model vs `transformers serve` (about 25 min on 2 CPUs with these arguments).
+bench-serving: setup
+	$(PY) bench/serving.py --users 1 8 32 --max-tokens 64
 
 clean:
 	rm -rf $(VENV) vectorstore/chroma vectorstore/generated
