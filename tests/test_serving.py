@@ -6,13 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
+
+import openai
+import pytest
 
 from recchat.chat import RecChat
 from recchat.llm.openai_compatible import OpenAICompatibleBackend
-from recchat.llm.server import server_command
+from recchat.llm.server import free_port, server_command
 
 
 def openai_bot(settings, encoder, base_url: str, model: str, tmp_path, timeout_s: float = 120.0) -> RecChat:
@@ -208,3 +216,28 @@ def test_a_failing_call_is_retried_with_backoff_then_answered_from_retrieval(set
             assert all(pause >= 0.25 for pause in pauses) and pauses == sorted(pauses)  # backoff, growing
     finally:
         server.shutdown()
+
+
+def test_the_serve_llm_command_serves_until_terminated(settings, encoder, tmp_path):
+    """`recchat serve-llm` as a user runs it: it prints the settings once the model answers, a turn uses them,
+    and SIGTERM stops it and its server."""
+    recchat = str(Path(sys.executable).parent / "recchat")
+    command = subprocess.Popen(
+        [recchat, "serve-llm", "--engine", "transformers", "--port", str(free_port())],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+    )
+    try:
+        line = command.stdout.readline()  # blocks until the server is up and answering, or the command failed
+        assert line.startswith("serving at "), line
+        printed = dict(word.split("=", 1) for word in line.split() if word.startswith("RECCHAT_LLM__"))
+        assert printed["RECCHAT_LLM__BACKEND"] == "openai"
+        base_url, model = printed["RECCHAT_LLM__BASE_URL"], printed["RECCHAT_LLM__MODEL"]
+        reply = openai_bot(settings, encoder, base_url, model, tmp_path).chat("waterproof hiking boots")
+        assert reply.items and "unavailable" not in (reply.metadata.fallback_reason or "")
+        command.send_signal(signal.SIGTERM)
+        assert command.wait(60) == 0
+    finally:
+        if command.poll() is None:
+            os.killpg(command.pid, signal.SIGKILL)
+    with pytest.raises(openai.APIConnectionError):  # the server went with it
+        openai.OpenAI(base_url=base_url, api_key="EMPTY", max_retries=0).models.list()

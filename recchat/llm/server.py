@@ -15,6 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import Literal
 
+import openai
+
 from recchat.errors import BackendUnavailableError
 
 Engine = Literal["transformers", "vllm"]
@@ -47,6 +49,7 @@ class LLMServer:
         log: Path | None = None,
     ):
         self.engine = engine
+        self.model = model
         self.command = server_command(engine, model, host, port, vllm_python)
         self.base_url = f"http://{host}:{port}/v1"
         self.health_url = f"http://{host}:{port}/health"
@@ -69,10 +72,23 @@ class LLMServer:
                     + (f"; see {self.log}" if self.log else "")
                 )
             if self.healthy():
+                self._answer_once(max(deadline - time.monotonic(), 1.0))
                 return self
             time.sleep(0.5)
         self.stop()
         raise BackendUnavailableError(f"{self.engine} server not healthy after {timeout_s:.0f} s")
+
+    def _answer_once(self, timeout_s: float) -> None:
+        """`transformers serve` loads the model at the first request (about 15 s on a CPU), after /health already
+        answers: ask once, so that started means ready for users."""
+        client = openai.OpenAI(base_url=self.base_url, api_key="EMPTY", timeout=timeout_s, max_retries=0)
+        try:
+            client.chat.completions.create(
+                model=self.model, messages=[{"role": "user", "content": "Hello"}], max_tokens=1
+            )
+        except openai.OpenAIError as error:
+            self.stop()
+            raise BackendUnavailableError(f"{self.engine} server is up but cannot answer: {error}") from error
 
     def healthy(self) -> bool:
         try:
