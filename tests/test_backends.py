@@ -4,6 +4,7 @@ the OpenAI client. Each test runs on both, with the bundled SmolLM2 (greedy deco
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -87,3 +88,27 @@ def test_an_abandoned_answer_ends_at_once_and_the_next_is_whole(backend):
         return await collect(backend, PROMPTS[2])
 
     assert asyncio.run(abandon_then_ask()) == backend.generate(ask(PROMPTS[2]), max_tokens=SHORT)
+
+
+def test_a_request_abandoned_while_queued_never_reaches_the_in_process_model(real_backend, monkeypatch):
+    """One answer holds the model; a second request waits, and its turn is cancelled (a timeout, a closed tab).
+    It must leave the queue: no prefill, no token, for nobody."""
+    generations = []
+    generate = real_backend.model.generate
+    monkeypatch.setattr(real_backend.model, "generate", lambda *a, **k: generations.append(1) or generate(*a, **k))
+    holding = real_backend.stream(ask("Write a long story about a lighthouse keeper."), max_tokens=48)
+    next(holding)
+
+    async def queue_then_give_up() -> None:
+        waiting = real_backend.astream(ask(PROMPTS[0]), max_tokens=SHORT)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(waiting), 0.5)
+        await waiting.aclose()
+
+    asyncio.run(queue_then_give_up())
+    "".join(holding)  # the first answer completes and frees the model
+    deadline = time.monotonic() + 30
+    while any(t.name == "recchat-stream" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the waiting request's thread ends either way: by leaving, or (wrongly) by generating
+    assert not any(t.name == "recchat-stream" for t in threading.enumerate())
+    assert generations == [1]

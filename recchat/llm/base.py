@@ -38,12 +38,13 @@ class LLMBackend(Protocol):
     ) -> AsyncIterator[str]: ...
 
 
-async def iterate_in_thread(open_iterator: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
+async def iterate_in_thread(open_iterator: Callable[[threading.Event], Iterator[T]]) -> AsyncIterator[T]:
     """A blocking iterator driven from a thread of its own, its items handed to the event loop as they come.
 
     A thread of its own, not the loop's executor: an iterator may wait long for a shared resource (the
     in-process model), and waiting there would starve the executor that retrieval runs on. Closing or
-    cancelling the async iterator closes the blocking one at its next item."""
+    cancelling the async iterator sets the event given to `open_iterator` (so the blocking side can give up
+    a wait) and closes the blocking iterator at its next item."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
     stop = threading.Event()
@@ -56,7 +57,7 @@ async def iterate_in_thread(open_iterator: Callable[[], Iterator[T]]) -> AsyncIt
 
     def run() -> None:
         try:
-            iterator = open_iterator()
+            iterator = open_iterator(stop)
             try:
                 for item in iterator:
                     if stop.is_set():

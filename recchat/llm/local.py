@@ -15,6 +15,8 @@ from recchat.errors import BackendUnavailableError, ModelFilesMissingError
 from recchat.llm.base import Message, iterate_in_thread
 
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+LOCK_POLL_S = 0.05
+"""How often a request waiting for the in-process model checks whether its reader has left."""
 
 
 def bundled_gguf() -> Path:
@@ -131,15 +133,28 @@ class TransformersBackend:
         return "".join(self.stream(messages, schema=schema, max_tokens=max_tokens))
 
     def stream(self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256) -> Iterator[str]:
+        return self._stream(messages, schema, max_tokens, threading.Event())
+
+    def astream(self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256) -> AsyncIterator[str]:
+        """`stream` from a thread: turns wait their turn for the model there, not on the event loop."""
+        return iterate_in_thread(lambda abandoned: self._stream(messages, schema, max_tokens, abandoned))
+
+    def _stream(
+        self, messages: list[Message], schema: dict | None, max_tokens: int, abandoned: threading.Event
+    ) -> Iterator[str]:
+        """Wait for the model, then generate. Once `abandoned` is set (the reader left), a request still waiting
+        leaves the queue without touching the model, and a running generation stops at the next token."""
         from transformers import StoppingCriteriaList, TextIteratorStreamer
 
-        with self._lock:
+        while not self._lock.acquire(timeout=LOCK_POLL_S):
+            if abandoned.is_set():
+                return
+        try:
             try:
                 kwargs = self._generate_kwargs(messages, schema, max_tokens)
             except Exception as error:  # a template or grammar failure is a backend failure, not a crash
                 raise BackendUnavailableError(f"{self.name} could not prepare the request: {error}") from error
             streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
-            abandoned = threading.Event()
             failure: list[BaseException] = []
 
             def run() -> None:
@@ -160,10 +175,8 @@ class TransformersBackend:
                 worker.join()
             if failure:
                 raise BackendUnavailableError(f"{self.name} failed while generating: {failure[0]}") from failure[0]
-
-    def astream(self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256) -> AsyncIterator[str]:
-        """`stream` from a thread: turns wait their turn for the model there, not on the event loop."""
-        return iterate_in_thread(lambda: self.stream(messages, schema=schema, max_tokens=max_tokens))
+        finally:
+            self._lock.release()
 
 
 class _Abandoned:
