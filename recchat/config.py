@@ -64,8 +64,9 @@ class LLMSettings(BaseModel):
         default=60.0,
         gt=0,
         description="Longest wait for the LLM's whole answer in a turn (in-process: including the wait for the model "
-        "to be free); past it the turn is answered from retrieval with a notice. The synchronous API checks between "
-        "streamed pieces, and a server that goes silent is cut off after this long too.",
+        "to be free); past it the turn is answered from retrieval with a notice. The async API holds to it exactly; the "
+        "blocking one checks between streamed pieces, and cuts off a silent server after this long per attempt "
+        "(so up to 1 + max_retries times this).",
     )
     max_retries: int = Field(
         default=2,
