@@ -119,7 +119,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--engines", nargs="+", default=["in-process", "served"], choices=["in-process", "served"])
-    parser.add_argument("--max-tokens", type=int, default=Settings().llm.max_new_tokens)
+    defaults = Settings()
+    parser.add_argument("--max-tokens", type=int, default=defaults.llm.max_new_tokens)
     parser.add_argument("--timeout", type=float, default=600.0, help="llm.timeout_s: past it a turn counts as failed")
     parser.add_argument("--device", default="cpu", help="torch device of the in-process model")
     parser.add_argument("--vllm-url", help="a running `vllm serve` (OpenAI API base URL) to measure too")
@@ -129,7 +130,7 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     workdir = Path(tempfile.mkdtemp(prefix="recchat-serving-"))
-    base = Settings(data_dir=workdir, cache_dir=Settings().cache_dir)
+    base = defaults.model_copy(update={"data_dir": workdir})
     llm = base.llm.model_copy(update={"max_new_tokens": args.max_tokens, "timeout_s": args.timeout, "retry_after_s": 0})
     model_dir = str(prepare_model_dir(llm.model, base.cache_dir / "models"))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)

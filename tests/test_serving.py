@@ -19,14 +19,22 @@ import openai
 import pytest
 
 from recchat.chat import RecChat
+from recchat.config import LLMSettings
 from recchat.llm.openai_compatible import OpenAICompatibleBackend
 from recchat.llm.server import free_port, server_command
 
 
-def openai_bot(settings, encoder, base_url: str, model: str, tmp_path, timeout_s: float = 120.0) -> RecChat:
-    llm = settings.llm.model_copy(update={"backend": "openai", "base_url": base_url, "model": model, "timeout_s": timeout_s})
-    feedback = settings.feedback.model_copy(update={"path": tmp_path / "f.sqlite3"})
-    return RecChat.from_settings(settings.model_copy(update={"llm": llm, "feedback": feedback}), encoder=encoder)
+def openai_llm(settings, base_url: str, model: str, **fields) -> LLMSettings:
+    """The test settings' LLM section, pointed at an OpenAI-compatible server."""
+    return settings.llm.model_copy(update={"backend": "openai", "base_url": base_url, "model": model, **fields})
+
+
+def make_bot(settings, encoder, llm: LLMSettings, tmp_path, backend=None, store: str = "f.sqlite3") -> RecChat:
+    """The real engine with these LLM settings, its own feedback file, and `backend` if one is given."""
+    feedback = settings.feedback.model_copy(update={"path": tmp_path / store})
+    return RecChat.from_settings(
+        settings.model_copy(update={"llm": llm, "feedback": feedback}), encoder=encoder, backend=backend
+    )
 
 
 def test_vllm_runs_from_its_own_environment():
@@ -36,7 +44,9 @@ def test_vllm_runs_from_its_own_environment():
 
 def test_a_full_turn_through_the_served_model(served_llm, settings, encoder, products, tmp_path):
     server, model = served_llm
-    reply = openai_bot(settings, encoder, server.base_url, model, tmp_path).chat("waterproof hiking boots")
+    reply = make_bot(settings, encoder, openai_llm(settings, server.base_url, model, timeout_s=120), tmp_path).chat(
+        "waterproof hiking boots"
+    )
     meta = reply.metadata
     assert meta.backend == f"openai:{server.base_url}"
     assert "unavailable" not in (meta.fallback_reason or "")  # the server answered (usable or not, it was reached)
@@ -46,21 +56,23 @@ def test_a_full_turn_through_the_served_model(served_llm, settings, encoder, pro
 
 def test_the_server_streams_in_pieces(served_llm, settings):
     server, model = served_llm
-    backend = OpenAICompatibleBackend(settings.llm.model_copy(update={"backend": "openai", "base_url": server.base_url, "model": model}))
+    backend = OpenAICompatibleBackend(openai_llm(settings, server.base_url, model))
     chunks = list(backend.stream([{"role": "user", "content": "Name three colours."}], max_tokens=24))
     assert len(chunks) > 3 and "".join(chunks).strip()
 
 
 def test_no_server_means_a_retrieval_answer_with_a_notice_at_once(settings, encoder, nobody_listening, tmp_path):
     started = time.monotonic()
-    reply = openai_bot(settings, encoder, nobody_listening, "m", tmp_path).chat("a warm winter coat")
+    reply = make_bot(settings, encoder, openai_llm(settings, nobody_listening, "m", timeout_s=120), tmp_path).chat(
+        "a warm winter coat"
+    )
     assert reply.items and reply.metadata.source == "retrieval"
     assert "unavailable" in reply.metadata.fallback_reason and time.monotonic() - started < 10
 
 
 def test_a_server_killed_mid_answer_gives_a_retrieval_answer_and_is_retried_later(served_llm, settings, encoder, tmp_path):
     server, model = served_llm  # it kills the shared server, and starts it again for the tests after it
-    llm = settings.llm.model_copy(update={"backend": "openai", "base_url": server.base_url, "model": model, "timeout_s": 20})
+    llm = openai_llm(settings, server.base_url, model, timeout_s=20)
     real = OpenAICompatibleBackend(llm)
 
     class KilledAfterTheFirstToken:
@@ -74,10 +86,7 @@ def test_a_server_killed_mid_answer_gives_a_retrieval_answer_and_is_retried_late
                     server.stop(grace_s=0)
                 yield chunk
 
-    feedback = settings.feedback.model_copy(update={"path": tmp_path / "f.sqlite3"})
-    bot = RecChat.from_settings(
-        settings.model_copy(update={"llm": llm, "feedback": feedback}), encoder=encoder, backend=KilledAfterTheFirstToken()
-    )
+    bot = make_bot(settings, encoder, llm, tmp_path, backend=KilledAfterTheFirstToken())
     started = time.monotonic()
     try:
         reply = bot.chat("waterproof hiking boots")
@@ -122,12 +131,9 @@ class InFlight:
 
 def test_eight_concurrent_sessions_reach_the_server_together_without_cross_talk(served_llm, settings, encoder, tmp_path):
     server, model = served_llm
-    llm = settings.llm.model_copy(update={
-        "backend": "openai", "base_url": server.base_url, "model": model, "timeout_s": 240, "max_new_tokens": 48,
-    })
-    feedback = settings.feedback.model_copy(update={"path": tmp_path / "f.sqlite3"})
+    llm = openai_llm(settings, server.base_url, model, timeout_s=240, max_new_tokens=48)
     served = InFlight(OpenAICompatibleBackend(llm))
-    bot = RecChat.from_settings(settings.model_copy(update={"llm": llm, "feedback": feedback}), encoder=encoder, backend=served)
+    bot = make_bot(settings, encoder, llm, tmp_path, backend=served)
 
     async def shop(user: str, first: str, follow_up: str):
         session = bot.new_session(user_id=user)
@@ -140,13 +146,7 @@ def test_eight_concurrent_sessions_reach_the_server_together_without_cross_talk(
     assert served.most == len(SHOPPERS)  # every session's first answer was being generated at the same time
 
     # Alone and one after another, without an LLM: the ranking decides the items, so they must be the same.
-    alone = RecChat.from_settings(
-        settings.model_copy(update={
-            "llm": settings.llm.model_copy(update={"backend": "none"}),
-            "feedback": feedback.model_copy(update={"path": tmp_path / "alone.sqlite3"}),
-        }),
-        encoder=encoder,
-    )
+    alone = make_bot(settings, encoder, settings.llm.model_copy(update={"backend": "none"}), tmp_path, store="alone.sqlite3")
     for n, ((first, follow_up), replies) in enumerate(zip(SHOPPERS, conversations)):
         session = alone.new_session(user_id=f"u{n}")
         expected = [alone.chat(first, session), alone.chat(follow_up, session)]
@@ -165,11 +165,8 @@ def test_a_server_that_never_answers_costs_a_bounded_wait(settings, encoder, tmp
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)  # the kernel accepts connections; nobody ever reads or replies
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/v1"
-        llm = settings.llm.model_copy(update={
-            "backend": "openai", "base_url": url, "model": "m", "timeout_s": 2.0, "max_retries": 0, "retry_after_s": 0,
-        })
-        feedback = settings.feedback.model_copy(update={"path": tmp_path / "f.sqlite3"})
-        bot = RecChat.from_settings(settings.model_copy(update={"llm": llm, "feedback": feedback}), encoder=encoder)
+        llm = openai_llm(settings, url, "m", timeout_s=2.0, max_retries=0, retry_after_s=0)
+        bot = make_bot(settings, encoder, llm, tmp_path)
         started = time.monotonic()
         reply = asyncio.run(bot.achat("a warm winter coat"))
         async_s = time.monotonic() - started
@@ -203,12 +200,8 @@ def test_a_failing_call_is_retried_with_backoff_then_answered_from_retrieval(set
     try:
         for retries in (2, 0):
             attempts.clear()
-            llm = settings.llm.model_copy(update={
-                "backend": "openai", "base_url": f"http://127.0.0.1:{server.server_port}/v1", "model": "m",
-                "max_retries": retries,
-            })
-            feedback = settings.feedback.model_copy(update={"path": tmp_path / f"{retries}.sqlite3"})
-            bot = RecChat.from_settings(settings.model_copy(update={"llm": llm, "feedback": feedback}), encoder=encoder)
+            llm = openai_llm(settings, f"http://127.0.0.1:{server.server_port}/v1", "m", max_retries=retries)
+            bot = make_bot(settings, encoder, llm, tmp_path, store=f"{retries}.sqlite3")
             reply = asyncio.run(bot.achat("a warm winter coat"))
             assert reply.items and reply.metadata.source == "retrieval" and "503" in reply.metadata.fallback_reason
             assert len(attempts) == retries + 1
@@ -232,7 +225,9 @@ def test_the_serve_llm_command_serves_until_terminated(settings, encoder, tmp_pa
         printed = dict(word.split("=", 1) for word in line.split() if word.startswith("RECCHAT_LLM__"))
         assert printed["RECCHAT_LLM__BACKEND"] == "openai"
         base_url, model = printed["RECCHAT_LLM__BASE_URL"], printed["RECCHAT_LLM__MODEL"]
-        reply = openai_bot(settings, encoder, base_url, model, tmp_path).chat("waterproof hiking boots")
+        reply = make_bot(settings, encoder, openai_llm(settings, base_url, model, timeout_s=120), tmp_path).chat(
+            "waterproof hiking boots"
+        )
         assert reply.items and "unavailable" not in (reply.metadata.fallback_reason or "")
         command.send_signal(signal.SIGTERM)
         assert command.wait(60) == 0
