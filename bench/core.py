@@ -24,7 +24,7 @@ from recchat.config import BUNDLED_CATALOG_DIR, Settings  # noqa: E402
 from recchat.embeddings import CachedEncoder, load_encoder  # noqa: E402
 from recchat.evaluation.metrics import percentile  # noqa: E402
 from recchat.models import Constraints  # noqa: E402
-from recchat.retrieval import Retriever, VectorIndex, where_filter, open_store  # noqa: E402
+from recchat.retrieval import Retriever, VectorIndex, open_store, where_filter  # noqa: E402
 
 QUERIES = ["warm winter coat", "waterproof hiking boots", "summer dress", "merino sweater", "tent for two",
            "running shoes", "gift for a hiker", "cashmere scarf", "rain jacket", "kids sandals"]
@@ -90,16 +90,21 @@ def main() -> None:
     vectors = {q: cached.encode([q])[0] for q in QUERIES}  # warm the cache: measure search, not encoding
     plain = timed(lambda i: retriever.search(QUERIES[i % len(QUERIES)], k=8), args.queries)
     selective = timed(lambda i: retriever.search(QUERIES[i % len(QUERIES)], SELECTIVE, k=8), args.queries)
-    where = timed(lambda i: index.nearest(vectors[QUERIES[i % len(QUERIES)]], 8, where=where_filter(SELECTIVE)), args.queries)
+    def query_vector(i: int):
+        return vectors[QUERIES[i % len(QUERIES)]]
+
+    where = timed(lambda i: index.nearest(query_vector(i), 8, where=where_filter(SELECTIVE)), args.queries)
     broad = timed(lambda i: retriever.search(QUERIES[i % len(QUERIES)], BROAD, k=8), args.queries)
-    broadwhere_filter = timed(lambda i: index.nearest(vectors[QUERIES[i % len(QUERIES)]], 8, where=where_filter(BROAD)), args.queries)
+    broadwhere_filter = timed(lambda i: index.nearest(query_vector(i), 8, where=where_filter(BROAD)), args.queries)
     raw = timed(lambda i: index.nearest(vectors[QUERIES[i % len(QUERIES)]], 8), args.queries)
 
     print(f"# recchat core benchmark ({args.items} items, {os.cpu_count()} CPUs)")
     print(f"index build (embed + upsert): {args.items / build_s:8.1f} items/s  ({build_s:.1f} s)")
     print(f"encoder alone:                {encode_rate:8.1f} items/s")
-    print(f"re-sync unchanged catalog:    {resync_s:8.2f} s  ({resync.unchanged} unchanged, ratio to build {resync_s / build_s:.3f})")
-    print(f"filters' share of the catalog: selective {retriever.share(SELECTIVE):.3f}, broad {retriever.share(BROAD):.3f}")
+    print(f"re-sync unchanged catalog:    {resync_s:8.2f} s  ({resync.unchanged} unchanged, "
+          f"ratio to build {resync_s / build_s:.3f})")
+    print(f"filters' share of the catalog: selective {retriever.share(SELECTIVE):.3f}, "
+          f"broad {retriever.share(BROAD):.3f}")
     print("query latency, ms                       p50      p95")
     for label, samples in [("chroma nearest only (baseline)", raw), ("search, no filter", plain),
                            ("search, selective filter", selective), ("chroma `where`, selective (baseline)", where),

@@ -113,7 +113,9 @@ def load_catalog(path: str | Path, name: str | None = None) -> Catalog:
             continue
         if item.id in first_line_of:
             problems.append(
-                CatalogProblem(str(path), line, "id", f"duplicate id {item.id!r} (first on line {first_line_of[item.id]})")
+                CatalogProblem(
+                    str(path), line, "id", f"duplicate id {item.id!r} (first on line {first_line_of[item.id]})"
+                )
             )
             continue
         first_line_of[item.id] = line

@@ -94,7 +94,8 @@ class CachedEncoder:
         self._db = sqlite3.connect(cache_file, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS vectors (encoder TEXT, text_hash TEXT, vector BLOB, PRIMARY KEY (encoder, text_hash))"
+            "CREATE TABLE IF NOT EXISTS vectors "
+            "(encoder TEXT, text_hash TEXT, vector BLOB, PRIMARY KEY (encoder, text_hash))"
         )
         self._lock = threading.Lock()
         self.computed = 0

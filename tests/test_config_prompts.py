@@ -6,7 +6,9 @@ from recchat.prompts import PromptNotFoundError, load_prompt
 
 def test_env_vars_override_toml_which_overrides_defaults(tmp_path, monkeypatch):
     config = tmp_path / "recchat.toml"
-    config.write_text('catalog = "movies"\n[llm]\nbackend = "openai"\nmax_new_tokens = 99\n[retrieval]\ncandidates = 12\n')
+    config.write_text(
+        'catalog = "movies"\n[llm]\nbackend = "openai"\nmax_new_tokens = 99\n[retrieval]\ncandidates = 12\n'
+    )
     monkeypatch.setenv("RECCHAT_LLM__MAX_NEW_TOKENS", "77")
     settings = Settings.load(config)
     assert (settings.catalog, settings.llm.backend, settings.llm.max_new_tokens) == ("movies", "openai", 77)

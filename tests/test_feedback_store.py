@@ -29,7 +29,8 @@ for n in range(int(sys.argv[3])):
 
 
 def writer(path: Path, user: str, count: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", WRITER, str(path), user, str(count)], stdout=subprocess.PIPE, text=True)
+    command = [sys.executable, "-c", WRITER, str(path), user, str(count)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
 
 
 def test_a_repeated_idempotency_key_is_stored_once(tmp_path):
@@ -120,7 +121,9 @@ def test_an_older_schema_is_migrated_with_its_events(tmp_path):
     path = tmp_path / "f.sqlite3"
     old = sqlite3.connect(path)
     old.executescript(MIGRATIONS[0])
-    old.execute("INSERT INTO events (key, kind, user_id, item_id, time, recorded_at) VALUES ('k', 'like', 'u', 'i', 1, 1)")
+    old.execute(
+        "INSERT INTO events (key, kind, user_id, item_id, time, recorded_at) VALUES ('k', 'like', 'u', 'i', 1, 1)"
+    )
     old.execute("PRAGMA user_version=1")
     old.commit()
     old.close()

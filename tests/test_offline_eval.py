@@ -6,12 +6,23 @@ import json
 import pytest
 
 from recchat.catalog import Catalog
-from recchat.evaluation.offline import EvalCase, ItemKNN, Popularity, Rating, load_ratings, request_text, run_offline, split
+from recchat.evaluation.offline import (
+    EvalCase,
+    ItemKNN,
+    Popularity,
+    Rating,
+    load_ratings,
+    request_text,
+    run_offline,
+    split,
+)
 from recchat.models import Item
 
 
 def film(number: int, genres=("Drama",)) -> Item:
-    return Item(id=f"ml-100k:{number}", title=f"Film {number} (1990)", category="movies", attributes={"genres": list(genres)})
+    return Item(
+        id=f"ml-100k:{number}", title=f"Film {number} (1990)", category="movies", attributes={"genres": list(genres)}
+    )
 
 
 @pytest.fixture
@@ -50,7 +61,11 @@ def test_sampling_is_seeded():
 
 
 def test_popularity_counts_training_ratings_and_skips_seen():
-    training = {"u": [Rating("x", 5, 1), Rating("y", 1, 2)], "v": [Rating("x", 3, 1)], "w": [Rating("z", 4, 1), Rating("x", 4, 2), Rating("y", 4, 3)]}
+    training = {
+        "u": [Rating("x", 5, 1), Rating("y", 1, 2)],
+        "v": [Rating("x", 3, 1)],
+        "w": [Rating("z", 4, 1), Rating("x", 4, 2), Rating("y", 4, 3)],
+    }
     case = EvalCase("w", "", "y", [], frozenset({"x"}))
     assert Popularity(training)(case, 2) == ["y", "z"]  # x (3 ratings) is seen; y has 2, z has 1
 
@@ -82,6 +97,7 @@ def test_real_run_on_movielens_100k_writes_the_reports(settings, encoder, real_b
     recchat = results[0].summary()
     assert recchat["outside_catalog_rate"] == 0.0 and recchat["llm_answered_rate"] > 0
     report = json.loads(paths["json"].read_text())
-    assert report["users"] == 2 and set(report["systems"]) == set(names) and "Ratings of 4-5 are positives" in report["protocol"]
+    assert report["users"] == 2 and set(report["systems"]) == set(names)
+    assert "Ratings of 4-5 are positives" in report["protocol"]
     assert "| item-knn |" in paths["markdown"].read_text()
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -53,7 +53,8 @@ class Scripted(ReplaySystem):
 
 def test_the_loop_shows_new_items_each_turn_reacts_from_ratings_and_keeps_a_found_target_found():
     items = [f"m:{n}" for n in range(1, 30)]
-    case = ReplayCase("u", "req", target="m:8", references=("m:1",), opinions={"m:2": "like", "m:3": "dislike", "m:9": "like"})
+    opinions = {"m:2": "like", "m:3": "dislike", "m:9": "like"}
+    case = ReplayCase("u", "req", target="m:8", references=("m:1",), opinions=opinions)
     system = Scripted(items)
     result = replay([case], [system])[0]
     # turn 1 shows m:2..m:6 (m:1 is a reference), turn 2 m:7..m:11 (the target at rank 2), later turns keep rank 2

@@ -31,13 +31,16 @@ def like(user: str, item: str, t: float = 1.0, kind: str = "like", session: str 
 
 
 def test_the_latest_opinion_by_event_time_wins_whatever_the_arrival_order():
-    events = [like("u", "i1", t=200.0), like("u", "i1", t=100.0, kind="dislike"), like("u", "i1", t=150.0, kind="click")]
+    events = [
+        like("u", "i1", t=200.0), like("u", "i1", t=100.0, kind="dislike"), like("u", "i1", t=150.0, kind="click")
+    ]
     states = []
     for order in itertools.permutations(events):
         m = model()
         for event in order:
             m.apply(event)
-        states.append((m.users["u"].weight("i1"), m.hidden("u"), m.liked_by[1], float(np.linalg.norm(m.users["u"].preference))))
+        user = m.users["u"]
+        states.append((user.weight("i1"), m.hidden("u"), m.liked_by[1], float(np.linalg.norm(user.preference))))
     assert all(state == states[0] for state in states)
     assert states[0][0] == 1.0 and states[0][1] == set()  # the like at t=200 stands; nothing hidden
 
@@ -91,7 +94,8 @@ def test_a_disliked_item_pulls_its_neighbours_down():
     pool = [Candidate(item, 0.5) for item in ITEMS]
     first = Reranker(m, m.settings, 0.0).rank(pool, query, Constraints(), 8)[0].candidate.item.id
     m.apply(like("u", first, kind="dislike"))
-    scores = {r.candidate.item.id: i for i, r in enumerate(Reranker(m, m.settings, 0.0).rank(pool, query, Constraints(), 8, user_id="u"))}
+    ranked = Reranker(m, m.settings, 0.0).rank(pool, query, Constraints(), 8, user_id="u")
+    scores = {r.candidate.item.id: i for i, r in enumerate(ranked)}
     assert scores[first] == 7  # (hiding it is the chat's job; here it sinks to the bottom)
 
 
@@ -115,7 +119,8 @@ def test_new_catalog_items_can_be_ranked_at_once():
     m.catalog.add([extra])  # as RecChat.add_items does first
     m.add_items([extra], unit_vectors(1, seed=9))
     m.apply(like("u", "new"))
-    ranked = Reranker(m, m.settings, 0.0).rank([Candidate(extra, 0.9), Candidate(ITEMS[0], 0.1)], m.vectors[-1], Constraints(), 2, user_id="u")
+    pool = [Candidate(extra, 0.9), Candidate(ITEMS[0], 0.1)]
+    ranked = Reranker(m, m.settings, 0.0).rank(pool, m.vectors[-1], Constraints(), 2, user_id="u")
     assert ranked[0].candidate.item.id == "new"
 
 

@@ -84,8 +84,10 @@ def test_nonsense_finds_nothing_and_impossible_constraints_find_nothing(retrieve
 
 
 def test_share_estimate_counts_category_and_price_matches(retriever, products):
-    for constraints in [Constraints(), Constraints(category="shoes"), Constraints(category="Shoes", max_price=60),
-                        Constraints(min_price=300), Constraints(min_price=50, max_price=100), Constraints(category="none")]:
+    for constraints in [
+        Constraints(), Constraints(category="shoes"), Constraints(category="Shoes", max_price=60),
+        Constraints(min_price=300), Constraints(min_price=50, max_price=100), Constraints(category="none"),
+    ]:
         expected = sum(item_matches(item, constraints) for item in products) / len(products)
         assert retriever.share(constraints) == pytest.approx(expected)
 

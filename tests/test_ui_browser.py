@@ -38,8 +38,8 @@ def ui_url(settings, encoder, tmp_path_factory):
         port = probe.getsockname()[1]
     app = build_app(Engines(tuned, encoder=encoder), ["products", "movies-ml-100k"])
     app.queue().launch(
-        server_name="127.0.0.1", server_port=port, share=False, prevent_thread_lock=True, quiet=True, css=CSS, theme=THEME,
-        footer_links=[],
+        server_name="127.0.0.1", server_port=port, share=False, prevent_thread_lock=True, quiet=True, css=CSS,
+        theme=THEME, footer_links=[],
     )
     yield f"http://127.0.0.1:{port}/"
     app.close()

@@ -67,7 +67,8 @@ def test_contradictory_prices_are_noted(parser):
 
 
 def test_language_detection():
-    assert [detect_language(t) for t in ["warm coat", "我想买外套", "manteau chaud pour l'hiver éé", "123"]] == ["en", "zh", "en", "en"]
+    texts = ["warm coat", "我想买外套", "manteau chaud pour l'hiver éé", "123"]
+    assert [detect_language(t) for t in texts] == ["en", "zh", "en", "en"]
     assert detect_language("Ich möchte einen warmen Mantel für den Winter, ähnlich größer äöü") in {"en", "other"}
     assert detect_language("Тёплое пальто") == "other"
 
@@ -84,7 +85,8 @@ def test_quoted_titles_are_names_not_constraints(parser):
 
 
 def test_quoted_titles_named_as_liked_become_references():
-    films = RequestParser(["movies"], [("m:1", "Heat (1995)"), ("m:2", "Casino (1995)"), ("m:3", "Heat (1972)"), ("m:4", "Fargo (1996)")])
+    titles = [("m:1", "Heat (1995)"), ("m:2", "Casino (1995)"), ("m:3", "Heat (1972)"), ("m:4", "Fargo (1996)")]
+    films = RequestParser(["movies"], titles)
     liked = films.parse('I liked "Heat (1995)" and "Fargo"; what should I watch next?')
     assert liked.similar_to == ["m:1", "m:4"] and liked.query == ""
     assert liked.constraints.excluded_ids == ["m:1", "m:4"]  # never offered back
@@ -101,6 +103,7 @@ def test_more_like_that_refers_to_the_latest_likes_else_the_first_item_shown(par
     liked = parser.parse("more like that", first, shown, liked=["P0038-peacoat", "P0004-down-parka"])
     assert liked.similar_to == ["P0038-peacoat", "P0004-down-parka"] and liked.follow_up
     assert liked.constraints.max_price == 400 and liked.query == first.query  # the request stands
-    assert set(liked.constraints.excluded_ids) >= {"P0038-peacoat", "P0004-down-parka"}  # references are not offered back
+    # references are not offered back
+    assert set(liked.constraints.excluded_ids) >= {"P0038-peacoat", "P0004-down-parka"}
     assert parser.parse("more like this", first, shown).similar_to == ["P0007-wool-overcoat"]
     assert parser.parse("more like that").similar_to == []  # nothing to refer to yet

@@ -36,10 +36,9 @@ positives), and embedding (the request text embedded and matched against the ite
 no parsing, no LLM). recchat knows the training ratings as feedback history (4-5 likes, 1-2 dislikes; the
 user's own under their id) and answers the request through its chat API as configured (parsing, which
 recognises the quoted titles as references: it searches near their vectors and never offers them back;
-retrieval of a pool re-ranked
-with the rerank settings, e.g. co-occurrence with the quoted films, to {candidates} candidates; the LLM call); its list is the reply's items, ordered as its
-chat.ranking setting ('{ranking}') says, then its ranked candidates for the same parsed request down to
-the depth.
+retrieval of a pool re-ranked with the rerank settings, e.g. co-occurrence with the quoted films, to
+{candidates} candidates; the LLM call); its list is the reply's items, ordered as its chat.ranking setting
+('{ranking}') says, then its ranked candidates for the same parsed request down to the depth.
 Hallucination, duplicate and format-error rates count replies whose raw LLM output named a
 non-candidate, repeated a pick, or had no usable pick; 'outside catalog' counts final replies naming an
 item not in the catalog."""
@@ -135,7 +134,8 @@ class ItemKNN:
             self._liked[user] = liked
             rows.extend([row] * len(liked))
             cols.extend(liked)
-        matrix = csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(training), len(self._items)))
+        ones = np.ones(len(rows), dtype=np.float32)
+        matrix = csr_matrix((ones, (rows, cols)), shape=(len(training), len(self._items)))
         overlap = (matrix.T @ matrix).toarray()
         norms = np.sqrt(np.diag(overlap)).astype(np.float32)
         norms[norms == 0] = 1
@@ -215,7 +215,8 @@ class RecChatRanker:
         self.quality.replies += 1
         self.quality.hallucinated += bool(meta.dropped_ids)
         self.quality.duplicated += bool(meta.repeated_ids)
-        self.quality.format_errors += meta.source == "retrieval" and (meta.fallback_reason or "").endswith("no usable pick")
+        unusable = meta.source == "retrieval" and (meta.fallback_reason or "").endswith("no usable pick")
+        self.quality.format_errors += unusable
         self.quality.outside_catalog += any(item_id not in self.bot.catalog for item_id in shown)
         self.quality.llm_answered += meta.source == "llm"
         tail, _ = self.bot.candidates(meta.request, meta.user_id, meta.session_id, k=depth)
@@ -263,7 +264,9 @@ class SystemResult:
         return figures
 
 
-def evaluate(cases: list[EvalCase], systems: list[Ranker], depth: int = max(KS), progress: bool = False) -> list[SystemResult]:
+def evaluate(
+    cases: list[EvalCase], systems: list[Ranker], depth: int = max(KS), progress: bool = False
+) -> list[SystemResult]:
     """Rank every case with every system; time each ranking."""
     from tqdm import tqdm
 
@@ -306,7 +309,9 @@ def markdown_table(summaries: dict[str, dict[str, float]], info: dict) -> str:
     for name, figures in quality.items():
         lines += ["", f"{name} replies: " + ", ".join(
             f"{key.removesuffix('_rate').replace('_', ' ')} {figures[key]:.1%}"
-            for key in ("llm_answered_rate", "hallucination_rate", "duplicate_rate", "format_error_rate", "outside_catalog_rate")
+            for key in (
+                "llm_answered_rate", "hallucination_rate", "duplicate_rate", "format_error_rate", "outside_catalog_rate"
+            )
         ) + "."]
     lines += ["", "## Protocol", "", info["protocol"], ""]
     return "\n".join(lines)
@@ -335,7 +340,8 @@ def _plot(summaries: dict[str, dict[str, float]], path: Path, info: dict) -> Non
 
 def run_offline(
     settings, dataset: str, users: int, seed: int = 0, liked_in_request: int = 3, genre_hint: bool = False,
-    systems: Iterable[str] = ("recchat", "popularity", "item-knn", "embedding"), out_dir: Path | None = None, progress: bool = False, backend=None, encoder=None,
+    systems: Iterable[str] = ("recchat", "popularity", "item-knn", "embedding"), out_dir: Path | None = None,
+    progress: bool = False, backend=None, encoder=None,
 ) -> tuple[list[SystemResult], dict[str, Path]]:
     """The whole run: build/load the movie catalog and its index, split, rank with each system, write the report."""
     from recchat.catalog import load_catalog
@@ -380,7 +386,8 @@ def run_offline(
         "candidates": settings.retrieval.candidates,
         "ranking": settings.chat.ranking,
         "protocol": PROTOCOL.format(
-            liked=liked_in_request, depth=max(KS), candidates=settings.retrieval.candidates, ranking=settings.chat.ranking,
+            liked=liked_in_request, depth=max(KS), candidates=settings.retrieval.candidates,
+            ranking=settings.chat.ranking,
             genre=" (plus the target's first genre: 'what comedy film should I watch next?')" if genre_hint else "",
         ),
         "example_cases": [asdict(case) | {"seen": len(case.seen)} for case in data.cases[:3]],

@@ -166,7 +166,8 @@ class ReplayResult:
         for turn, ranks in enumerate(self.ranks):
             label = "turn 1 (no feedback yet)" if turn == 0 else f"after {turn} feedback turn{'s' * (turn > 1)}"
             figures[label] = {"HR@10": hit_rate(ranks, 10), "NDCG@10": ndcg(ranks, 10), "HR@20": hit_rate(ranks, 20)}
-        figures["reactions per user"] = {kind: count / max(1, len(self.ranks[0])) for kind, count in self.reactions.items()}
+        users = max(1, len(self.ranks[0]))
+        figures["reactions per user"] = {kind: count / users for kind, count in self.reactions.items()}
         figures["latency_p50_ms"] = percentile(self.latencies_ms, 50)
         return figures
 
@@ -202,7 +203,8 @@ def replay(cases: list[ReplayCase], systems: list[ReplaySystem], progress: bool 
 
 def run_replay(
     settings, dataset: str = "ml-1m", users: int = 500, seed: int = 0, liked_in_request: int = 3,
-    systems: Iterable[str] = ("recchat", "popularity", "item-knn", "embedding"), variants: dict[str, dict] | None = None,
+    systems: Iterable[str] = ("recchat", "popularity", "item-knn", "embedding"),
+    variants: dict[str, dict] | None = None,
     out_dir: Path | None = None, progress: bool = False, encoder=None,
 ) -> tuple[list[ReplayResult], Path]:
     """The whole replay: catalog and index, history imported into a fresh store, each system, the report.
@@ -272,7 +274,8 @@ def run_replay(
     }
     summaries = {result.name: result.summary() for result in results}
     (out_dir / "report.json").write_text(
-        json.dumps({**info, "systems": summaries, "ranks": {r.name: r.ranks for r in results}}, indent=2), encoding="utf-8"
+        json.dumps({**info, "systems": summaries, "ranks": {r.name: r.ranks for r in results}}, indent=2),
+        encoding="utf-8",
     )
     (out_dir / "report.md").write_text(replay_table(summaries, info), encoding="utf-8")
     return results, out_dir / "report.md"
