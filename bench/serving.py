@@ -1,15 +1,16 @@
 """Many users at once: simulated shoppers, each holding a 3-turn conversation, all at the same time, through the
 async chat API (`RecChat.achat`) on the bundled catalog.
 
-    python bench/serving.py [--users 1 8 32] [--engines in-process served] [--max-tokens 200]
-                            [--vllm-url http://HOST:8000/v1 --vllm-model NAME] [--device cpu]
+    python bench/serving.py [--users 1 8 32] [--engines transformers llamacpp served-llamacpp served-transformers]
+                            [--max-tokens 200] [--vllm-url http://HOST:8000/v1 --vllm-model NAME] [--device cpu]
 
-Engines: `in-process` is the transformers model in this process (one generation at a time); `served` is
-`transformers serve --continuous-batching`, started here as `recchat serve-llm` starts it; `vllm` is a running
-`vllm serve` given by --vllm-url (it needs a GPU and its own environment). Per engine and number of users it prints
+Engines: `transformers` and `llamacpp` are the model in this process (one generation at a time); `served-llamacpp`
+is llama.cpp's server and `served-transformers` is `transformers serve --continuous-batching`, each started here as
+`recchat serve-llm` starts it; `vllm` is a running `vllm serve` given by --vllm-url (it needs a GPU and its own
+environment). Per engine and number of users it prints
 p50/p95 turn latency, time to first token (from the message, so retrieval and any queueing count), output tokens/s
 over the whole run, and failed turns (the LLM's answer missing: error or past --timeout). Ratios compare each
-engine with in-process at the same number of users, run in the same process.
+engine with the in-process transformers engine at the same number of users, run in the same process.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from recchat.config import Settings  # noqa: E402
 from recchat.embeddings import load_encoder  # noqa: E402
 from recchat.evaluation.metrics import percentile  # noqa: E402
 from recchat.llm import LLMBackend, make_backend  # noqa: E402
-from recchat.llm.local import prepare_model_dir  # noqa: E402
+from recchat.llm.local import gguf_file, prepare_model_dir  # noqa: E402
 from recchat.llm.openai_compatible import OpenAICompatibleBackend  # noqa: E402
 from recchat.llm.server import LLMServer, free_port  # noqa: E402
 
@@ -44,15 +45,12 @@ CONVERSATIONS = [
 ]
 
 
-class Metered:
+class Metered(LLMBackend):
     """The backend under test, keeping each answer's text so its tokens can be counted."""
 
     def __init__(self, real: LLMBackend):
         self.real, self.name = real, real.name
         self.outputs: list[str] = []
-
-    def generate(self, messages, **options) -> str:
-        return self.real.generate(messages, **options)
 
     def stream(self, messages, **options):
         return self.real.stream(messages, **options)
@@ -118,7 +116,8 @@ def run(bot: RecChat, metered: Metered, users: int, tokenizer) -> Result:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--engines", nargs="+", default=["in-process", "served"], choices=["in-process", "served"])
+    engines = ["transformers", "llamacpp", "served-llamacpp", "served-transformers"]
+    parser.add_argument("--engines", nargs="+", default=engines, choices=engines)
     defaults = Settings()
     parser.add_argument("--max-tokens", type=int, default=defaults.llm.max_new_tokens)
     parser.add_argument("--timeout", type=float, default=600.0, help="llm.timeout_s: past it a turn counts as failed")
@@ -150,12 +149,17 @@ def main() -> None:
     server = None
     try:
         for name in args.engines:
-            if name == "in-process":
-                served_llm = llm.model_copy(update={"device": args.device})
+            if name in ("transformers", "llamacpp"):
+                served_llm = llm.model_copy(update={"backend": name, "device": args.device})
                 bot, metered = engine(name, served_llm, make_backend(base.model_copy(update={"llm": served_llm})))
             else:
-                server = LLMServer("transformers", model_dir, port=free_port(), log=workdir / "server.log").start()
-                served_llm = llm.model_copy(update={"backend": "openai", "base_url": server.base_url, "model": model_dir})
+                kind = name.removeprefix("served-")
+                model = str(gguf_file(llm.model)) if kind == "llamacpp" else model_dir
+                server = LLMServer(kind, model, port=free_port(), log=workdir / f"{kind}.log").start()
+                served_llm = llm.model_copy(update={
+                    "backend": "openai", "base_url": server.base_url, "model": model,
+                    "engine": "llamacpp" if kind == "llamacpp" else "generic",
+                })
                 bot, metered = engine(name, served_llm, OpenAICompatibleBackend(served_llm))
             results[name] = [run(bot, metered, users, tokenizer) for users in args.users]
             print(f"{name}: done", flush=True)
@@ -174,18 +178,19 @@ def main() -> None:
 
     print(f"\n# recchat serving benchmark ({os.cpu_count()} CPUs, in-process device {args.device}, "
           f"max {args.max_tokens} new tokens, {len(CONVERSATIONS[0])} turns per user)")
-    print("engine       users turns  p50 ms  p95 ms  TTFT p50  TTFT p95  out tok/s  failures  wall s"
-          "   vs in-process: p50  tok/s")
+    print("engine              users turns  p50 ms  p95 ms  TTFT p50  TTFT p95  out tok/s  failures  wall s"
+          "   vs transformers: p50  tok/s")
     for name, rows in results.items():
         for row in rows:
             p50, p95 = percentile(row.latency_ms, 50), percentile(row.latency_ms, 95)
             first50 = percentile(row.first_token_ms, 50) if row.first_token_ms else float("nan")
             first95 = percentile(row.first_token_ms, 95) if row.first_token_ms else float("nan")
-            line = (f"{name:12s} {row.users:5d} {row.turns:5d} {p50:7.0f} {p95:7.0f} {first50:9.0f} {first95:9.0f} "
+            line = (f"{name:19s} {row.users:5d} {row.turns:5d} {p50:7.0f} {p95:7.0f} {first50:9.0f} {first95:9.0f} "
                     f"{row.tokens_per_s:10.1f} {row.failures:9d} {row.wall_s:7.1f}")
-            baseline = next((r for r in results.get("in-process", []) if r.users == row.users), None)
-            if baseline is not None and name != "in-process":
-                line += f"   {p50 / percentile(baseline.latency_ms, 50):17.2f}x {row.tokens_per_s / baseline.tokens_per_s:5.2f}x"
+            baseline = next((r for r in results.get("transformers", []) if r.users == row.users), None)
+            if baseline is not None and name != "transformers":
+                slower = p50 / percentile(baseline.latency_ms, 50)
+                line += f"   {slower:17.2f}x {row.tokens_per_s / baseline.tokens_per_s:5.2f}x"
             print(line)
     if not args.vllm_url:
         print("vllm: not measured (needs a GPU and its own environment; pass --vllm-url to a running `vllm serve`)")

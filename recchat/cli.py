@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import sys
@@ -27,9 +28,22 @@ def _print_reply(reply) -> None:
     for rank, item in enumerate(reply.items, start=1):
         price = f" — {format_price(item.price, item.currency)}" if item.price is not None else ""
         because = f" ({item.because})" if item.because else ""
-        print(f"{rank}. {item.title}{price}  [{item.id}]\n   {item.reason}{because}")
-    if reply.metadata.source == "retrieval":
-        print(f"(answered from search results only: {reply.metadata.fallback_reason})")
+        print(f"{rank}. {item.title}{price}  [{item.id}]\n   {item.reason}{_origin(item)}{because}")
+    _print_source(reply)
+
+
+def _origin(item) -> str:
+    """Marks a reason the model did not choose."""
+    return " [from the item's facts]" if item.reason_source == "facts" else ""
+
+
+def _print_source(reply) -> None:
+    meta = reply.metadata
+    if meta.source == "retrieval":
+        print(f"(answered from search results only: {meta.fallback_reason})")
+    else:
+        counts = ", ".join(f"{n} {kind}" for kind, n in meta.reason_sources.items() if n)
+        print(f"(reasons: {counts}; model {meta.backend})")
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -73,11 +87,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 elif event.kind == "item" and event.item is not None:
                     number += 1
                     because = f" ({event.item.because})" if event.item.because else ""
-                    print(f"{number}. {event.item.title}: {event.item.reason}{because}", flush=True)
+                    print(f"{number}. {event.item.title}: {event.item.reason}{_origin(event.item)}{because}",
+                        flush=True)
                 elif event.kind == "done" and event.reply:
                     last = event.reply.items
-                    if event.reply.metadata.source == "retrieval":
-                        print(f"(answered from search results only: {event.reply.metadata.fallback_reason})")
+                    _print_source(event.reply)
         except RecChatError as error:
             print(f"sorry: {error}")
 
@@ -194,8 +208,8 @@ def cmd_feedback_add(args: argparse.Namespace) -> int:
         session_id=args.session, turn=args.turn, key=args.key, time=args.time,
     )
     recorded = _feedback_store(settings).add([event])[0]
-    print(f"{'recorded' if recorded else 'already recorded (same key)'}: {event.kind} {event.item_id} by {event.user_id} "
-          f"(key {event.key}) -> {settings.feedback_path}")
+    status = "recorded" if recorded else "already recorded (same key)"
+    print(f"{status}: {event.kind} {event.item_id} by {event.user_id} (key {event.key}) -> {settings.feedback_path}")
     return 0
 
 
@@ -213,7 +227,8 @@ def cmd_feedback_import(args: argparse.Namespace) -> int:
 
 def cmd_feedback_forget(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    print(f"deleted {_feedback_store(settings).forget_user(args.user)} rows of user {args.user!r} from {settings.feedback_path}")
+    deleted = _feedback_store(settings).forget_user(args.user)
+    print(f"deleted {deleted} rows of user {args.user!r} from {settings.feedback_path}")
     return 0
 
 
@@ -222,11 +237,20 @@ def cmd_serve_llm(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from recchat.llm.local import prepare_model_dir
+    from recchat.llm.local import gguf_file, prepare_model_dir
     from recchat.llm.server import LLMServer
 
     settings = _settings(args)
-    model = str(prepare_model_dir(args.model or settings.llm.model, settings.cache_dir / "models"))
+    wanted = args.model or settings.llm.model
+    if args.engine == "llamacpp":
+        from recchat.llm.llamacpp import llama_cpp_missing
+
+        if missing := llama_cpp_missing():
+            print(f"recchat: the llamacpp engine is not available: {missing}; `make setup` builds it", file=sys.stderr)
+            return 2
+        model = str(gguf_file(wanted))
+    else:
+        model = str(prepare_model_dir(wanted, settings.cache_dir / "models"))
     server = LLMServer(args.engine, model, args.host, args.port, vllm_python=args.vllm_python)
     print(f"starting {args.engine} with {model} ...", file=sys.stderr, flush=True)
     stopped = threading.Event()
@@ -234,11 +258,12 @@ def cmd_serve_llm(args: argparse.Namespace) -> int:
     with server.start(timeout_s=args.start_timeout):
         print(f"serving at {server.base_url}; use it with: RECCHAT_LLM__BACKEND=openai "
               f"RECCHAT_LLM__BASE_URL={server.base_url} RECCHAT_LLM__MODEL={model}"
-              + (" RECCHAT_LLM__ENGINE=vllm" if args.engine == "vllm" else ""), flush=True)
+              + (f" RECCHAT_LLM__ENGINE={args.engine}" if args.engine != "transformers" else ""), flush=True)
         try:
             while not stopped.wait(1.0):
                 if server.process is not None and server.process.poll() is not None:
-                    print(f"recchat: the {args.engine} server exited with code {server.process.returncode}", file=sys.stderr)
+                    code = server.process.returncode
+                    print(f"recchat: the {args.engine} server exited with code {code}", file=sys.stderr)
                     return 1
         except KeyboardInterrupt:
             pass
@@ -296,7 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     prompts.add_argument("--against-model", help="a second LLM model to run side by side")
     prompts.add_argument("--out", default="eval-results/prompts.json", help="JSON report path")
     prompts.set_defaults(run=cmd_eval_prompts)
-    offline = eval_commands.add_parser("offline", help="HR/NDCG/MRR on MovieLens against popularity, item-kNN, embedding")
+    offline = eval_commands.add_parser(
+        "offline", help="HR/NDCG/MRR on MovieLens against popularity, item-kNN, embedding"
+    )
     offline.add_argument("--dataset", choices=["ml-1m", "ml-100k"], default="ml-1m")
     offline.add_argument("--users", type=int, default=50, help="seeded random sample of test users")
     offline.add_argument("--seed", type=int, default=0)
@@ -305,22 +332,31 @@ def build_parser() -> argparse.ArgumentParser:
     offline.add_argument("--systems", default="recchat,popularity,item-knn,embedding", help="comma-separated")
     offline.add_argument("--out", help="report folder (default: eval-results/offline-DATASET)")
     offline.set_defaults(run=cmd_eval_offline)
-    replay = eval_commands.add_parser("replay", help="feedback replay on MovieLens: HR/NDCG@10 after 1-3 feedback turns")
+    replay = eval_commands.add_parser(
+        "replay", help="feedback replay on MovieLens: HR/NDCG@10 after 1-3 feedback turns"
+    )
     replay.add_argument("--dataset", choices=["ml-1m", "ml-100k"], default="ml-1m")
     replay.add_argument("--users", type=int, default=500, help="seeded random sample of simulated users")
     replay.add_argument("--seed", type=int, default=0)
     replay.add_argument("--systems", default="recchat,popularity,item-knn,embedding", help="comma-separated")
-    replay.add_argument("--variants", help='extra recchat runs with other rerank weights, as JSON: {"no-collab": {"collaborative": 0}}')
+    replay.add_argument(
+        "--variants", help='extra recchat runs with other rerank weights, as JSON: {"no-collab": {"collaborative": 0}}'
+    )
     replay.add_argument("--out", help="report folder (default: eval-results/replay-DATASET)")
     replay.set_defaults(run=cmd_eval_replay)
 
-    serve = commands.add_parser("serve-llm", help="serve the LLM with an OpenAI-compatible API (vLLM or transformers)")
-    serve.add_argument("--engine", choices=["transformers", "vllm"], default="transformers")
+    serve = commands.add_parser(
+        "serve-llm",
+            help="serve the LLM with an OpenAI-compatible API (llama.cpp or transformers on a CPU, vLLM on a GPU)"
+    )
+    serve.add_argument("--engine", choices=["llamacpp", "transformers", "vllm"], default="llamacpp")
     serve.add_argument("--model", help="model folder or id (default: the configured model, e.g. the bundled SmolLM2)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--vllm-python", help="python of the separate vLLM environment (default: $RECCHAT_VLLM_PYTHON)")
-    serve.add_argument("--start-timeout", type=float, default=600.0, help="seconds to wait for the server to be healthy")
+    serve.add_argument(
+        "--start-timeout", type=float, default=600.0, help="seconds to wait for the server to be healthy"
+    )
     serve.set_defaults(run=cmd_serve_llm)
 
     feedback = commands.add_parser("feedback", help="record, import or forget feedback (the SQLite log)")
@@ -347,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.basicConfig(level=logging.WARNING, format="recchat: %(levelname)s: %(message)s")  # e.g. an engine fallback
     try:
         return args.run(args)
     except RecChatError as error:

@@ -50,6 +50,10 @@ class ModelFilesMissingError(RecChatError, FileNotFoundError):
     """A model (encoder or LLM) cannot be found on disk."""
 
 
+class ModelFileError(RecChatError, ValueError):
+    """A model file exists but cannot be loaded (truncated, corrupt, or not a model)."""
+
+
 class BackendUnavailableError(RecChatError, ConnectionError):
     """The LLM backend could not produce an answer (down, timed out, or failed)."""
 

@@ -21,6 +21,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from recchat.errors import FeedbackError, FeedbackStoreError, UnknownItemError
+from recchat.models import RecommendationList
 
 FeedbackKind = Literal["impression", "click", "like", "dislike", "purchase"]
 POSITIVE_KINDS = frozenset({"click", "like", "purchase"})
@@ -75,6 +76,18 @@ def item_event(catalog, **fields) -> FeedbackEvent:
     if not fields.get("user_id"):
         raise FeedbackError("say whose feedback this is: give a session_id or a user_id")
     return make_event(**fields)
+
+
+def impressions(reply: RecommendationList) -> list[FeedbackEvent]:
+    """One impression per item a reply showed, keyed by session, turn and item, so a retried log adds nothing."""
+    meta = reply.metadata
+    return [
+        FeedbackEvent(
+            kind="impression", user_id=meta.user_id, item_id=item.id, session_id=meta.session_id, turn=meta.turn,
+            rank=rank, key=f"impression:{meta.session_id}:{meta.turn}:{item.id}",
+        )
+        for rank, item in enumerate(reply.items, start=1)
+    ]
 
 
 def add_in_batches(store: FeedbackStore, events: Iterable[FeedbackEvent], batch: int = 50_000) -> int:

@@ -11,13 +11,11 @@ import json
 import re
 from dataclasses import dataclass
 
+from recchat.facts import QUOTABLE_FACT_CHARS, FactOptions, fact_phrases, offer
 from recchat.models import Item, format_price
 from recchat.retrieval import Candidate
 
 REASON_MAX_CHARS = 200
-QUOTABLE_FACT_CHARS = 48
-"""Longer attribute values are prose, not facts: a listing can carry anything there (even instructions
-planted for an LLM), so fact-built reasons never quote them."""
 WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)?")
 GENERIC_WORDS = {
     "this", "that", "with", "your", "for", "and", "the", "great", "good", "perfect", "nice", "item",
@@ -43,7 +41,9 @@ def reply_schema(aliases: list[str], min_items: int, max_items: int, reason_max_
                     "type": "object",
                     "properties": {
                         "id": {"type": "string", "enum": aliases},
-                        "reason": {"type": "string", "minLength": 10, "maxLength": min(reason_max_chars, REASON_MAX_CHARS)},
+                        "reason": {
+                            "type": "string", "minLength": 10, "maxLength": min(reason_max_chars, REASON_MAX_CHARS)
+                        },
                     },
                     "required": ["id", "reason"],
                     "additionalProperties": False,
@@ -53,6 +53,52 @@ def reply_schema(aliases: list[str], min_items: int, max_items: int, reason_max_
         "required": ["items"],
         "additionalProperties": False,
     }
+
+
+def choice_schema(options: list[FactOptions], min_items: int, max_items: int, fixed_order: bool) -> dict:
+    """JSON schema of an answer that chooses, for each pick, one of that candidate's allowed reasons
+    (`options[i].choices` for alias i). `fixed_order`: the ranking has chosen the items, so the answer explains exactly
+    the first `max_items` candidates in order; otherwise the model also chooses 1..max_items of them."""
+
+    def pick(position: int) -> dict:
+        # Spelled out as constants: JSON schema cannot say "no repeats" (grammars ignore uniqueItems).
+        choices = [{"const": choice} for choice in options[position].choices]
+        return {
+            "type": "object",
+            "properties": {"id": {"const": alias(position)}, "facts": {"anyOf": choices}},
+            "required": ["id", "facts"],
+            "additionalProperties": False,
+        }
+
+    if fixed_order:
+        shown = min(max_items, len(options))
+        picks = {"type": "array", "prefixItems": [pick(p) for p in range(shown)], "minItems": shown, "maxItems": shown}
+    else:
+        picks = {
+            "type": "array", "items": {"anyOf": [pick(p) for p in range(len(options))]},
+            "minItems": min(min_items, len(options)), "maxItems": min(max_items, len(options)),
+        }
+    return {"type": "object", "properties": {"items": picks}, "required": ["items"], "additionalProperties": False}
+
+
+def candidate_options(candidates: list[Candidate], request: str, price_asked: bool) -> list[FactOptions]:
+    """What a choosing answer may say of each candidate: its fact phrases (its category, if it has none), those that
+    answer the request first (its price too, if `price_asked`)."""
+    options = []
+    for candidate in candidates:
+        item = candidate.item
+        price = format_price(item.price, item.currency) if price_asked and item.price is not None else None
+        options.append(offer(fact_phrases(item) or [item.category], request, price))
+    return options
+
+
+def option_lines(candidates: list[Candidate], options: list[FactOptions]) -> str:
+    """The candidates as a choosing prompt shows them: title and the phrases to choose from. Each token here costs
+    about 3 ms of the turn before the first item can show, so no category and no quotes."""
+    return "\n".join(
+        f"[{alias(position)}] {_clean(candidate.item.title)}: " + "; ".join(_clean(p) for p in option.phrases)
+        for position, (candidate, option) in enumerate(zip(candidates, options, strict=True))
+    )
 
 
 def candidate_lines(candidates: list[Candidate], max_facts: int = 5) -> str:
@@ -71,8 +117,11 @@ def _clean(text: str) -> str:
 
 @dataclass(frozen=True)
 class Pick:
+    """One pick as the model wrote it: a reason in its own words, or the fact phrases it chose."""
+
     alias: str
-    reason: str
+    reason: str | None = None
+    facts: tuple[str, ...] = ()
 
 
 class PickReader:
@@ -100,8 +149,11 @@ class PickReader:
             raw = self._buffer[start:end]
             try:
                 data = json.loads(raw)
-                picks.append(Pick(str(data["id"]), str(data["reason"])))
-            except (ValueError, KeyError, TypeError):
+                if isinstance(data.get("facts"), list):
+                    picks.append(Pick(str(data["id"]), facts=tuple(str(fact) for fact in data["facts"])))
+                else:
+                    picks.append(Pick(str(data["id"]), str(data["reason"])))
+            except (ValueError, KeyError, TypeError, AttributeError):
                 picks.append(raw)
         return picks
 

@@ -71,6 +71,18 @@ class Constraints(BaseModel):
     excluded_terms: list[str] = Field(default_factory=list)
     excluded_ids: list[str] = Field(default_factory=list)
 
+    def narrow(self, filters: Constraints) -> None:
+        """Apply `filters` (e.g. a UI's controls) on top: their category wins, and of two price limits the tighter
+        one holds."""
+        if filters.category:
+            self.category = filters.category
+        if filters.min_price is not None:
+            self.min_price = max(filters.min_price, self.min_price or 0)
+        if filters.max_price is not None:
+            self.max_price = min(filters.max_price, self.max_price if self.max_price is not None else filters.max_price)
+        self.excluded_terms = sorted({*self.excluded_terms, *filters.excluded_terms})
+        self.excluded_ids = sorted({*self.excluded_ids, *filters.excluded_ids})
+
 
 class ParsedRequest(BaseModel):
     """One user turn as understood: the retrieval query plus constraints."""
@@ -97,12 +109,15 @@ class RecommendedItem(BaseModel):
     category: str
     price: float | None = None
     currency: str | None = None
-    reason_source: Literal["llm", "facts"] = Field(
-        description="'llm' when the model's reason was kept, 'facts' when it was built from item facts"
+    reason_source: Literal["llm", "llm-facts", "facts"] = Field(
+        description="Where the reason came from: 'llm', text the model wrote that passed the grounding check; "
+        "'llm-facts', the item's own fact phrases that the model chose; 'facts', built by rules from the item's facts "
+        "(the model's reason failed, or no model answered)"
     )
     because: str | None = Field(
         default=None,
-        description="Set when feedback moved the item up: 'because you liked X' (X: the liked item that explains it best)",
+        description="Set when feedback moved the item up: 'because you liked X' (X: the liked item that explains it "
+        "best)",
     )
 
 
@@ -115,7 +130,11 @@ class ReplyMetadata(BaseModel):
     backend: str
     prompt: str = Field(description="Prompt name and version, e.g. 'recommend@1'")
     source: Literal["llm", "retrieval"] = Field(
-        description="'retrieval' when the LLM answer was unusable or the backend was down"
+        description="'llm' when something the model chose reached the user (a reason, or the items when it ranks); "
+        "'retrieval' when the reply is search and rules alone (the model off, down, or none of its output held)"
+    )
+    reason_sources: dict[str, int] = Field(
+        default_factory=dict, description="How many shown reasons came from each source ('llm', 'llm-facts', 'facts')"
     )
     fallback_reason: str | None = None
     dropped_ids: list[str] = Field(

@@ -6,6 +6,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from langchain_core.prompts import ChatPromptTemplate
 
@@ -28,6 +29,9 @@ class Prompt:
     template: ChatPromptTemplate
     reason_max_chars: int = DEFAULT_REASON_MAX_CHARS
     """Longest reason the output schema allows: every character is decoding time."""
+    job: Literal["write", "choose"] = "write"
+    """'write': the model writes each reason (kept only if it passes the grounding check); 'choose': it chooses
+    each reason's fact phrases from the item's own (true by construction)."""
 
     @property
     def label(self) -> str:
@@ -61,15 +65,17 @@ def load_prompt(name: str, version: int | None = None, prompts_dir: Path = PROMP
     missing = [field for field in REQUIRED_FIELDS if field not in data]
     if missing or data["version"] != version:
         raise PromptNotFoundError(f"{path} must define {', '.join(REQUIRED_FIELDS)} with version = {version}")
+    examples = [{"user": data["example_user"], "assistant": data["example_assistant"]}, *data.get("more_examples", [])]
+    if any(set(example) != {"user", "assistant"} for example in examples):
+        raise PromptNotFoundError(f"{path}: each of [[more_examples]] must have exactly `user` and `assistant`")
+    shots = [message for example in examples for message in (("human", example["user"]), ("ai", example["assistant"]))]
     template = ChatPromptTemplate.from_messages(
-        [
-            ("system", data["system"]),
-            ("human", data["example_user"]),
-            ("ai", data["example_assistant"]),
-            ("human", data["user"]),
-        ],
-        template_format="mustache",
+        [("system", data["system"]), *shots, ("human", data["user"])], template_format="mustache"
     )
+    job = data.get("job", "write")
+    if job not in ("write", "choose"):
+        raise PromptNotFoundError(f"{path}: job must be 'write' or 'choose', not {job!r}")
     return Prompt(
-        name, version, data.get("description", ""), template, data.get("reason_max_chars", DEFAULT_REASON_MAX_CHARS)
+        name, version, data.get("description", ""), template, data.get("reason_max_chars", DEFAULT_REASON_MAX_CHARS),
+        job,
     )

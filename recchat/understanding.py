@@ -10,17 +10,24 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from recchat.errors import InvalidMessageError
 from recchat.models import Constraints, Item, ParsedRequest
 from recchat.movies import normalise_title
 
 NUMBER = r"(?:[$€£¥]\s*)?(\d+(?:[.,]\d+)?)\s*(k\b)?\s*(?:dollars?|usd|eur|euros?|gbp|pounds?|bucks|元|块)?"
-MAX_PRICE = re.compile(rf"\b(?:under|below|less than|cheaper than|no more than|at most|up to|max(?:imum)?|within|<=?)\s*{NUMBER}", re.I)
+MAX_PRICE = re.compile(
+    rf"\b(?:under|below|less than|cheaper than|no more than|at most|up to|max(?:imum)?|within|<=?)\s*{NUMBER}", re.I
+)
 MIN_PRICE = re.compile(rf"\b(?:over|above|more than|at least|min(?:imum)?|>=?)\s*{NUMBER}", re.I)
 RANGE = re.compile(rf"\bbetween\s*{NUMBER}\s*(?:and|-|to)\s*{NUMBER}", re.I)
 OR_LESS = re.compile(rf"{NUMBER}\s*or (less|under|cheaper)", re.I)
 ZH_MAX = re.compile(r"(?:低于|不超过|少于|以内)\s*(\d+)|(\d+)\s*(?:元|块)?\s*(?:以下|以内)")
 ZH_MIN = re.compile(r"(?:高于|超过|至少)\s*(\d+)|(\d+)\s*(?:元|块)?\s*以上")
-EXCLUDE = re.compile(r"\b(?:not|no|without|except|but not|anything but|don'?t want|nothing|avoid|never)\s+(?:in\s+|a\s+|any\s+)?([a-z][a-z-]+)", re.I)
+EXCLUDE = re.compile(
+    r"\b(?:not|no|without|except|but not|anything but|don'?t want|nothing|avoid|never)\s+(?:in\s+|a\s+|any\s+)?"
+    r"([a-z][a-z-]+)",
+    re.I,
+)
 ZH_EXCLUDE = re.compile(r"(?:不要|不想要|除了|别要?|不是)\s*([\u4e00-\u9fff]{1,4})")
 NOT_A_TERM = {
     "more", "less", "longer", "than", "too", "very", "idea", "need", "thanks", "thank", "problem", "one",
@@ -30,8 +37,14 @@ NOT_A_TERM = {
 QUOTED = re.compile(r'"[^"]+"|“[^”]+”|「[^」]+」')
 CHEAPER = re.compile(r"\b(cheaper|less expensive|lower price|more affordable|too expensive|budget)\b|便宜", re.I)
 PRICIER = re.compile(r"\b(more expensive|pricier|higher[- ]end|premium|fancier)\b|更贵|高档", re.I)
-MORE_LIKE_THIS = re.compile(r"\bmore (?:like|of) (?:that|this|these|those|it|them)\b|\bsimilar ones?\b|更多类似|类似的", re.I)
-SOMETHING_ELSE = re.compile(r"\b(something else|other options?|others|different ones?|show me more|more options|anything else|else)\b|换|其他|别的", re.I)
+MORE_LIKE_THIS = re.compile(
+    r"\bmore (?:like|of) (?:that|this|these|those|it|them)\b|\bsimilar ones?\b|更多类似|类似的", re.I
+)
+SOMETHING_ELSE = re.compile(
+    r"\b(something else|other options?|others|different ones?|show me more|more options|anything else|else)\b"
+    r"|换|其他|别的",
+    re.I,
+)
 FILLER = re.compile(
     r"\b(i(?:'m| am)? (?:want|need|would like|'d like|looking for|am looking for|search(?:ing)? for)|looking for|"
     r"i want|i need|can you|could you|please|show me|recommend(?: me)?|suggest|give me|find me|get me|"
@@ -42,7 +55,9 @@ FILLER = re.compile(
 )
 # Wording that makes the items a shopper names references ("I liked "Heat"", "similar to "Heat"") rather than
 # the item they ask for ("do you have "Heat"?"). References are searched near and never offered back.
-REFERENCE = re.compile(r"\b(?:like|liked|loved|enjoyed|similar to|such as|reminds? me of|in the style of)\b|喜欢|类似|像", re.I)
+REFERENCE = re.compile(
+    r"\b(?:like|liked|loved|enjoyed|similar to|such as|reminds? me of|in the style of)\b|喜欢|类似|像", re.I
+)
 
 # Shopping words, so Chinese requests reach an English-only encoder as English keywords.
 ZH_GLOSSARY = {
@@ -65,7 +80,8 @@ CATEGORY_WORDS = {
     "peacoat": "coats & jackets", "trench": "coats & jackets", "vest": "coats & jackets", "anorak": "coats & jackets",
     "sweater": "sweaters", "jumper": "sweaters", "cardigan": "sweaters", "hoodie": "sweaters", "turtleneck": "sweaters",
     "pullover": "sweaters", "shirt": "tops", "t-shirt": "tops", "tee": "tops", "blouse": "tops", "top": "tops",
-    "jeans": "trousers & jeans", "trousers": "trousers & jeans", "pants": "trousers & jeans", "chinos": "trousers & jeans",
+    "jeans": "trousers & jeans", "trousers": "trousers & jeans", "pants": "trousers & jeans",
+    "chinos": "trousers & jeans",
     "shorts": "trousers & jeans", "leggings": "trousers & jeans", "dress": "dresses", "boots": "shoes", "boot": "shoes",
     "sneakers": "shoes", "trainers": "shoes", "sandals": "shoes", "loafers": "shoes", "slippers": "shoes",
     "shoe": "shoes", "wellies": "shoes", "scarf": "accessories", "beanie": "accessories", "hat": "accessories",
@@ -76,6 +92,17 @@ CATEGORY_WORDS = {
     "flask": "outdoor gear", "trekking poles": "outdoor gear", "sleeping pad": "outdoor gear", "swimsuit": "activewear",
     "bikini": "activewear", "swim": "activewear", "yoga": "activewear", "sports bra": "activewear",
 }
+
+
+def check_message(message: str, limit: int) -> None:
+    """`InvalidMessageError` for a message that is empty or longer than `limit` characters, saying what to do."""
+    if not isinstance(message, str) or not message.strip():
+        raise InvalidMessageError("the message is empty; say what you are looking for, e.g. 'a warm winter coat'")
+    if len(message) > limit:
+        raise InvalidMessageError(
+            f"the message has {len(message):,} characters; the limit is {limit:,} "
+            f"(RECCHAT_CHAT__MAX_MESSAGE_CHARS). Shorten it to what you are looking for."
+        )
 
 
 def detect_language(text: str) -> str:
@@ -224,10 +251,12 @@ class RequestParser:
         if something_else and shown:
             constraints.excluded_ids = sorted({*constraints.excluded_ids, *(item.id for item in shown)})
             notes.append("leaving out the items already shown")
-        if constraints.min_price is not None and constraints.max_price is not None and constraints.min_price > constraints.max_price:
+        low, high = constraints.min_price, constraints.max_price
+        if low is not None and high is not None and low > high:
             notes.append("the price limits contradict each other")
         return ParsedRequest(
-            query=query, constraints=constraints, follow_up=refines, language=language, notes=notes, similar_to=similar_to
+            query=query, constraints=constraints, follow_up=refines, language=language, notes=notes,
+            similar_to=similar_to,
         )
 
     def _category(self, content: str) -> str | None:

@@ -4,7 +4,7 @@ Each test that writes gets its own Chroma store in a temp folder."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -16,8 +16,8 @@ from recchat.chat import RecChat  # noqa: E402
 from recchat.config import BUNDLED_CATALOG_DIR, Settings  # noqa: E402
 from recchat.embeddings import load_encoder  # noqa: E402
 from recchat.errors import BackendUnavailableError  # noqa: E402
-from recchat.llm import make_backend  # noqa: E402
-from recchat.llm.local import prepare_model_dir  # noqa: E402
+from recchat.llm import LLMBackend, make_backend  # noqa: E402
+from recchat.llm.local import gguf_file, prepare_model_dir  # noqa: E402
 from recchat.llm.server import LLMServer, free_port  # noqa: E402
 
 
@@ -49,6 +49,15 @@ def nobody_listening() -> str:
 
 
 @pytest.fixture(scope="session")
+def served_llamacpp(settings, tmp_path_factory) -> Iterator[tuple[LLMServer, str]]:
+    """llama.cpp's OpenAI-compatible server with the bundled GGUF, as `recchat serve-llm` starts it."""
+    model = str(gguf_file(settings.llm.model))
+    server = LLMServer("llamacpp", model, port=free_port(), log=tmp_path_factory.mktemp("serve") / "llamacpp.log")
+    with server.start(timeout_s=120):
+        yield server, model
+
+
+@pytest.fixture(scope="session")
 def served_llm(settings, tmp_path_factory) -> Iterator[tuple[LLMServer, str]]:
     """A real `transformers serve` (continuous batching) with the bundled SmolLM2 on a free loopback port, as
     `recchat serve-llm` starts it; the server and the model name to ask for."""
@@ -64,7 +73,7 @@ def bot(settings, encoder, real_backend) -> RecChat:
     return RecChat.from_settings(settings, encoder=encoder, backend=real_backend)
 
 
-class ScriptedBackend:
+class ScriptedBackend(LLMBackend):
     """Replays given LLM outputs: the only way to make a real model emit exactly the bad
     output a test needs. The real model is exercised by the end-to-end tests."""
 
@@ -74,9 +83,6 @@ class ScriptedBackend:
         self.outputs = list(outputs)
         self.calls: list[list[dict]] = []
 
-    def generate(self, messages, *, schema=None, max_tokens=256) -> str:
-        return "".join(self.stream(messages, schema=schema, max_tokens=max_tokens))
-
     def stream(self, messages, *, schema=None, max_tokens=256) -> Iterator[str]:
         self.calls.append(messages)
         output = self.outputs.pop(0) if len(self.outputs) > 1 else self.outputs[0]
@@ -84,10 +90,6 @@ class ScriptedBackend:
             raise output
         for start in range(0, len(output), 7):  # arrive in pieces, as a real stream does
             yield output[start : start + 7]
-
-    async def astream(self, messages, *, schema=None, max_tokens=256) -> AsyncIterator[str]:
-        for chunk in self.stream(messages, schema=schema, max_tokens=max_tokens):
-            yield chunk
 
 
 @pytest.fixture

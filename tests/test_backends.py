@@ -1,29 +1,69 @@
-"""One contract, every LLM backend: the in-process transformers model, and a real `transformers serve` reached through
-the OpenAI client. Each test runs on both, with the bundled SmolLM2 (greedy decoding, so answers repeat)."""
+"""One contract, every LLM backend: the in-process llama.cpp and transformers engines, and real servers (llama.cpp's
+and `transformers serve`) reached through the OpenAI client. Each test runs on each, with the bundled SmolLM2 (greedy
+decoding, so answers repeat). Then what happens when the llama.cpp engine cannot run: a missing or corrupt GGUF, or
+no llama-cpp-python build.
+
+Without a llama-cpp-python build the llama.cpp cases are skipped, unless RECCHAT_REQUIRE_LLAMACPP=1 (as in CI)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from recchat.llm import LLMBackend
+from recchat.config import LLMSettings, Settings
+from recchat.errors import ModelFileError, ModelFilesMissingError
+from recchat.llm import LLMBackend, factory, make_backend
+from recchat.llm.inprocess import InProcessBackend
+from recchat.llm.llamacpp import llama_cpp_missing
+from recchat.llm.local import TransformersBackend
 from recchat.llm.openai_compatible import OpenAICompatibleBackend
+
+MISSING = llama_cpp_missing()
+needs_llama_cpp = pytest.mark.skipif(
+    MISSING is not None and os.environ.get("RECCHAT_REQUIRE_LLAMACPP") != "1", reason=f"{MISSING}; `make setup`"
+)
 
 PROMPTS = ["Name a fruit.", "Name a colour.", "Name an animal.", "Name a country."]
 SHORT = 24
 
 
-@pytest.fixture(params=["in-process", "served"], scope="module")
-def backend(request, real_backend, settings) -> LLMBackend:
-    if request.param == "in-process":
-        return real_backend
-    server, model = request.getfixturevalue("served_llm")
+@pytest.fixture(scope="module")
+def transformers_backend(settings) -> LLMBackend:
+    llm = settings.llm.model_copy(update={"backend": "transformers"})
+    return make_backend(settings.model_copy(update={"llm": llm}))
+
+
+@pytest.fixture(params=[pytest.param("llamacpp", marks=needs_llama_cpp), "transformers"], scope="module")
+def in_process(request) -> InProcessBackend:
+    """Each in-process engine: llama.cpp is the default (`real_backend`)."""
+    backend = request.getfixturevalue("real_backend" if request.param == "llamacpp" else "transformers_backend")
+    assert backend.name.startswith(request.param)
+    return backend
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("llamacpp", marks=needs_llama_cpp), "transformers",
+        pytest.param("served-llamacpp", marks=needs_llama_cpp), "served-transformers",
+    ],
+    scope="module",
+)
+def backend(request, settings) -> LLMBackend:
+    if request.param == "llamacpp":
+        return request.getfixturevalue("real_backend")
+    if request.param == "transformers":
+        return request.getfixturevalue("transformers_backend")
+    engine = request.param.removeprefix("served-")
+    server, model = request.getfixturevalue("served_llamacpp" if engine == "llamacpp" else "served_llm")
     return OpenAICompatibleBackend(
-        settings.llm.model_copy(update={"backend": "openai", "base_url": server.base_url, "model": model})
+        settings.llm.model_copy(update={"backend": "openai", "base_url": server.base_url, "model": model,
+            "engine": engine})
     )
 
 
@@ -62,7 +102,8 @@ def test_concurrent_requests_each_get_their_own_answer(backend):
     if isinstance(backend, OpenAICompatibleBackend):
         # A batch's arithmetic differs from a lone request's in the last bits, so greedy answers may part ways
         # late; the opening still shows whose answer it is.
-        openings = ([" ".join(text.split()[:6]) for text in texts] for texts in (alone, threaded, asyncio.run(together())))
+        openings = ([" ".join(text.split()[:6]) for text in texts] for texts in (alone, threaded,
+            asyncio.run(together())))
         alone, threaded, gathered = openings
     else:
         gathered = asyncio.run(together())
@@ -90,17 +131,17 @@ def test_an_abandoned_answer_ends_at_once_and_the_next_is_whole(backend):
     assert asyncio.run(abandon_then_ask()) == backend.generate(ask(PROMPTS[2]), max_tokens=SHORT)
 
 
-def test_a_request_abandoned_while_queued_never_reaches_the_in_process_model(real_backend, monkeypatch):
+def test_a_request_abandoned_while_queued_never_reaches_the_in_process_model(in_process, monkeypatch):
     """One answer holds the model; a second request waits, and its turn is cancelled (a timeout, a closed tab).
     It must leave the queue: no prefill, no token, for nobody."""
     generations = []
-    generate = real_backend.model.generate
-    monkeypatch.setattr(real_backend.model, "generate", lambda *a, **k: generations.append(1) or generate(*a, **k))
-    holding = real_backend.stream(ask("Write a long story about a lighthouse keeper."), max_tokens=48)
+    generate = in_process._generate
+    monkeypatch.setattr(in_process, "_generate", lambda *a, **k: generations.append(1) or generate(*a, **k))
+    holding = in_process.stream(ask("Write a long story about a lighthouse keeper."), max_tokens=48)
     next(holding)
 
     async def queue_then_give_up() -> None:
-        waiting = real_backend.astream(ask(PROMPTS[0]), max_tokens=SHORT)
+        waiting = in_process.astream(ask(PROMPTS[0]), max_tokens=SHORT)
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(anext(waiting), 0.5)
         await waiting.aclose()
@@ -112,3 +153,36 @@ def test_a_request_abandoned_while_queued_never_reaches_the_in_process_model(rea
         time.sleep(0.05)  # the waiting request's thread ends either way: by leaving, or (wrongly) by generating
     assert not any(t.name == "recchat-stream" for t in threading.enumerate())
     assert generations == [1]
+
+
+@needs_llama_cpp
+def test_the_default_engine_is_llama_cpp_where_it_is_built(settings):
+    assert MISSING is None, f"RECCHAT_REQUIRE_LLAMACPP=1 but {MISSING}"
+    assert settings.llm.backend == "llamacpp" and make_backend(settings).name.startswith("llamacpp")
+
+
+def test_without_a_llama_cpp_build_the_transformers_engine_answers_and_says_so_once(settings, monkeypatch, caplog):
+    monkeypatch.setattr("recchat.llm.llamacpp.llama_cpp_missing", lambda: "llama-cpp-python is not installed")
+    factory._warn_fallback.cache_clear()
+    with caplog.at_level(logging.WARNING, logger="recchat.llm.factory"):
+        engines = [make_backend(settings) for _ in range(2)]
+    assert all(isinstance(engine, TransformersBackend) for engine in engines)
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "not installed" in warnings[0] and "transformers" in warnings[0]
+    assert engines[0].generate(ask(PROMPTS[0]), max_tokens=4)  # and it answers
+
+
+@pytest.mark.parametrize("name, content, error, says", [
+    ("missing.gguf", None, ModelFilesMissingError, "does not exist"),
+    ("corrupt.gguf", b"GGUF" + b"\x00" * 64, ModelFileError, "not a complete GGUF"),
+    ("empty.gguf", b"", ModelFileError, "not a complete GGUF"),
+    ("weights.bin", b"x", ModelFilesMissingError, "not a .gguf file"),
+])
+@needs_llama_cpp
+def test_a_bad_gguf_file_is_a_clear_error_naming_it(tmp_path, name, content, error, says):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(error, match=says) as raised:
+        make_backend(Settings(llm=LLMSettings(backend="llamacpp", model=str(path))))
+    assert str(path) in str(raised.value)

@@ -147,7 +147,7 @@ def test_forget_user_deletes_events_messages_profile_and_sessions(make_bot, tmp_
     assert bot.forget_user("ann") > 0
     assert bot.feedback_store.count("ann") == 0 and bot.feedback_store.messages("ann") == []
     assert bot.feedback_model.hidden("ann") == set() and "ann" not in bot.feedback_model.users
-    assert session not in {s.id for s in bot._sessions.values()}
+    assert session not in bot.sessions
     assert ids(bot.chat(COATS, bot.new_session(user_id="ann"))) == ids(first)
 
 

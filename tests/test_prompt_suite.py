@@ -8,9 +8,21 @@ import pytest
 from recchat.chat import RecChat
 from recchat.cli import main
 from recchat.evaluation.suite import (
-    CaseResult, Case, Expect, SuiteError, SuiteResult, check_reply, flips, load_suite, run_case, run_suite,
-    suite_catalog, suite_paths, table,
+    Case,
+    CaseResult,
+    Expect,
+    SuiteError,
+    SuiteResult,
+    check_reply,
+    flips,
+    load_suite,
+    run_case,
+    run_suite,
+    suite_catalog,
+    suite_paths,
+    table,
 )
+from recchat.facts import fact_phrases
 
 SUITES = {path.stem: load_suite(path) for path in suite_paths()}
 
@@ -54,8 +66,12 @@ def coat_reply(scripted_bot):
 def test_each_expectation_fails_when_the_reply_breaks_it(coat_reply):
     bot, reply = coat_reply
     catalog = bot.catalog
-    assert check_reply(Expect(category="coats & jackets", min_items=3, reasons_cite_facts=True), reply, None, catalog) == []
+    assert check_reply(Expect(category="coats & jackets", min_items=3, reasons_cite_facts=True), reply, None,
+        catalog) == []
+    first_facts = " ".join(fact_phrases(catalog[reply.items[0].id])).lower().split()
+    unsaid = next(word for word in first_facts if len(word) > 3 and word not in reply.items[0].reason.lower())
     broken = {
+        "reasons_mention": Expect(reasons_mention=[unsaid]),
         "category": Expect(category="shoes"),
         "min_items": Expect(min_items=9),
         "max_items": Expect(max_items=0),
@@ -94,7 +110,8 @@ def test_comparisons_with_the_previous_turn(scripted_bot):
     cheaper = bot.chat("cheaper", session)
     both = Expect(cheaper_than_previous=True, disjoint_from_previous=True)
     assert check_reply(both, cheaper, first, bot.catalog) == []
-    assert len(check_reply(Expect(cheaper_than_previous=True, disjoint_from_previous=True), first, first, bot.catalog)) == 2
+    assert len(check_reply(Expect(cheaper_than_previous=True, disjoint_from_previous=True), first, first,
+        bot.catalog)) == 2
     assert check_reply(Expect(pricier_than_previous=True), first, cheaper, bot.catalog) == []
     assert check_reply(Expect(cheaper_than_previous=True), first, None, bot.catalog)  # nothing to compare with
 

@@ -1,5 +1,6 @@
-"""The OpenAI-compatible path against a real server: `transformers serve` with the bundled SmolLM2 on a free loopback
-port, started and stopped by `LLMServer` (what `recchat serve-llm` runs). vLLM's own options are checked on the
+"""The OpenAI-compatible path against a real server: `transformers serve` (and llama.cpp's server, for
+`recchat serve-llm --engine llamacpp`) with the bundled SmolLM2 on a free loopback port, started and stopped by
+`LLMServer` (what `recchat serve-llm` runs). vLLM's own options are checked on the
 request body in test_chat.py; vLLM itself needs a GPU and its own environment."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import openai
 import pytest
+from test_backends import needs_llama_cpp
 
 from recchat.chat import RecChat
 from recchat.config import LLMSettings
@@ -35,6 +37,14 @@ def make_bot(settings, encoder, llm: LLMSettings, tmp_path, backend=None, store:
     return RecChat.from_settings(
         settings.model_copy(update={"llm": llm, "feedback": feedback}), encoder=encoder, backend=backend
     )
+
+
+def test_llama_cpp_gets_the_schema_in_its_own_form():
+    """llama.cpp's server refuses response_format 'json_schema' (422); it takes 'json_object' with a schema."""
+    schema = {"type": "object"}
+    llamacpp = LLMSettings(backend="openai", base_url="http://127.0.0.1:1/v1", model="m.gguf", engine="llamacpp")
+    body = OpenAICompatibleBackend(llamacpp).request([{"role": "user", "content": "hi"}], schema, 8)
+    assert body["response_format"] == {"type": "json_object", "schema": schema} and "extra_body" not in body
 
 
 def test_vllm_runs_from_its_own_environment():
@@ -70,7 +80,9 @@ def test_no_server_means_a_retrieval_answer_with_a_notice_at_once(settings, enco
     assert "unavailable" in reply.metadata.fallback_reason and time.monotonic() - started < 10
 
 
-def test_a_server_killed_mid_answer_gives_a_retrieval_answer_and_is_retried_later(served_llm, settings, encoder, tmp_path):
+def test_a_server_killed_mid_answer_gives_a_retrieval_answer_and_is_retried_later(
+    served_llm, settings, encoder, tmp_path
+):
     server, model = served_llm  # it kills the shared server, and starts it again for the tests after it
     llm = openai_llm(settings, server.base_url, model, timeout_s=20)
     real = OpenAICompatibleBackend(llm)
@@ -129,7 +141,9 @@ class InFlight:
             self.now -= 1
 
 
-def test_eight_concurrent_sessions_reach_the_server_together_without_cross_talk(served_llm, settings, encoder, tmp_path):
+def test_eight_concurrent_sessions_reach_the_server_together_without_cross_talk(
+    served_llm, settings, encoder, tmp_path
+):
     server, model = served_llm
     llm = openai_llm(settings, server.base_url, model, timeout_s=240, max_new_tokens=48)
     served = InFlight(OpenAICompatibleBackend(llm))
@@ -146,13 +160,16 @@ def test_eight_concurrent_sessions_reach_the_server_together_without_cross_talk(
     assert served.most == len(SHOPPERS)  # every session's first answer was being generated at the same time
 
     # Alone and one after another, without an LLM: the ranking decides the items, so they must be the same.
-    alone = make_bot(settings, encoder, settings.llm.model_copy(update={"backend": "none"}), tmp_path, store="alone.sqlite3")
+    no_llm = settings.llm.model_copy(update={"backend": "none"})
+    alone = make_bot(settings, encoder, no_llm, tmp_path, store="alone.sqlite3")
     for n, ((first, follow_up), replies) in enumerate(zip(SHOPPERS, conversations)):
         session = alone.new_session(user_id=f"u{n}")
         expected = [alone.chat(first, session), alone.chat(follow_up, session)]
         assert [r.metadata.user_id for r in replies] == [f"u{n}"] * 2
-        assert [r.metadata.turn for r in replies] == [1, 2] and replies[0].metadata.session_id == replies[1].metadata.session_id
-        assert replies[1].metadata.request.query == replies[0].metadata.request.query  # the follow-up kept its own topic
+        assert [r.metadata.turn for r in replies] == [1, 2]
+        assert replies[0].metadata.session_id == replies[1].metadata.session_id
+        # the follow-up kept its own topic
+        assert replies[1].metadata.request.query == replies[0].metadata.request.query
         assert [r.message for r in replies] == [e.message for e in expected]
         assert [[i.id for i in r.items] for r in replies] == [[i.id for i in e.items] for e in expected]
         assert "unavailable" not in (replies[0].metadata.fallback_reason or "")
@@ -211,12 +228,13 @@ def test_a_failing_call_is_retried_with_backoff_then_answered_from_retrieval(set
         server.shutdown()
 
 
-def test_the_serve_llm_command_serves_until_terminated(settings, encoder, tmp_path):
+@pytest.mark.parametrize("engine", [pytest.param("llamacpp", marks=needs_llama_cpp), "transformers"])
+def test_the_serve_llm_command_serves_until_terminated(settings, encoder, tmp_path, engine):
     """`recchat serve-llm` as a user runs it: it prints the settings once the model answers, a turn uses them,
-    and SIGTERM stops it and its server."""
+    and SIGTERM stops it and its server. llama.cpp's server honours the schema: the model's chosen facts arrive."""
     recchat = str(Path(sys.executable).parent / "recchat")
     command = subprocess.Popen(
-        [recchat, "serve-llm", "--engine", "transformers", "--port", str(free_port())],
+        [recchat, "serve-llm", "--engine", engine, "--port", str(free_port())],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
     )
     try:
@@ -225,10 +243,13 @@ def test_the_serve_llm_command_serves_until_terminated(settings, encoder, tmp_pa
         printed = dict(word.split("=", 1) for word in line.split() if word.startswith("RECCHAT_LLM__"))
         assert printed["RECCHAT_LLM__BACKEND"] == "openai"
         base_url, model = printed["RECCHAT_LLM__BASE_URL"], printed["RECCHAT_LLM__MODEL"]
-        reply = make_bot(settings, encoder, openai_llm(settings, base_url, model, timeout_s=120), tmp_path).chat(
-            "waterproof hiking boots"
-        )
+        served = openai_llm(settings, base_url, model, timeout_s=120, engine=printed.get("RECCHAT_LLM__ENGINE",
+            "generic"))
+        reply = make_bot(settings, encoder, served, tmp_path).chat("waterproof hiking boots")
         assert reply.items and "unavailable" not in (reply.metadata.fallback_reason or "")
+        if engine == "llamacpp":
+            assert model.endswith(".gguf") and served.engine == "llamacpp"
+            assert reply.metadata.source == "llm" and reply.metadata.reason_sources["llm-facts"] == len(reply.items)
         command.send_signal(signal.SIGTERM)
         assert command.wait(60) == 0
     finally:

@@ -41,6 +41,16 @@ def test_an_answer_streams_then_fills_the_cards_with_real_items(engines):
     assert "search alone" in notice  # llm.backend 'none' is the retrieval-only answer, said plainly
     card = card_html(state.items[0])
     assert catalog[state.items[0]["id"]].title in card and "$" in card and "season: winter" in card
+    assert "data-source='facts'" in card and "not the model" in card  # the card says the model did not choose it
+
+
+@pytest.mark.parametrize("source, says", [
+    ("llm-facts", "Facts chosen by the model"), ("llm", "Written by the model"), ("facts", "not the model"),
+])
+def test_each_card_says_where_its_reason_came_from(engines, source, says):
+    item = ask(engines, "I want a winter coat")[-1][1].items[0] | {"reason_source": source}
+    card = card_html(item)
+    assert f"data-source='{source}'" in card and says in card
 
 
 def test_like_then_more_like_that_moves_the_ranking_and_dislike_hides(engines):
@@ -85,11 +95,12 @@ def test_tabs_are_isolated_and_new_session_starts_over(engines):
 
 
 def test_with_the_real_llm_the_answer_streams_and_needs_no_notice(settings, encoder, real_backend, tmp_path):
-    tuned = settings.model_copy(update={"feedback": settings.feedback.model_copy(update={"path": tmp_path / "f.sqlite3"})})
+    feedback = settings.feedback.model_copy(update={"path": tmp_path / "f.sqlite3"})
+    tuned = settings.model_copy(update={"feedback": feedback})
     engines = Engines(tuned, encoder=encoder, backend=real_backend)
     steps = ask(engines, "waterproof hiking boots")
     history, state, notice = steps[-1]
     assert state.items and len(steps) >= 2
     assert notice == "" or "search alone" in notice  # the notice appears exactly when the LLM's answer was not used
-    reply_source = engines["products"]._sessions[state.sessions["products"]].turns[-1].metadata.source
+    reply_source = engines["products"].sessions.get(state.sessions["products"]).turns[-1].metadata.source
     assert (notice == "") == (reply_source == "llm")

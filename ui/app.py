@@ -35,6 +35,12 @@ MOVIE_DATASETS = {"movies": "ml-1m", "movies-ml-100k": "ml-100k"}
 ANY_CATEGORY = "any category"
 WORKING = "_Choosing and explaining…_"
 SHOWN_ATTRIBUTES = 3
+REASON_ORIGINS = {
+    "llm": "Written by the model, checked against the item's facts",
+    "llm-facts": "Facts chosen by the model",
+    "facts": "From the item's facts (not the model)",
+}
+"""Each card says where its reason came from (`RecommendedItem.reason_source`)."""
 
 # System fonts: the bundled one has no bold weight, and a remote font would break offline use.
 THEME = gr.themes.Default(font=("ui-sans-serif", "system-ui", "sans-serif"), font_mono=("ui-monospace", "monospace"))
@@ -45,6 +51,7 @@ CSS = """
 .rc-facts {color: var(--body-text-color-subdued); font-size: 0.85rem; margin: 4px 0;}
 .rc-reason {font-size: 0.92rem; margin: 4px 0;}
 .rc-because {font-size: 0.85rem; font-style: italic; color: var(--color-accent);}
+.rc-origin {font-size: 0.75rem; color: var(--body-text-color-subdued);}
 .rc-notice {border-left: 4px solid #d97706; padding: 6px 10px; background: rgba(217, 119, 6, 0.08);}
 .rc-card-column > .block {flex-grow: 1 !important;}
 .rc-card-column .html-container, .rc-card-column .prose {height: 100%;}
@@ -108,7 +115,8 @@ async def respond(
             elif event.kind == "done" and event.reply is not None:
                 lines = [line for line in lines if line != WORKING]
                 items = [
-                    item.model_dump() | {"facts": [f for f in bot.catalog[item.id].facts() if not f.startswith("price:")]}
+                    item.model_dump()
+                    | {"facts": [f for f in bot.catalog[item.id].facts() if not f.startswith("price:")]}
                     for item in event.reply.items
                 ]
                 state = TabState(dict(state.sessions), items)  # a new object, so Gradio sees the change and redraws
@@ -165,6 +173,7 @@ def card_html(item: dict) -> str:
         f"<div class='rc-price'>{html.escape(price)}</div>" if price else "",
         f"<div class='rc-facts'>{html.escape(' · '.join(facts))}</div>" if facts else "",
         f"<div class='rc-reason'>{html.escape(shown.reason)}</div>",
+        f"<div class='rc-origin' data-source='{shown.reason_source}'>{REASON_ORIGINS[shown.reason_source]}</div>",
         f"<div class='rc-because'>{html.escape(shown.because)}</div>" if shown.because else "",
         "</div>",
     ]
@@ -185,15 +194,20 @@ def build_app(engines: Engines, catalogs: list[str]) -> gr.Blocks:
                     categories(engines, catalogs[0]), value=ANY_CATEGORY, label="Category", elem_id="category"
                 )
                 with gr.Row():
-                    min_price = gr.Number(label="Min price", info="0: any", minimum=0, min_width=90, elem_id="min-price")
-                    max_price = gr.Number(label="Max price", info="0: any", minimum=0, min_width=90, elem_id="max-price")
+                    min_price = gr.Number(
+                        label="Min price", info="0: any", minimum=0, min_width=90, elem_id="min-price"
+                    )
+                    max_price = gr.Number(
+                        label="Max price", info="0: any", minimum=0, min_width=90, elem_id="max-price"
+                    )
                 restart = gr.Button("New session", size="sm", elem_id="new-session")
             with gr.Column(scale=4, min_width=300):
                 chatbot = gr.Chatbot(elem_id="chat", height=300, feedback_options=None, buttons=[], show_label=False)
                 notice = gr.Markdown(elem_id="notice", elem_classes=["rc-notice"], visible=False)
                 with gr.Row():
                     message = gr.Textbox(
-                        placeholder="What are you looking for?", show_label=False, scale=5, min_width=180, elem_id="message"
+                        placeholder="What are you looking for?", show_label=False, scale=5, min_width=180,
+                        elem_id="message",
                     )
                     send = gr.Button("Send", variant="primary", scale=1, min_width=80, elem_id="send")
                 status = gr.Markdown(elem_id="status")
@@ -210,8 +224,10 @@ def build_app(engines: Engines, catalogs: list[str]) -> gr.Blocks:
                             dislike = gr.Button("Dislike", size="sm", min_width=60, elem_classes=["rc-dislike"])
                         like.click(lambda tab, shop, item_id=item["id"]: rate(engines, "like", item_id, tab, shop),
                                    [state, catalog], [status])
-                        dislike.click(lambda tab, shop, item_id=item["id"]: rate(engines, "dislike", item_id, tab, shop),
-                                      [state, catalog], [status])
+                        dislike.click(
+                            lambda tab, shop, item_id=item["id"]: rate(engines, "dislike", item_id, tab, shop),
+                            [state, catalog], [status],
+                        )
 
         async def ask(text, history, tab, shop, group, low, high):
             if not text or not text.strip():
@@ -226,7 +242,9 @@ def build_app(engines: Engines, catalogs: list[str]) -> gr.Blocks:
         send.click(ask, inputs, outputs)
         restart.click(lambda tab, shop: new_session(tab, shop), [state, catalog], [chatbot, state, status])
         catalog.change(
-            lambda shop, tab: (gr.Dropdown(choices=categories(engines, shop), value=ANY_CATEGORY), *new_session(tab, shop)),
+            lambda shop, tab: (
+                gr.Dropdown(choices=categories(engines, shop), value=ANY_CATEGORY), *new_session(tab, shop)
+            ),
             [catalog, state], [category, chatbot, state, status],
         )
     return app
@@ -242,7 +260,9 @@ def main(argv: list[str] | None = None) -> None:
     app = build_app(engines, args.catalogs.split(","))
     print(f"recchat UI: http://{args.host}:{args.port}", flush=True)
     # Turns are async and each is bounded by llm.timeout_s, so tabs need not wait for one another.
-    app.queue(default_concurrency_limit=None).launch(server_name=args.host, server_port=args.port, share=False, css=CSS, theme=THEME, footer_links=[])
+    app.queue(default_concurrency_limit=None).launch(
+        server_name=args.host, server_port=args.port, share=False, css=CSS, theme=THEME, footer_links=[]
+    )
 
 
 if __name__ == "__main__":

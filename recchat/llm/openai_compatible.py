@@ -16,13 +16,13 @@ import openai
 
 from recchat.config import LLMSettings
 from recchat.errors import BackendUnavailableError
-from recchat.llm.base import Message
+from recchat.llm.base import LLMBackend, Message
 
 CONNECT_TIMEOUT_S = 5.0
 """A server that does not accept a connection this fast is not going to answer in time."""
 
 
-class OpenAICompatibleBackend:
+class OpenAICompatibleBackend(LLMBackend):
     def __init__(self, settings: LLMSettings):
         self.settings = settings
         self._client_options = dict(
@@ -47,16 +47,18 @@ class OpenAICompatibleBackend:
                 raise BackendUnavailableError(f"cannot list models at {self.settings.base_url}: {error}") from error
         return self._model
 
-    def request(self, messages: list[Message], schema: dict | None, max_tokens: int, stream: bool) -> dict:
-        """The chat-completions request body, as sent."""
+    def request(self, messages: list[Message], schema: dict | None, max_tokens: int) -> dict:
+        """The chat-completions request body, as sent (always streamed)."""
         body: dict = {
             "model": self.model_name(),
             "messages": messages,
             "max_tokens": max_tokens,
             "temperature": 0.0,
-            "stream": stream,
+            "stream": True,
         }
-        if schema is not None and self.settings.constrained:
+        if schema is not None and self.settings.constrained and self.settings.engine == "llamacpp":
+            body["response_format"] = {"type": "json_object", "schema": schema}  # its own form; it refuses json_schema
+        elif schema is not None and self.settings.constrained:
             body["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": "recommendations", "schema": schema, "strict": True},
@@ -65,19 +67,10 @@ class OpenAICompatibleBackend:
                 body["extra_body"] = {"structured_outputs": {"json": schema}}
         return body
 
-    def generate(self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256) -> str:
-        try:
-            response = self.client.chat.completions.create(**self.request(messages, schema, max_tokens, stream=False))
-        except openai.OpenAIError as error:
-            raise BackendUnavailableError(f"{self.name} failed: {error}") from error
-        if not response.choices:
-            raise BackendUnavailableError(f"{self.name} returned no choices")
-        return response.choices[0].message.content or ""
-
     def stream(self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256) -> Iterator[str]:
         finished = False
         try:
-            with self.client.chat.completions.create(**self.request(messages, schema, max_tokens, stream=True)) as chunks:
+            with self.client.chat.completions.create(**self.request(messages, schema, max_tokens)) as chunks:
                 for chunk in chunks:
                     text, finished = _read(chunk, finished)
                     if text:
@@ -93,7 +86,7 @@ class OpenAICompatibleBackend:
         try:
             if self._model is None:
                 await asyncio.to_thread(self.model_name)
-            body = self.request(messages, schema, max_tokens, stream=True)
+            body = self.request(messages, schema, max_tokens)
             async with await self._async_client().chat.completions.create(**body) as chunks:
                 async for chunk in chunks:
                     text, finished = _read(chunk, finished)

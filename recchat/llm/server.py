@@ -1,5 +1,6 @@
-"""A model server as a child process: `vllm serve` (from its own environment) or `transformers serve` (CPU or GPU),
-started, waited for until healthy, and stopped cleanly. recchat then talks to it as an OpenAI-compatible API."""
+"""A model server as a child process: `vllm serve` (from its own environment), llama.cpp's server (CPU, GGUF) or
+`transformers serve` (CPU or GPU), started, waited for until healthy, and stopped cleanly. recchat then talks to it
+as an OpenAI-compatible API."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ import openai
 
 from recchat.errors import BackendUnavailableError
 
-Engine = Literal["transformers", "vllm"]
+Engine = Literal["llamacpp", "transformers", "vllm"]
+HEALTH_PATHS = {"llamacpp": "/v1/models", "transformers": "/health", "vllm": "/health"}
+"""What answers once the server is up (llama-cpp-python's server has no /health)."""
 
 
 def server_command(engine: Engine, model: str, host: str, port: int, vllm_python: str | None = None) -> list[str]:
@@ -30,6 +33,14 @@ def server_command(engine: Engine, model: str, host: str, port: int, vllm_python
         python = vllm_python or os.environ.get("RECCHAT_VLLM_PYTHON")
         vllm = str(Path(python).parent / "vllm") if python else "vllm"
         return [vllm, "serve", model, "--host", host, "--port", str(port)]
+    if engine == "llamacpp":  # `model` is a .gguf file; the threads are those this process may use
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return [
+            sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", host, "--port", str(port),
+            "--n_ctx", "2048", "--n_threads", str(threads), "--n_threads_batch", str(threads),
+            # By default a new request cuts off the one being answered; users must queue instead.
+            "--interrupt_requests", "False",
+        ]
     transformers_cli = shutil.which("transformers", path=str(Path(sys.executable).parent)) or "transformers"
     return [transformers_cli, "serve", model, "--host", host, "--port", str(port), "--continuous-batching"]
 
@@ -52,7 +63,7 @@ class LLMServer:
         self.model = model
         self.command = server_command(engine, model, host, port, vllm_python)
         self.base_url = f"http://{host}:{port}/v1"
-        self.health_url = f"http://{host}:{port}/health"
+        self.health_url = f"http://{host}:{port}{HEALTH_PATHS[engine]}"
         self.log = log
         self.process: subprocess.Popen | None = None
 

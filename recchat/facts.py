@@ -1,0 +1,108 @@
+"""An item's facts as short phrases: what the model may choose from to explain an item, and the reason made of them.
+
+A small model cannot be trusted to write free prose about an item (it embellishes: "for men", "luxurious"), but it
+can choose. So each candidate is shown with its own fact phrases, the decoding grammar allows only those, and the
+reason is made of the one to three the model chose: true by construction, and the model's work is relevance.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from itertools import combinations
+
+from recchat.models import Item, format_price
+
+QUOTABLE_FACT_CHARS = 48
+"""Longer attribute values are prose, not facts: a listing can carry anything there (even instructions planted for
+an LLM), so reasons never quote them."""
+MAX_CHOSEN_FACTS = 3
+PHRASES = {
+    "material": "made of {}",
+    "color": "in {}",
+    "season": "for {}",
+    "for": "for {}",
+    "director": "directed by {}",
+    "cast": "starring {}",
+    "year": "from {}",
+    "country": "made in {}",
+    "language": "in {}",
+    "runtime_min": "{} minutes long",
+    "genres": "{}",
+    "warmth": "{}",
+}
+"""How an attribute reads in a reason; other attributes read as 'key: value'."""
+
+
+def fact_phrases(item: Item) -> list[str]:
+    """The item's facts as phrases, in catalog order, each at most `QUOTABLE_FACT_CHARS` long, without repeats."""
+    phrases = []
+    for key, value in item.attributes.items():
+        phrase = _phrase(key, value)
+        if phrase and len(phrase) <= QUOTABLE_FACT_CHARS and phrase not in phrases:
+            phrases.append(phrase)
+    if item.price is not None:
+        phrases.append(format_price(item.price, item.currency))
+    return phrases
+
+
+@dataclass(frozen=True)
+class FactOptions:
+    """What the model may say of one item: its phrases, those that answer the request first."""
+
+    phrases: list[str]
+    answering: int = 0
+    """How many of the first phrases answer the request: a reason must hold one of them, when there are any."""
+
+    @cached_property
+    def choices(self) -> list[list[str]]:
+        """Every reason the model may choose: one to `MAX_CHOSEN_FACTS` phrases in offered order (no repeats, which
+        the model made when left free), holding an answering phrase when the item has one."""
+        every = [list(c) for size in range(1, MAX_CHOSEN_FACTS + 1) for c in combinations(self.phrases, size)]
+        asked = set(self.phrases[: self.answering])
+        return [choice for choice in every if asked.intersection(choice)] if asked else every
+
+
+def offer(phrases: list[str], request: str, price: str | None = None) -> FactOptions:
+    """The phrases to offer for a request, those that answer it first, each group in its own order. A phrase
+    answers it when one of its words starts with a word of the request ("warm" -> "very warm"), or it is `price`,
+    the price phrase of a request about price.
+
+    Measured over the requests of bench/chat_turn.py, SmolLM2-135M left free chose a fact the request named only
+    about half the time, so the grammar requires one: rules find the facts that answer the request (as they read
+    its price limits), and the model chooses among them and what else to say."""
+    wanted = {word for word in _WORD.findall(request.lower()) if len(word) > 2 and word not in _FILLER}
+
+    def answers(phrase: str) -> bool:
+        return phrase == price or any(word.startswith(w) for word in _WORD.findall(phrase.lower()) for w in wanted)
+
+    first = [phrase for phrase in phrases if answers(phrase)]
+    return FactOptions(first + [phrase for phrase in phrases if phrase not in first], len(first))
+
+
+_WORD = re.compile(r"[^\W_]+")
+PRICE_WORDS = {"cheap", "cheaper", "budget", "affordable", "inexpensive", "price", "expensive", "deal", "bargain"}
+_FILLER = {"the", "and", "for", "with", "want", "need", "looking", "some", "something", "any", "that", "this", "made"}
+
+
+def _phrase(key: str, value: object) -> str | None:
+    if value is False:
+        return None
+    name = key.replace("_", " ")
+    if value is True:
+        return name
+    shown = ", ".join(str(part) for part in value[:3]) if isinstance(value, list) else str(value)
+    if not shown.strip():
+        return None
+    if key == "season" and shown.endswith("season") or key == "for" and shown == "unisex":  # not "for unisex"
+        return shown
+    if key == "warmth" and shown == "medium":
+        return "medium warmth"
+    return PHRASES.get(key, name + ": {}").format(shown)
+
+
+def reason_from(phrases: list[str]) -> str:
+    """'Very warm, waterproof, made of goose down.' from the chosen phrases."""
+    text = ", ".join(phrases)
+    return text[:1].upper() + text[1:] + "."

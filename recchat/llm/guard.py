@@ -1,0 +1,98 @@
+"""The LLM as a turn uses it: made on first use, held to a deadline, and rested after a failure."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
+
+from recchat.config import LLMSettings, Settings
+from recchat.errors import BackendUnavailableError
+from recchat.llm.base import LLMBackend, Message
+from recchat.llm.factory import make_backend
+
+
+class GuardedBackend:
+    """Wraps the configured backend for the chat engine, the same way for the blocking and the async API:
+    - the backend is made on the first answer that needs it (loading a model takes seconds);
+    - a whole answer gets `llm.timeout_s`, else `BackendUnavailableError`;
+    - after a failure, answers are refused at once for `llm.retry_after_s`, so users are not each made to wait for
+      a dead server; then the backend is tried again."""
+
+    def __init__(self, settings: Settings, backend: LLMBackend | None = None):
+        self.settings = settings
+        self._backend = backend
+        self._lock = threading.Lock()
+        self._retry_at = 0.0
+
+    @property
+    def llm(self) -> LLMSettings:
+        return self.settings.llm
+
+    @property
+    def loaded(self) -> LLMBackend | None:
+        return self._backend
+
+    @property
+    def name(self) -> str:
+        return self._backend.name if self._backend is not None else self.llm.backend
+
+    def get(self) -> LLMBackend:
+        """The backend, made now if it was not yet."""
+        with self._lock:
+            if self._backend is None:
+                self._backend = make_backend(self.settings)
+            return self._backend
+
+    def stream(self, messages: list[Message], schema: dict | None, max_tokens: int) -> Iterator[str]:
+        """The answer in pieces. The deadline is checked between pieces; a reader that stops early closes the
+        backend's stream at once, which ends the generation."""
+        self._check()
+        deadline = time.monotonic() + self.llm.timeout_s
+        try:
+            with closing(self.get().stream(messages, schema=schema, max_tokens=max_tokens)) as chunks:
+                for chunk in chunks:
+                    if time.monotonic() > deadline:
+                        raise self._too_slow()
+                    yield chunk
+        except BackendUnavailableError:
+            self._failed()
+            raise
+        self._retry_at = 0.0
+
+    async def astream(self, messages: list[Message], schema: dict | None, max_tokens: int) -> AsyncIterator[str]:
+        """`stream` for asyncio: the deadline holds exactly, and loading the model does not block the loop."""
+        self._check()
+        deadline = time.monotonic() + self.llm.timeout_s
+        try:
+            backend = await asyncio.to_thread(self.get)
+            chunks = backend.astream(messages, schema=schema, max_tokens=max_tokens)
+            try:
+                while True:
+                    try:
+                        chunk = await asyncio.wait_for(anext(chunks), deadline - time.monotonic())
+                    except StopAsyncIteration:
+                        break
+                    except TimeoutError:
+                        raise self._too_slow() from None
+                    yield chunk
+            finally:
+                await chunks.aclose()  # ends the generation at once if the answer was abandoned
+        except BackendUnavailableError:
+            self._failed()
+            raise
+        self._retry_at = 0.0
+
+    def _check(self) -> None:
+        if time.monotonic() < self._retry_at:
+            raise BackendUnavailableError(f"it failed recently; retrying after {self.llm.retry_after_s:g} s")
+
+    def _too_slow(self) -> BackendUnavailableError:
+        return BackendUnavailableError(f"no complete answer within {self.llm.timeout_s:g} s (llm.timeout_s)")
+
+    def _failed(self) -> None:
+        now = time.monotonic()
+        if now >= self._retry_at:  # a turn refused during the rest does not prolong it
+            self._retry_at = now + self.llm.retry_after_s
