@@ -54,10 +54,11 @@ lint: setup
 bench: setup
 	$(PY) bench/core.py
 	$(PY) bench/feedback.py
+	$(PY) bench/chat_turn.py
 
-# Many users at once: in-process model vs `transformers serve` (about 25 min on 2 CPUs with these arguments).
+# Many users at once: the in-process engines against the llama.cpp and transformers servers (about 10 min on 2 CPUs).
 bench-serving: setup
-	$(PY) bench/serving.py --users 1 8 32 --max-tokens 64
+	$(PY) bench/serving.py --users 1 8 --max-tokens 64
 
 clean:
 	rm -rf $(VENV) vectorstore/chroma vectorstore/generated

@@ -58,7 +58,9 @@ def reply_schema(aliases: list[str], min_items: int, max_items: int, reason_max_
 def choice_schema(options: list[FactOptions], min_items: int, max_items: int, fixed_order: bool) -> dict:
     """JSON schema of an answer that chooses, for each pick, one of that candidate's allowed reasons
     (`options[i].choices` for alias i). `fixed_order`: the ranking has chosen the items, so the answer explains exactly
-    the first `max_items` candidates in order; otherwise the model also chooses 1..max_items of them."""
+    the first `max_items` candidates in order, each as the bare list of its phrases (an id would cost a dozen forced
+    tokens a pick, about a quarter of a second each on 2 cores); otherwise the model also chooses 1..max_items of
+    them, each named by its id."""
 
     def pick(position: int) -> dict:
         # Spelled out as constants: JSON schema cannot say "no repeats" (grammars ignore uniqueItems).
@@ -72,7 +74,8 @@ def choice_schema(options: list[FactOptions], min_items: int, max_items: int, fi
 
     if fixed_order:
         shown = min(max_items, len(options))
-        picks = {"type": "array", "prefixItems": [pick(p) for p in range(shown)], "minItems": shown, "maxItems": shown}
+        explained = [{"anyOf": [{"const": choice} for choice in options[p].choices]} for p in range(shown)]
+        picks = {"type": "array", "prefixItems": explained, "minItems": shown, "maxItems": shown}
     else:
         picks = {
             "type": "array", "items": {"anyOf": [pick(p) for p in range(len(options))]},
@@ -93,10 +96,12 @@ def candidate_options(candidates: list[Candidate], request: str, price_asked: bo
 
 
 def option_lines(candidates: list[Candidate], options: list[FactOptions]) -> str:
-    """The candidates as a choosing prompt shows them: title and the phrases to choose from. Each token here costs
-    about 3 ms of the turn before the first item can show, so no category and no quotes."""
+    """The candidates as a choosing prompt shows them: the phrases to choose from, nothing else. Each token here costs
+    about 4 ms on 2 cores before the first item can show; without titles, categories and quotes the first item came
+    0.25 s sooner (bench/chat_turn.py), and the model's choices were as relevant: its job is choosing among one
+    item's facts for the request, and the grammar holds each list to its item."""
     return "\n".join(
-        f"[{alias(position)}] {_clean(candidate.item.title)}: " + "; ".join(_clean(p) for p in option.phrases)
+        f"[{alias(position)}] " + "; ".join(_clean(p) for p in option.phrases)
         for position, (candidate, option) in enumerate(zip(candidates, options, strict=True))
     )
 
@@ -125,16 +130,19 @@ class Pick:
 
 
 class PickReader:
-    """Reads the LLM's JSON as it streams: `feed` each chunk, get each pick as soon as its object closes.
+    """Reads the LLM's JSON as it streams: `feed` each chunk, get each pick as soon as its element of the items
+    array closes. An element is an object naming its candidate (`{"id": "A2", "reason": ...}` or `{"id": "A2",
+    "facts": [...]}`), or a list of fact phrases for the candidate at its position (the ranking fixed the items).
 
-    Anything that is an object in the items array but not a valid pick comes back as its raw text, so
-    the caller can count it as dropped. Text that never forms the expected JSON gives nothing.
+    Anything in the items array that is not a valid pick comes back as its raw text, so the caller can count it as
+    dropped. Text that never forms the expected JSON gives nothing.
     """
 
     def __init__(self) -> None:
         self._buffer = ""
         self._scan = 0  # where the next array element may begin
         self._in_array = False
+        self._elements = 0
 
     def feed(self, chunk: str) -> list[Pick | str]:
         self._buffer += chunk
@@ -144,22 +152,41 @@ class PickReader:
                 return []
             self._in_array, self._scan = True, match.end()
         picks: list[Pick | str] = []
-        while (start := self._buffer.find("{", self._scan)) >= 0 and (end := _object_end(self._buffer, start)) >= 0:
+        while (start := _next_element(self._buffer, self._scan)) >= 0:
+            end = _element_end(self._buffer, start)
+            if end < 0:
+                break
             self._scan = end
             raw = self._buffer[start:end]
+            position, self._elements = self._elements, self._elements + 1
             try:
-                data = json.loads(raw)
-                if isinstance(data.get("facts"), list):
-                    picks.append(Pick(str(data["id"]), facts=tuple(str(fact) for fact in data["facts"])))
-                else:
-                    picks.append(Pick(str(data["id"]), str(data["reason"])))
+                picks.append(_pick(json.loads(raw), position))
             except (ValueError, KeyError, TypeError, AttributeError):
                 picks.append(raw)
         return picks
 
 
-def _object_end(text: str, start: int) -> int:
-    """Index just past the JSON object that opens at `start`, or -1 if it is not closed yet."""
+def _pick(data: object, position: int) -> Pick:
+    if isinstance(data, list):
+        if not all(isinstance(fact, str) for fact in data):
+            raise TypeError("fact phrases are strings")
+        return Pick(alias(position), facts=tuple(data))
+    if isinstance(data.get("facts"), list):
+        return Pick(str(data["id"]), facts=tuple(str(fact) for fact in data["facts"]))
+    return Pick(str(data["id"]), str(data["reason"]))
+
+
+_ELEMENT_OR_END = re.compile(r"[{\[\]]")
+
+
+def _next_element(text: str, scan: int) -> int:
+    """Where the next object or list of the items array opens, or -1 (none yet, or the array has closed)."""
+    match = _ELEMENT_OR_END.search(text, scan)
+    return match.start() if match and match.group() != "]" else -1
+
+
+def _element_end(text: str, start: int) -> int:
+    """Index just past the JSON object or list that opens at `start`, or -1 if it is not closed yet."""
     depth = 0
     in_string = False
     escaped = False
@@ -174,9 +201,9 @@ def _object_end(text: str, start: int) -> int:
                 in_string = False
         elif char == '"':
             in_string = True
-        elif char == "{":
+        elif char in "{[":
             depth += 1
-        elif char == "}":
+        elif char in "}]":
             depth -= 1
             if depth == 0:
                 return index + 1

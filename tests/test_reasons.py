@@ -44,11 +44,10 @@ def test_the_schema_fixes_each_item_and_allows_only_its_own_phrases_without_repe
     options = [FactOptions(["warm", "red"]), FactOptions(["cheap"]), FactOptions(["x"])]
     schema = choice_schema(options, min_items=1, max_items=2, fixed_order=True)
     picks = schema["properties"]["items"]
-    assert [p["properties"]["id"]["const"] for p in picks["prefixItems"]] == ["A1", "A2"]
-    assert (picks["minItems"], picks["maxItems"]) == (2, 2)
-    first = [choice["const"] for choice in picks["prefixItems"][0]["properties"]["facts"]["anyOf"]]
+    assert (picks["minItems"], picks["maxItems"]) == (2, 2)  # the first two candidates, in order, as bare lists
+    first = [choice["const"] for choice in picks["prefixItems"][0]["anyOf"]]
     assert first == [["warm"], ["red"], ["warm", "red"]]  # never ["warm", "warm"], never empty
-    assert [c["const"] for c in picks["prefixItems"][1]["properties"]["facts"]["anyOf"]] == [["cheap"]]
+    assert [c["const"] for c in picks["prefixItems"][1]["anyOf"]] == [["cheap"]]
     four = FactOptions(["warm", "red", "wool", "winter"])
     free = choice_schema([four] * 6, 3, 5, fixed_order=False)["properties"]["items"]
     assert len(free["items"]["anyOf"]) == 6 and (free["minItems"], free["maxItems"]) == (3, 5)
@@ -77,11 +76,24 @@ def test_phrases_that_answer_the_request_are_offered_first(products, request_tex
     assert [p for p in offered.phrases if p not in first] == [p for p in phrases if p not in first]  # rest in order
 
 
-def test_the_reader_takes_chosen_facts_as_they_close():
-    text = choices(("A1", ["warm", "red"]), ("A2", ["cheap"]))
+@pytest.mark.parametrize("text", [
+    '{"items":[["warm","red"],["cheap"]]}',  # in ranking order: each list is the candidate at its position
+    choices(("A1", ["warm", "red"]), ("A2", ["cheap"])),  # named by id
+])
+def test_the_reader_takes_chosen_facts_as_they_close(text):
     reader = PickReader()
     picks = [pick for start in range(0, len(text), 4) for pick in reader.feed(text[start : start + 4])]
     assert picks == [Pick("A1", facts=("warm", "red")), Pick("A2", facts=("cheap",))]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('{"items":[["warm", 3]]}', ['["warm", 3]']),  # a phrase that is not a string: dropped, and counted
+    ('{"items":[{"facts":["warm"]}]}', ['{"facts":["warm"]}']),  # an object without an id: dropped
+    ('{"items":[["warm"],["re', [Pick("A1", facts=("warm",))]),  # cut mid-answer: what closed is read
+    ('{"items":[["wa', []),
+])
+def test_the_reader_drops_what_is_not_a_pick_and_keeps_what_closed(text, expected):
+    assert PickReader().feed(text) == expected
 
 
 def top_two(scripted_bot, message: str) -> list[list[str]]:
