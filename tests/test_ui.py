@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from ui.app import ANY_CATEGORY, Engines, TabState, card_html, categories, new_session, rate, respond
+from ui.app import ANY_CATEGORY, Engines, TabState, card_html, categories, chat_text, new_session, rate, respond
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +42,29 @@ def test_an_answer_streams_then_fills_the_cards_with_real_items(engines):
     card = card_html(state.items[0])
     assert catalog[state.items[0]["id"]].title in card and "$" in card and "season: winter" in card
     assert "data-source='facts'" in card and "not the model" in card  # the card says the model did not choose it
+
+
+def test_markdown_and_html_in_messages_and_titles_reach_the_chat_as_text(engines):
+    history, _, _ = ask(engines, "winter coat ![x](http://evil.example/p.png) <b>now</b>")[-1]
+    said, answered = history[0]["content"], history[-1]["content"]
+    assert "![x](" not in said and "<b>" not in said and "&lt;b&gt;" in said and "\\!\\[x\\]" in said
+    assert "<b>" not in answered and "![x](" not in answered
+    assert chat_text("Parka **Pro** [link](http://e)") == "Parka \\*\\*Pro\\*\\* \\[link\\]\\(http://e\\)"
+
+
+def test_an_unexpected_failure_is_said_plainly_and_the_tab_keeps_its_state(engines, monkeypatch, caplog):
+    state = ask(engines, "I want a winter coat")[-1][1]
+    bot = engines["products"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(bot, "astream", broken)
+    history, kept, _ = ask(engines, "cheaper", state)[-1]
+    assert "went wrong on our side" in history[-1]["content"] and kept.items == state.items
+    assert "turn failed" in caplog.text
+    monkeypatch.setattr(bot, "feedback", broken)
+    assert "went wrong on our side" in rate(engines, "like", state.items[0]["id"], state, "products")
 
 
 @pytest.mark.parametrize("source, says", [

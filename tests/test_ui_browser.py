@@ -27,7 +27,7 @@ playwright = pytest.importorskip("playwright.sync_api")
 
 @pytest.fixture(scope="module")
 def ui_url(settings, encoder, tmp_path_factory):
-    from ui.app import CSS, THEME, Engines, build_app
+    from ui.app import LAUNCH_OPTIONS, Engines, build_app
 
     tuned = settings.model_copy(update={
         "llm": settings.llm.model_copy(update={"backend": "none"}),
@@ -38,8 +38,8 @@ def ui_url(settings, encoder, tmp_path_factory):
         port = probe.getsockname()[1]
     app = build_app(Engines(tuned, encoder=encoder), ["products", "movies-ml-100k"])
     app.queue().launch(
-        server_name="127.0.0.1", server_port=port, share=False, prevent_thread_lock=True, quiet=True, css=CSS,
-        theme=THEME, footer_links=[],
+        server_name="127.0.0.1", server_port=port, share=False, prevent_thread_lock=True, quiet=True,
+        **LAUNCH_OPTIONS,
     )
     yield f"http://127.0.0.1:{port}/"
     app.close()
@@ -157,6 +157,21 @@ def test_an_empty_message_is_answered_plainly(page):
     page.wait_for_function("document.querySelector('#chat').innerText.includes('Sorry:')", timeout=20_000)
     assert "the limit is 2,000" in page.locator("#chat").inner_text()
     shot(page, "5-overlong-message")
+
+
+def test_the_ui_renders_catalog_titles_and_messages_as_text_and_loads_nothing_from_other_hosts(page):
+    """Issue #13, defect 2: Markdown and HTML in a message (or a catalog title) used to render as live images and
+    links that the browser fetched from other hosts."""
+    planted = '<img src="http://evil.example/x.png"> ![pixel](http://evil.example/y.png) [win](http://evil.example)'
+    ask(page, f"winter coat {planted}")
+    chat = page.locator("#chat")
+    assert chat.locator("img").count() == 0 and chat.locator("a[href*='evil.example']").count() == 0
+    assert '<img src="http://evil.example/x.png">' in chat.inner_text()  # shown as the text it is
+    page.wait_for_timeout(500)
+    assert page.hosts == {page.url.split("/")[2]}
+    policy = page.locator("meta[http-equiv='Content-Security-Policy']").get_attribute("content")
+    assert "default-src 'self'" in policy and "img-src 'self' data: blob:" in policy
+    shot(page, "6-planted-markup-as-text")
 
 
 def test_two_browser_contexts_at_once_stay_isolated(browser, ui_url):

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import html
+import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import AsyncIterator
@@ -30,10 +32,12 @@ from recchat.errors import RecChatError  # noqa: E402
 from recchat.models import Constraints, RecommendedItem, format_price  # noqa: E402
 from recchat.movies import ensure_movie_catalog  # noqa: E402
 
+logger = logging.getLogger(__name__)
 MOVIE_DATASETS = {"movies": "ml-1m", "movies-ml-100k": "ml-100k"}
 """Movie catalogs are built from MovieLens on first use."""
 ANY_CATEGORY = "any category"
 WORKING = "_Choosing and explaining…_"
+UNEXPECTED = "Sorry: something went wrong on our side (it is logged). Try again, or start a new session."
 SHOWN_ATTRIBUTES = 3
 REASON_ORIGINS = {
     "llm": "Written by the model, checked against the item's facts",
@@ -42,11 +46,18 @@ REASON_ORIGINS = {
 }
 """Each card says where its reason came from (`RecommendedItem.reason_source`)."""
 
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+# Nothing from other hosts, whatever a catalog or a message carries (the chat renders Markdown).
+CONTENT_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; media-src 'self' data: blob:"
+)
+
 # System fonts: the bundled one has no bold weight, and a remote font would break offline use.
 THEME = gr.themes.Default(font=("ui-sans-serif", "system-ui", "sans-serif"), font_mono=("ui-monospace", "monospace"))
 CSS = """
 .rc-card {border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px 12px; height: 100%;}
-.rc-card h4 {margin: 0 0 2px 0; font-size: 1rem; line-height: 1.3;}
+.rc-card h4 {margin: 0 0 2px 0; font-size: 1rem; line-height: 1.3; overflow-wrap: anywhere;}
 .rc-price {font-weight: 600; color: var(--color-accent);}
 .rc-facts {color: var(--body-text-color-subdued); font-size: 0.85rem; margin: 4px 0;}
 .rc-reason {font-size: 0.92rem; margin: 4px 0;}
@@ -57,6 +68,11 @@ CSS = """
 .rc-card-column .html-container, .rc-card-column .prose {height: 100%;}
 .rc-card-column > .row {margin-top: auto !important; flex-grow: 0 !important;}
 """
+LAUNCH_OPTIONS = {
+    "css": CSS, "theme": THEME, "footer_links": [],
+    "head": f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_POLICY}">',
+}
+"""How the page is served, here and in the browser tests."""
 
 
 @dataclass
@@ -96,7 +112,7 @@ async def respond(
     """Stream one answer: (chat history, tab state, notice) after the message and after each item. Async, so
     many tabs' turns run at once on Gradio's event loop while the model works."""
     state = state or TabState()
-    history = [*history, {"role": "user", "content": message}]
+    history = [*history, {"role": "user", "content": chat_text(message)}]
     try:
         bot = await asyncio.to_thread(engines.__getitem__, catalog)  # the first use of a catalog loads it
         session = state.sessions.get(catalog) or bot.new_session()
@@ -108,10 +124,10 @@ async def respond(
         lines: list[str] = []
         async for event in bot.astream(message, session, filters=filters):
             if event.kind == "message":
-                lines = [event.message or "", WORKING]  # the model may take seconds to choose and explain
+                lines = [chat_text(event.message or ""), WORKING]  # the model may take seconds to choose and explain
             elif event.kind == "item" and event.item is not None:
                 lines = [line for line in lines if line != WORKING]
-                lines.append(f"{len(lines)}. **{event.item.title}**")
+                lines.append(f"{len(lines)}. **{chat_text(event.item.title)}**")
             elif event.kind == "done" and event.reply is not None:
                 lines = [line for line in lines if line != WORKING]
                 items = [
@@ -129,7 +145,16 @@ async def respond(
                 return
             yield [*history, {"role": "assistant", "content": "\n".join(lines)}], state, ""
     except RecChatError as error:
-        yield [*history, {"role": "assistant", "content": f"Sorry: {error}"}], state, ""
+        yield [*history, {"role": "assistant", "content": chat_text(f"Sorry: {error}")}], state, ""
+    except Exception:  # a bug must not leave a bare "Error" badge over stale cards: say so, log it, keep the page
+        logger.exception("turn failed in the UI")
+        yield [*history, {"role": "assistant", "content": UNEXPECTED}], state, ""
+
+
+def chat_text(text: str) -> str:
+    """Text from a catalog or a user as the chat's Markdown shows it: literally. Without this, a title such as
+    `![](http://host/pixel.png)` or `<img src=...>` became a live image or link that the browser fetched."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
 
 
 def rate(engines: Engines, kind: str, item_id: str, state: TabState | None, catalog: str) -> str:
@@ -143,6 +168,9 @@ def rate(engines: Engines, kind: str, item_id: str, state: TabState | None, cata
         engines[catalog].feedback(kind, item_id, session_id=session)
     except RecChatError as error:
         return f"Sorry: {error}"
+    except Exception:
+        logger.exception("feedback failed in the UI")
+        return UNEXPECTED
     if kind == "dislike":
         return f"Noted: you dislike {title}. It will not be shown again."
     return f"Noted: you like {title}. Ask again (\"more like that\") to see the effect."
@@ -261,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"recchat UI: http://{args.host}:{args.port}", flush=True)
     # Turns are async and each is bounded by llm.timeout_s, so tabs need not wait for one another.
     app.queue(default_concurrency_limit=None).launch(
-        server_name=args.host, server_port=args.port, share=False, css=CSS, theme=THEME, footer_links=[]
+        server_name=args.host, server_port=args.port, share=False, **LAUNCH_OPTIONS
     )
 
 
