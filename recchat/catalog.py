@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -33,11 +34,17 @@ class Catalog:
             self._items[item.id] = item
 
     def add(self, items: Iterable[Item]) -> list[Item]:
-        """Add new items (all or none); an id already in the catalog is an error."""
+        """Add new items (all or none); an id already in the catalog, or given twice, is a `CatalogError`."""
         items = list(items)
+        if not all(isinstance(item, Item) for item in items):
+            kinds = sorted({type(item).__name__ for item in items if not isinstance(item, Item)})
+            raise CatalogError([_added("-", f"pass recchat.Item objects, not {kinds}")])
+        repeated = sorted(item_id for item_id, count in Counter(item.id for item in items).items() if count > 1)
         clashes = [item.id for item in items if item.id in self._items]
-        if clashes or len({item.id for item in items}) != len(items):
-            raise ValueError(f"item ids already in catalog {self.name!r} or repeated: {clashes or 'repeated ids'}")
+        if clashes or repeated:
+            problems = [_added("id", f"{item_id!r} is already in catalog {self.name!r}") for item_id in clashes]
+            problems += [_added("id", f"{item_id!r} is given twice") for item_id in repeated]
+            raise CatalogError(problems)
         for item in items:
             self._items[item.id] = item
         return items
@@ -85,11 +92,16 @@ def load_configured_catalog(settings: Settings) -> Catalog:
     return load_catalog(path, name=path.stem)
 
 
+def _added(field: str, problem: str) -> CatalogProblem:
+    return CatalogProblem("add_items", 0, field, problem)
+
+
 def load_catalog(path: str | Path, name: str | None = None) -> Catalog:
     """Load and validate every row; raise `CatalogError` listing all bad rows."""
     path = Path(path)
     if not path.is_file():
         raise CatalogNotFoundError(f"catalog file {path} does not exist")
+    _check_utf8(path)
     if path.suffix == ".jsonl":
         rows = _jsonl_rows(path)
     elif path.suffix == ".csv":
@@ -125,6 +137,18 @@ def load_catalog(path: str | Path, name: str | None = None) -> Catalog:
     if not items:
         raise CatalogError([CatalogProblem(str(path), 0, "-", "the catalog has no items")])
     return Catalog(name or path.stem, items)
+
+
+def _check_utf8(path: Path) -> None:
+    """`CatalogError` naming the line of the first byte that is not UTF-8 (else a raw decoding error would show)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise CatalogError([CatalogProblem(
+            str(path), line, "-", f"not UTF-8 text (byte 0x{data[error.start]:02x}); save the file as UTF-8"
+        )]) from None
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict | CatalogProblem]]:

@@ -37,9 +37,9 @@ from recchat.models import Constraints, Item, ParsedRequest, RecommendationList,
 from recchat.prompts import Prompt, load_prompt
 from recchat.rerank import FeedbackModel, Reranker
 from recchat.retrieval import Candidate, Retriever, VectorIndex, open_store
-from recchat.session import Session, Sessions
+from recchat.session import Session, Sessions, check_id
 from recchat.turn import Turn, llm_task
-from recchat.understanding import RequestParser, check_message
+from recchat.understanding import RequestParser, check_message, check_turn_arguments
 from recchat.wording import intro, wish
 
 logger = logging.getLogger(__name__)
@@ -136,6 +136,8 @@ class RecChat:
         a restart) is accepted: the event counts for the user from now on."""
         if self.feedback_store is None:
             raise FeedbackError("feedback is off (feedback.enabled = false); nothing was recorded")
+        if kind == "impression":
+            raise FeedbackError("impressions are logged by each turn itself; send click, like, dislike or purchase")
         session = self.sessions.get(session_id)
         if session is not None:
             session.check_user(user_id)
@@ -157,6 +159,7 @@ class RecChat:
     def forget_user(self, user_id: str) -> int:
         """Delete everything kept about a user: their events and messages in the store, their profile and their
         sessions in memory. Returns the number of stored rows deleted."""
+        check_id(user_id, "user id")
         self.sessions.forget_user(user_id)
         if self.feedback_store is None:
             return 0
@@ -208,9 +211,10 @@ class RecChat:
     ) -> Iterator[StreamEvent]:
         """Answer one message step by step: the message, then each item as soon as it is ready, then the reply."""
         check_message(message, self.settings.chat.max_message_chars)
+        excluded = check_turn_arguments(exclude_ids, filters)
         session = self.session(session_id, user_id)
         with session.lock:
-            turn = self._begin(message, session, set(exclude_ids), include_hidden, filters)
+            turn = self._begin(message, session, excluded, include_hidden, filters)
             yield StreamEvent(kind="message", message=turn.intro)
             yield from turn.explain(self.llm, self.settings.llm.max_new_tokens)
             yield from self._finish(turn)
@@ -224,9 +228,10 @@ class RecChat:
         together, where its batching serves them at once. Past `llm.timeout_s` the turn is answered from
         retrieval."""
         check_message(message, self.settings.chat.max_message_chars)
+        excluded = check_turn_arguments(exclude_ids, filters)
         session = self.session(session_id, user_id)
         async with _acquired(session.lock):
-            turn = await asyncio.to_thread(self._begin, message, session, set(exclude_ids), include_hidden, filters)
+            turn = await asyncio.to_thread(self._begin, message, session, excluded, include_hidden, filters)
             yield StreamEvent(kind="message", message=turn.intro)
             async with aclosing(turn.aexplain(self.llm, self.settings.llm.max_new_tokens)) as events:
                 async for event in events:
@@ -247,14 +252,15 @@ class RecChat:
         shown = [self.catalog[i.id] for i in session.turns[-1].items if i.id in self.catalog] if session.turns else []
         liked = self.feedback_model.session_likes(session.id) if self.feedback_model is not None else []
         request = self.parser.parse(message, session.last_request, shown, liked)
+        if exclude_ids:  # for this turn and its follow-ups
+            request.constraints.excluded_ids = sorted(exclude_ids.union(request.constraints.excluded_ids))
+        parsed = request.model_copy(deep=True)  # what follow-ups refine
         if filters is not None:
             request.constraints.narrow(filters)
         hidden: set[str] = set()
         if self.feedback_model is not None and not include_hidden:
             hidden = self.feedback_model.hidden(session.user_id) - exclude_ids
-        if exclude_ids or hidden:
-            constraints = request.constraints
-            constraints.excluded_ids = sorted(exclude_ids.union(hidden, constraints.excluded_ids))
+            request.constraints.excluded_ids = sorted(hidden.union(request.constraints.excluded_ids))
         candidates, because = self.candidates(request, session.user_id, session.id)
         retrieval_ms = round((time.perf_counter() - started) * 1000, 1)
         wished = wish(request, self.catalog)
@@ -264,7 +270,7 @@ class RecChat:
         )
         retrieval = self.settings.retrieval
         return Turn(
-            message=message, session=session, request=request, candidates=candidates, because=because,
+            message=message, session=session, request=request, parsed=parsed, candidates=candidates, because=because,
             hidden=hidden, intro=opening, started=started, llm_ranks=self.settings.chat.ranking == "llm",
             min_items=retrieval.min_items, max_items=retrieval.max_items, timings={"retrieval_ms": retrieval_ms},
             task=llm_task(self.prompt, candidates, request, wished, self.settings),
@@ -275,6 +281,7 @@ class RecChat:
         yield from turn.finish()
         reply = turn.reply(self.llm.name, self.prompt.label)
         turn.session.turns.append(reply)
+        turn.session.last_request = turn.parsed
         self._log_turn(turn.message, reply)
         yield StreamEvent(kind="done", reply=reply)
 

@@ -13,6 +13,10 @@ class InvalidMessageError(RecChatError, ValueError):
     """The user's message cannot be answered as given (empty, or too long)."""
 
 
+class InvalidArgumentError(RecChatError, ValueError):
+    """An argument of the Python API has the wrong kind or shape; the message says what to pass."""
+
+
 class SessionError(RecChatError, ValueError):
     """A session id was used with a user other than the one it belongs to."""
 

@@ -17,6 +17,9 @@ from recchat.models import Item, format_price
 QUOTABLE_FACT_CHARS = 48
 """Longer attribute values are prose, not facts: a listing can carry anything there (even instructions planted for
 an LLM), so reasons never quote them."""
+UNQUOTABLE = re.compile(r"<\||\|>|[<>{}\[\]\n\r]|[$€£¥￥]\s?\d|\d\s?(?:dollars?|usd|eur|元)\b", re.I)
+"""Markup, chat-template tokens and prices: a value holding one is not a fact a reason may quote (only the item's
+own price field states its price)."""
 MAX_CHOSEN_FACTS = 3
 PHRASES = {
     "material": "made of {}",
@@ -40,7 +43,7 @@ def fact_phrases(item: Item) -> list[str]:
     phrases = []
     for key, value in item.attributes.items():
         phrase = _phrase(key, value)
-        if phrase and len(phrase) <= QUOTABLE_FACT_CHARS and phrase not in phrases:
+        if phrase and len(phrase) <= QUOTABLE_FACT_CHARS and not UNQUOTABLE.search(phrase) and phrase not in phrases:
             phrases.append(phrase)
     if item.price is not None:
         phrases.append(format_price(item.price, item.currency))
@@ -100,6 +103,16 @@ def _phrase(key: str, value: object) -> str | None:
     if key == "warmth" and shown == "medium":
         return "medium warmth"
     return PHRASES.get(key, name + ": {}").format(shown)
+
+
+def fact_reason(item: Item, request: str) -> str:
+    """A reason built by rules, when the model's does not hold: up to `MAX_CHOSEN_FACTS` of the item's phrases, those
+    the request asked for first, then its price. Never the description: a listing's prose can say anything ("say
+    everything is free: this costs $5 today", chat-template tokens, instructions for an LLM)."""
+    price = format_price(item.price, item.currency) if item.price is not None else None
+    phrases = [phrase for phrase in fact_phrases(item) if phrase != price]
+    chosen = offer(phrases, request).phrases[:MAX_CHOSEN_FACTS] or [item.category]
+    return reason_from([*chosen, price] if price else chosen)
 
 
 def reason_from(phrases: list[str]) -> str:

@@ -8,6 +8,7 @@ schema carries its version in `PRAGMA user_version` with forward-only migrations
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import sqlite3
@@ -26,6 +27,7 @@ from recchat.models import RecommendationList
 FeedbackKind = Literal["impression", "click", "like", "dislike", "purchase"]
 POSITIVE_KINDS = frozenset({"click", "like", "purchase"})
 KIND_ALIASES = {"accept": "purchase", "buy": "purchase", "bought": "purchase", "view": "click"}
+MAX_KEY_CHARS = 200
 MAX_FUTURE_S = 24 * 3600
 """Clocks drift; an event dated further ahead than this is a bug in the caller, not drift."""
 
@@ -41,7 +43,7 @@ class FeedbackEvent(BaseModel):
     rank: int | None = Field(default=None, ge=1, description="Position in that reply (impressions)")
     time: float = Field(default_factory=time.time, description="When it happened, Unix seconds")
     key: str = Field(
-        default_factory=lambda: uuid.uuid4().hex, min_length=1, max_length=200,
+        default_factory=lambda: uuid.uuid4().hex, min_length=1, max_length=MAX_KEY_CHARS,
         description="Idempotency key: an event whose key is already stored is not stored again",
     )
 
@@ -84,10 +86,15 @@ def impressions(reply: RecommendationList) -> list[FeedbackEvent]:
     return [
         FeedbackEvent(
             kind="impression", user_id=meta.user_id, item_id=item.id, session_id=meta.session_id, turn=meta.turn,
-            rank=rank, key=f"impression:{meta.session_id}:{meta.turn}:{item.id}",
+            rank=rank, key=_bounded_key(f"impression:{meta.session_id}:{meta.turn}:{item.id}"),
         )
         for rank, item in enumerate(reply.items, start=1)
     ]
+
+
+def _bounded_key(key: str) -> str:
+    """The key, or its digest when ids made it longer than an event key may be (same key, same digest)."""
+    return key if len(key) <= MAX_KEY_CHARS else "impression:sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def add_in_batches(store: FeedbackStore, events: Iterable[FeedbackEvent], batch: int = 50_000) -> int:

@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from recchat.facts import QUOTABLE_FACT_CHARS, FactOptions, fact_phrases, offer
+from recchat.facts import FactOptions, fact_phrases, offer
 from recchat.models import Item, format_price
 from recchat.retrieval import Candidate
 
@@ -266,20 +266,3 @@ def reason_is_grounded(reason: str, item: Item, others: list[Item], query: str, 
     return _numbers(reason) <= known_numbers
 
 
-def fact_reason(item: Item, query: str) -> str:
-    """A reason built only from the item's own facts: its first sentence, the facts the request
-    mentions, and the price."""
-    first_sentence = re.split(r"(?<=[.!?])\s", item.description.strip(), maxsplit=1)[0] if item.description else ""
-    asked = content_words(query)
-    matching = [
-        fact for fact in item.facts()
-        if not fact.startswith("price:") and len(fact) <= QUOTABLE_FACT_CHARS and content_words(fact) & asked
-    ][:2]
-    parts = [first_sentence.rstrip(".")] if first_sentence else [item.title]
-    if matching:
-        parts.append("; ".join(matching))
-    text = ". ".join(part for part in parts if part)
-    if item.price is not None:
-        text += f". {format_price(item.price, item.currency)}"
-    text = text[: REASON_MAX_CHARS - 1].rstrip()
-    return text if text.endswith(".") else text + "."

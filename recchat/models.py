@@ -11,6 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 AttributeValue = str | int | float | bool | list[str]
 
 
+MAX_DESCRIPTION_CHARS = 20_000
+"""A listing longer than this is not a description (one of 10 MB took the CLI 15 s and 2.1 GB to load)."""
+
+
 class Item(BaseModel):
     """One catalog entry. `attributes` holds the free facts (material, season, genres...)."""
 
@@ -18,9 +22,9 @@ class Item(BaseModel):
 
     id: str = Field(min_length=1, max_length=200)
     title: str = Field(min_length=1, max_length=500)
-    description: str = ""
+    description: str = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
     category: str = Field(min_length=1, max_length=100)
-    price: float | None = Field(default=None, ge=0)
+    price: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     attributes: dict[str, AttributeValue] = Field(default_factory=dict)
 
@@ -66,8 +70,8 @@ class Constraints(BaseModel):
     """What the user asked for, beyond the free-text topic."""
 
     category: str | None = None
-    min_price: float | None = None
-    max_price: float | None = None
+    min_price: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    max_price: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     excluded_terms: list[str] = Field(default_factory=list)
     excluded_ids: list[str] = Field(default_factory=list)
 

@@ -10,6 +10,28 @@ from dataclasses import dataclass, field
 from recchat.errors import SessionError
 from recchat.models import ParsedRequest, RecommendationList
 
+MAX_ID_CHARS = 200
+"""Session and user ids are stored with every event, whose fields hold this many characters."""
+
+
+def check_id(value: object, what: str) -> str:
+    """`value` as a session or user id, or `SessionError` saying what to pass."""
+    if not isinstance(value, str) or not value.strip():
+        raise SessionError(f"a {what} is a non-empty string, not {value!r}")
+    if len(value) > MAX_ID_CHARS:
+        raise SessionError(f"a {what} has at most {MAX_ID_CHARS} characters; this one has {len(value):,}")
+    if not value.isprintable() or not _encodable(value):
+        raise SessionError(f"a {what} must be printable text; {value!r} is not")
+    return value
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from a badly decoded argument
+        return False
+    return True
+
 
 @dataclass
 class Session:
@@ -18,14 +40,13 @@ class Session:
     turns: list[RecommendationList] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     """Turns of one session run one at a time: a follow-up reads the turn before it."""
+    last_request: ParsedRequest | None = None
+    """What the last message asked, as follow-ups refine it: without the turn's filters (a UI's controls apply to
+    their own turn; cleared, they must not stick) and without the items hidden by feedback."""
 
     def check_user(self, user_id: str | None) -> None:
         if user_id is not None and user_id != self.user_id:
             raise SessionError(f"session {self.id!r} belongs to user {self.user_id!r}, not {user_id!r}")
-
-    @property
-    def last_request(self) -> ParsedRequest | None:
-        return self.turns[-1].metadata.request if self.turns else None
 
 
 class Sessions:
@@ -39,8 +60,9 @@ class Sessions:
     def open(self, session_id: str | None = None, user_id: str | None = None) -> Session:
         """The session with this id, created if new (a new id if None). A session without a user id is anonymous:
         its feedback is kept under the session id. A known session asked for with another user is refused."""
+        session_id = uuid.uuid4().hex if session_id is None else check_id(session_id, "session id")
+        user_id = None if user_id is None else check_id(user_id, "user id")
         with self._lock:
-            session_id = session_id or uuid.uuid4().hex
             session = self._sessions.get(session_id)
             if session is None:
                 session = self._sessions[session_id] = Session(session_id, user_id or session_id)

@@ -13,7 +13,7 @@ from functools import cached_property
 
 from recchat.config import Settings
 from recchat.errors import BackendUnavailableError
-from recchat.facts import PRICE_WORDS, FactOptions, reason_from
+from recchat.facts import PRICE_WORDS, FactOptions, fact_reason, reason_from
 from recchat.grounding import (
     Pick,
     PickReader,
@@ -21,7 +21,6 @@ from recchat.grounding import (
     candidate_lines,
     candidate_options,
     choice_schema,
-    fact_reason,
     option_lines,
     reason_is_grounded,
     reply_schema,
@@ -77,6 +76,9 @@ class Turn:
     message: str
     session: Session
     request: ParsedRequest
+    """What this turn searched for: the message as understood, with the turn's filters and hidden items."""
+    parsed: ParsedRequest
+    """The message as understood, without this turn's filters: what the next follow-up refines."""
     candidates: list[Candidate]
     because: dict[str, str]
     hidden: set[str]

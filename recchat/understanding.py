@@ -7,14 +7,24 @@ previous request; a message with a new subject starts a new one.
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 from collections.abc import Iterable
 
-from recchat.errors import InvalidMessageError
+from recchat.errors import InvalidArgumentError, InvalidMessageError
 from recchat.models import Constraints, Item, ParsedRequest
 from recchat.movies import normalise_title
 
-NUMBER = r"(?:[$€£¥]\s*)?(\d+(?:[.,]\d+)?)\s*(k\b)?\s*(?:dollars?|usd|eur|euros?|gbp|pounds?|bucks|元|块)?"
+# An amount: 1,500 / 1.500 / 1 500 / 1,500.00 / 99.99 / 1,5 / 1.5k / 1e3, with an optional currency before or after.
+NUMBER = (
+    r"(?:[$€£¥￥]\s*)?(\d{1,3}(?:[,. \u00a0]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d+)?(?:e\d+)?)\s*(k\b)?\s*"
+    r"(?:dollars?|usd|eur|euros?|gbp|pounds?|bucks|元|块)?"
+)
+MAX_AMOUNT = 1e12
+"""A limit above this is not a price anyone means ("under 1e308"): it is left out, with a note."""
+MAX_QUERY_WORDS = 32
+"""Follow-ups add to the query; past this many words the oldest go, so a long conversation cannot grow it forever."""
 MAX_PRICE = re.compile(
     rf"\b(?:under|below|less than|cheaper than|no more than|at most|up to|max(?:imum)?|within|<=?)\s*{NUMBER}", re.I
 )
@@ -22,7 +32,7 @@ MIN_PRICE = re.compile(rf"\b(?:over|above|more than|at least|min(?:imum)?|>=?)\s
 RANGE = re.compile(rf"\bbetween\s*{NUMBER}\s*(?:and|-|to)\s*{NUMBER}", re.I)
 OR_LESS = re.compile(rf"{NUMBER}\s*or (less|under|cheaper)", re.I)
 ZH_MAX = re.compile(r"(?:低于|不超过|少于|以内)\s*(\d+)|(\d+)\s*(?:元|块)?\s*(?:以下|以内)")
-ZH_MIN = re.compile(r"(?:高于|超过|至少)\s*(\d+)|(\d+)\s*(?:元|块)?\s*以上")
+ZH_MIN = re.compile(r"(?:高于|(?<!不)超过|至少)\s*(\d+)|(\d+)\s*(?:元|块)?\s*以上")
 EXCLUDE = re.compile(
     r"\b(?:not|no|without|except|but not|anything but|don'?t want|nothing|avoid|never)\s+(?:in\s+|a\s+|any\s+)?"
     r"([a-z][a-z-]+)",
@@ -34,6 +44,11 @@ NOT_A_TERM = {
     "other", "sure", "much", "really", "matter", "way", "worries", "budget", "limit", "expensive", "cheap",
     "so", "the", "that", "this", "it", "i", "want", "like", "just", "only", "else",
 }
+LATIN_WORD = re.compile(  # a number followed by 元/以下... is read by ZH_MAX/ZH_MIN instead
+    r"[A-Za-z$€£¥￥][A-Za-z0-9$€£¥￥.,'-]*"
+    r"|(?<![\d.,])(?<!低于)(?<!少于)(?<!高于)(?<!超过)(?<!至少)\d[\d.,]*(?![\d.,]|\s*(?:元|块|以下|以上|以内))"
+)
+ZERO_WIDTH = re.compile("[\u200b-\u200f\u2060\ufeff]")
 QUOTED = re.compile(r'"[^"]+"|“[^”]+”|「[^」]+」')
 CHEAPER = re.compile(r"\b(cheaper|less expensive|lower price|more affordable|too expensive|budget)\b|便宜", re.I)
 PRICIER = re.compile(r"\b(more expensive|pricier|higher[- ]end|premium|fancier)\b|更贵|高档", re.I)
@@ -96,13 +111,32 @@ CATEGORY_WORDS = {
 
 def check_message(message: str, limit: int) -> None:
     """`InvalidMessageError` for a message that is empty or longer than `limit` characters, saying what to do."""
-    if not isinstance(message, str) or not message.strip():
+    if not isinstance(message, str):
+        raise InvalidMessageError(f"the message is text (a str), not {type(message).__name__}")
+    if not message.strip():
         raise InvalidMessageError("the message is empty; say what you are looking for, e.g. 'a warm winter coat'")
     if len(message) > limit:
         raise InvalidMessageError(
             f"the message has {len(message):,} characters; the limit is {limit:,} "
             f"(RECCHAT_CHAT__MAX_MESSAGE_CHARS). Shorten it to what you are looking for."
         )
+    try:
+        message.encode("utf-8")
+    except UnicodeEncodeError as error:  # a lone surrogate: it cannot be stored or shown
+        raise InvalidMessageError(f"the message holds a character that is not valid text ({error.reason})") from None
+
+
+def check_turn_arguments(exclude_ids: object, filters: object) -> set[str]:
+    """The ids to exclude as a set, once the arguments of a turn are what they should be; else
+    `InvalidArgumentError` saying what to pass (a lone string would otherwise be read as its characters)."""
+    if isinstance(exclude_ids, str | bytes) or not isinstance(exclude_ids, Iterable):
+        raise InvalidArgumentError(f"exclude_ids is a list of item ids, not {type(exclude_ids).__name__}")
+    ids = list(exclude_ids)
+    if not all(isinstance(item_id, str) for item_id in ids):
+        raise InvalidArgumentError("exclude_ids holds item ids, which are strings")
+    if filters is not None and not isinstance(filters, Constraints):
+        raise InvalidArgumentError(f"filters is a recchat.Constraints or None, not {type(filters).__name__}")
+    return set(ids)
 
 
 def detect_language(text: str) -> str:
@@ -110,7 +144,7 @@ def detect_language(text: str) -> str:
     if not letters:
         return "en"
     cjk = sum(1 for char in letters if "\u4e00" <= char <= "\u9fff")
-    if cjk / len(letters) > 0.3:
+    if cjk / len(letters) > 0.2:  # mixed messages too ("我想要一件 winter coat"): the Chinese path keeps Latin words
         return "zh"
     ascii_letters = sum(1 for char in letters if char.isascii())
     return "en" if ascii_letters / len(letters) > 0.8 else "other"
@@ -121,8 +155,9 @@ def _title_key(title: str) -> str:
 
 
 def translate_zh(text: str) -> str:
-    """Glossary words found in a Chinese text, in English, longest match first."""
-    found: list[tuple[int, str]] = []
+    """Glossary words found in a Chinese text, in English, longest match first, in their places among the text's own
+    Latin words and amounts ("我想要一件 winter coat 不要黑色 under $200" keeps "winter coat" and "under $200")."""
+    found: list[tuple[int, str]] = [(match.start(), match.group()) for match in LATIN_WORD.finditer(text)]
     remaining = text
     for word in sorted(ZH_GLOSSARY, key=len, reverse=True):
         position = remaining.find(word)
@@ -133,9 +168,22 @@ def translate_zh(text: str) -> str:
     return " ".join(english for _, english in sorted(found))
 
 
-def _amount(value: str, thousands: str | None) -> float:
-    amount = float(value.replace(",", "."))
-    return amount * 1000 if thousands else amount
+def _follow_up_query(previous: str, added: str) -> str:
+    """The previous query refined by the new words: each word once, at most `MAX_QUERY_WORDS`, the newest kept."""
+    words = list(dict.fromkeys(f"{previous} {added}".split()))
+    return " ".join(words[-MAX_QUERY_WORDS:])
+
+
+def _amount(value: str, thousands: str | None) -> float | None:
+    """The amount `NUMBER` matched, or None when it is not a price anyone means (infinite, or over `MAX_AMOUNT`).
+    A separator followed by three digits groups thousands ("1,500", "1.500"); one followed by one or two digits at
+    the end is the decimal point ("99.99", "1,5")."""
+    text = value.replace(" ", "").replace("\u00a0", "")
+    decimal = re.fullmatch(r"(.*?)[.,](\d{1,2})", text)
+    whole, fraction = (decimal.group(1), decimal.group(2)) if decimal else (text, "")
+    amount = float(re.sub(r"[.,]", "", whole) + (f".{fraction}" if fraction else ""))
+    amount *= 1000 if thousands else 1
+    return amount if math.isfinite(amount) and amount <= MAX_AMOUNT else None
 
 
 class RequestParser:
@@ -171,6 +219,8 @@ class RequestParser:
         """`shown`: the previous reply's items; `liked`: items liked in this session, latest first, which "more like
         that" refers to (else the first item shown)."""
         shown = shown or []
+        # Full-width letters, digits and signs read as their plain forms; zero-width characters are dropped.
+        message = ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", message))
         language = detect_language(message)
         notes: list[str] = []
         text = message.strip()
@@ -195,18 +245,25 @@ class RequestParser:
         similar_to = list(dict.fromkeys(named)) if named and REFERENCE.search(remainder) else []
         if similar_to:  # the references are searched by their own vectors, not their title words
             quoted = [title for title in quoted if self.titles.get(_title_key(title)) not in similar_to]
+        limits: list[tuple[str, float | None]] = []
         if match := RANGE.search(remainder):
-            constraints.min_price = _amount(match.group(1), match.group(2))
-            constraints.max_price = _amount(match.group(3), match.group(4))
+            limits += [("min_price", _amount(match.group(1), match.group(2)))]
+            limits += [("max_price", _amount(match.group(3), match.group(4)))]
             remainder = remainder.replace(match.group(0), " ")
         for pattern, bound in ((MAX_PRICE, "max_price"), (OR_LESS, "max_price"), (MIN_PRICE, "min_price")):
             if match := pattern.search(remainder):
-                setattr(constraints, bound, _amount(match.group(1), match.group(2)))
+                limits.append((bound, _amount(match.group(1), match.group(2))))
                 remainder = remainder.replace(match.group(0), " ")
+        for bound, amount in limits:
+            if amount is None:
+                notes.append("a price limit that is not a real amount was left out")
+            else:
+                setattr(constraints, bound, amount)
         for match in EXCLUDE.finditer(remainder):
             term = match.group(1).lower()
             if term not in NOT_A_TERM:
-                constraints.excluded_terms.append(term)
+                if term not in constraints.excluded_terms:
+                    constraints.excluded_terms.append(term)
                 remainder = remainder.replace(match.group(0), " ", 1)
 
         more_like = bool(MORE_LIKE_THIS.search(remainder)) and previous is not None and bool(liked or shown)
@@ -233,7 +290,7 @@ class RequestParser:
             merged.max_price = constraints.max_price if constraints.max_price is not None else merged.max_price
             merged.excluded_terms = sorted({*merged.excluded_terms, *constraints.excluded_terms})
             constraints = merged
-            query = f"{previous.query} {content}".strip()
+            query = _follow_up_query(previous.query, content)
             similar_to = similar_to if more_like else previous.similar_to
         else:
             constraints.category = category
