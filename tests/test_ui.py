@@ -49,7 +49,7 @@ def test_markdown_and_html_in_messages_and_titles_reach_the_chat_as_text(engines
     said, answered = history[0]["content"], history[-1]["content"]
     assert "![x](" not in said and "<b>" not in said and "&lt;b&gt;" in said and "\\!\\[x\\]" in said
     assert "<b>" not in answered and "![x](" not in answered
-    assert chat_text("Parka **Pro** [link](http://e)") == "Parka \\*\\*Pro\\*\\* \\[link\\]\\(http://e\\)"
+    assert chat_text("Parka **Pro** [link](http://e)") == r"Parka \*\*Pro\*\* \[link\]\(http:\/\/e\)"
 
 
 def test_an_unexpected_failure_is_said_plainly_and_the_tab_keeps_its_state(engines, monkeypatch, caplog):

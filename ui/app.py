@@ -46,7 +46,7 @@ REASON_ORIGINS = {
 }
 """Each card says where its reason came from (`RecommendedItem.reason_source`)."""
 
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~./])")  # "." and "/" too: bare URLs would become links
 # Nothing from other hosts, whatever a catalog or a message carries (the chat renders Markdown).
 CONTENT_POLICY = (
     "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
