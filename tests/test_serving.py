@@ -40,7 +40,8 @@ def make_bot(settings, encoder, llm: LLMSettings, tmp_path, backend=None, store:
 
 
 def test_llama_cpp_gets_the_schema_in_its_own_form():
-    """llama.cpp's server refuses response_format 'json_schema' (422); it takes 'json_object' with a schema."""
+    """llama.cpp's server refuses response_format 'json_schema' (HTTP 500: "Input should be 'text' or
+    'json_object'"); it takes 'json_object' with a schema."""
     schema = {"type": "object"}
     llamacpp = LLMSettings(backend="openai", base_url="http://127.0.0.1:1/v1", model="m.gguf", engine="llamacpp")
     body = OpenAICompatibleBackend(llamacpp).request([{"role": "user", "content": "hi"}], schema, 8)
