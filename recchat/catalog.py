@@ -49,6 +49,11 @@ class Catalog:
             self._items[item.id] = item
         return items
 
+    def remove(self, item_ids: Iterable[str]) -> None:
+        """Take items out again (an addition that could not be indexed)."""
+        for item_id in item_ids:
+            self._items.pop(item_id, None)
+
     def __len__(self) -> int:
         return len(self._items)
 

@@ -169,9 +169,14 @@ class RecChat:
         return deleted
 
     def add_items(self, items: Iterable[Item]) -> None:
-        """Add items to the catalog: indexed and recommendable from the next turn."""
+        """Add items to the catalog: indexed and recommendable from the next turn. All or nothing: if indexing fails,
+        the catalog is as it was, and the same items can be added again."""
         items = self.catalog.add(items)
-        self.retriever.index.upsert(items)
+        try:
+            self.retriever.index.upsert(items)
+        except BaseException:
+            self.catalog.remove([item.id for item in items])
+            raise
         self.retriever.add_items(items)
         self.parser = RequestParser(self.catalog.categories(), ((item.id, item.title) for item in self.catalog))
         if self.feedback_model is not None:

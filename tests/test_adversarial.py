@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from recchat.catalog import load_catalog
 from recchat.chat import RecChat
+from recchat.cli import main
 from recchat.errors import (
     CatalogError,
     FeedbackError,
@@ -290,3 +291,27 @@ def test_any_catalog_file_loads_or_is_refused_whole(tmp_path_factory, rows):
     except RecChatError:
         return
     assert len(catalog) == len(rows) and all(math.isfinite(item.price or 0) for item in catalog)
+
+
+@pytest.mark.parametrize("argv", [
+    ["feedback", "forget", "u\udcff"],  # what Python makes of the byte 0xff in a command-line argument
+    ["chat", "--json", "coat \udcff"],
+])
+def test_command_line_arguments_that_are_not_utf8_are_a_plain_error(argv, capsys):
+    assert main(argv) == 2
+    assert "not valid UTF-8 text" in capsys.readouterr().err
+
+
+def test_items_whose_indexing_fails_are_not_left_in_the_catalog(bot, monkeypatch):
+    item = planted("X-unindexed")
+
+    def store_down(items):
+        raise OSError("disk full (test)")
+
+    monkeypatch.setattr(bot.retriever.index, "upsert", store_down)
+    with pytest.raises(OSError):
+        bot.add_items([item])
+    assert "X-unindexed" not in bot.catalog
+    monkeypatch.undo()
+    bot.add_items([item])  # and it can be added again once the store works
+    assert "X-unindexed" in bot.catalog
