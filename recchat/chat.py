@@ -38,7 +38,7 @@ from recchat.prompts import Prompt, load_prompt
 from recchat.rerank import FeedbackModel, Reranker
 from recchat.retrieval import Candidate, Retriever, VectorIndex, open_store
 from recchat.session import Session, Sessions, check_id
-from recchat.turn import Turn, llm_task
+from recchat.turn import Turn, elapsed_ms, llm_task
 from recchat.understanding import RequestParser, check_message, check_turn_arguments
 from recchat.wording import intro, wish
 
@@ -195,7 +195,7 @@ class RecChat:
         message says; of two price limits the tighter one holds."""
         events = self.stream(
             message, session_id, user_id=user_id, exclude_ids=exclude_ids, include_hidden=include_hidden,
-                filters=filters
+            filters=filters,
         )
         return _reply_of([event for event in events if event.kind == "done"])
 
@@ -206,7 +206,7 @@ class RecChat:
         """`chat` for asyncio servers: many turns at once, none blocking the event loop (see `astream`)."""
         events = self.astream(
             message, session_id, user_id=user_id, exclude_ids=exclude_ids, include_hidden=include_hidden,
-                filters=filters
+            filters=filters,
         )
         return _reply_of([event async for event in events if event.kind == "done"])
 
@@ -267,7 +267,7 @@ class RecChat:
             hidden = self.feedback_model.hidden(session.user_id) - exclude_ids
             request.constraints.excluded_ids = sorted(hidden.union(request.constraints.excluded_ids))
         candidates, because = self.candidates(request, session.user_id, session.id)
-        retrieval_ms = round((time.perf_counter() - started) * 1000, 1)
+        retrieval_ms = elapsed_ms(started)
         wished = wish(request, self.catalog)
         opening = intro(
             request, wished, bool(candidates), self.catalog.name, self._currency,

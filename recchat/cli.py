@@ -87,8 +87,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 elif event.kind == "item" and event.item is not None:
                     number += 1
                     because = f" ({event.item.because})" if event.item.because else ""
-                    print(f"{number}. {event.item.title}: {event.item.reason}{_origin(event.item)}{because}",
-                        flush=True)
+                    reason = f"{event.item.reason}{_origin(event.item)}{because}"
+                    print(f"{number}. {event.item.title}: {reason}", flush=True)
                 elif event.kind == "done" and event.reply:
                     last = event.reply.items
                     _print_source(event.reply)
@@ -347,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve-llm",
-            help="serve the LLM with an OpenAI-compatible API (llama.cpp or transformers on a CPU, vLLM on a GPU)"
+        help="serve the LLM with an OpenAI-compatible API (llama.cpp or transformers on a CPU, vLLM on a GPU)"
     )
     serve.add_argument("--engine", choices=["llamacpp", "transformers", "vllm"], default="llamacpp")
     serve.add_argument("--model", help="model folder or id (default: the configured model, e.g. the bundled SmolLM2)")

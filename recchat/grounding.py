@@ -62,19 +62,21 @@ def choice_schema(options: list[FactOptions], min_items: int, max_items: int, fi
     tokens a pick, about a quarter of a second each on 2 cores); otherwise the model also chooses 1..max_items of
     them, each named by its id."""
 
-    def pick(position: int) -> dict:
+    def reasons(position: int) -> dict:
         # Spelled out as constants: JSON schema cannot say "no repeats" (grammars ignore uniqueItems).
-        choices = [{"const": choice} for choice in options[position].choices]
+        return {"anyOf": [{"const": choice} for choice in options[position].choices]}
+
+    def pick(position: int) -> dict:
         return {
             "type": "object",
-            "properties": {"id": {"const": alias(position)}, "facts": {"anyOf": choices}},
+            "properties": {"id": {"const": alias(position)}, "facts": reasons(position)},
             "required": ["id", "facts"],
             "additionalProperties": False,
         }
 
     if fixed_order:
         shown = min(max_items, len(options))
-        explained = [{"anyOf": [{"const": choice} for choice in options[p].choices]} for p in range(shown)]
+        explained = [reasons(p) for p in range(shown)]
         picks = {"type": "array", "prefixItems": explained, "minItems": shown, "maxItems": shown}
     else:
         picks = {

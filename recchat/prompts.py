@@ -65,12 +65,14 @@ def load_prompt(name: str, version: int | None = None, prompts_dir: Path = PROMP
     missing = [field for field in REQUIRED_FIELDS if field not in data]
     if missing or data["version"] != version:
         raise PromptNotFoundError(f"{path} must define {', '.join(REQUIRED_FIELDS)} with version = {version}")
-    examples = [{"user": data["example_user"], "assistant": data["example_assistant"]}, *data.get("more_examples", [])]
-    if any(set(example) != {"user", "assistant"} for example in examples):
-        raise PromptNotFoundError(f"{path}: each of [[more_examples]] must have exactly `user` and `assistant`")
-    shots = [message for example in examples for message in (("human", example["user"]), ("ai", example["assistant"]))]
     template = ChatPromptTemplate.from_messages(
-        [("system", data["system"]), *shots, ("human", data["user"])], template_format="mustache"
+        [
+            ("system", data["system"]),
+            ("human", data["example_user"]),
+            ("ai", data["example_assistant"]),
+            ("human", data["user"]),
+        ],
+        template_format="mustache",
     )
     job = data.get("job", "write")
     if job not in ("write", "choose"):

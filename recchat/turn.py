@@ -139,7 +139,7 @@ class Turn:
     def read(self, chunk: str) -> list[StreamEvent]:
         """Take a piece of the LLM's answer; every pick it completes is checked against the candidates and its
         reason against the item's facts. Returns the items to show now (when the LLM decides the ranking)."""
-        self.timings.setdefault("first_token_ms", _ms(self.llm_started))
+        self.timings.setdefault("first_token_ms", elapsed_ms(self.llm_started))
         events = []
         for pick in self.reader.feed(chunk):
             if self.full:
@@ -188,7 +188,7 @@ class Turn:
         it ranks), or the ranking's items with the LLM's reasons where they held."""
         if not self.candidates:
             return
-        self.timings["llm_ms"] = _ms(self.llm_started)
+        self.timings["llm_ms"] = elapsed_ms(self.llm_started)
         if self.llm_ranks:  # the LLM's picks stand (already streamed); a short list is topped up in ranking order
             usable = self.chosen and not self.fallback_reason
             want = min(self.min_items if usable else self.max_items, len(self.candidates))
@@ -211,7 +211,7 @@ class Turn:
     def reply(self, backend: str, prompt: str) -> RecommendationList:
         """The reply, saying what of it came from the model: `source` is 'llm' only when the model chose the items
         or a shown reason."""
-        self.timings["total_ms"] = _ms(self.started)
+        self.timings["total_ms"] = elapsed_ms(self.started)
         sources = Counter(item.reason_source for item in self.chosen)
         from_model = sources["llm"] + sources["llm-facts"] > 0 or (self.llm_ranks and self.picked > 0)
         if self.candidates and not from_model and not self.fallback_reason:
@@ -253,5 +253,6 @@ def recommended(candidate: Candidate, reason: str, source: str) -> RecommendedIt
     )
 
 
-def _ms(since: float) -> float:
+def elapsed_ms(since: float) -> float:
+    """Milliseconds since a `time.perf_counter()` reading, as timings record them."""
     return round((time.perf_counter() - since) * 1000, 1)
