@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from recchat.errors import RecChatError
+from recchat.models import is_utf8_text
 
 FEEDBACK_COMMAND = re.compile(r"/(?P<kind>like|dislike|buy|click)\s+(?P<number>\d+)")
 
@@ -380,22 +381,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _is_text(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.basicConfig(level=logging.WARNING, format="recchat: %(levelname)s: %(message)s")  # e.g. an engine fallback
     for name, value in vars(args).items():  # a byte that is not UTF-8 arrives as a lone surrogate, unstorable
-        if not all(_is_text(part) for part in (value if isinstance(value, list) else [value])):
+        parts = value if isinstance(value, list) else [value]
+        if not all(is_utf8_text(part) for part in parts if isinstance(part, str)):
             print(f"recchat: error: {name} is not valid UTF-8 text: {value!r}", file=sys.stderr)
             return 2
     try:

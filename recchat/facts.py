@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from itertools import combinations
 
-from recchat.models import Item, format_price
+from recchat.models import Item, ParsedRequest, format_price
 
 QUOTABLE_FACT_CHARS = 48
 """Longer attribute values are prose, not facts: a listing can carry anything there (even instructions planted for
@@ -87,6 +87,13 @@ def offer(phrases: list[str], request: str, price: str | None = None) -> FactOpt
 _WORD = re.compile(r"[^\W_]+")
 PRICE_WORDS = {"cheap", "cheaper", "budget", "affordable", "inexpensive", "price", "expensive", "deal", "bargain"}
 _FILLER = {"the", "and", "for", "with", "want", "need", "looking", "some", "something", "any", "that", "this", "made"}
+
+
+def asks_about_price(request: ParsedRequest) -> bool:
+    """Whether the price answers the request: it sets a price limit, or says "cheap", "budget"..."""
+    constraints = request.constraints
+    limited = constraints.max_price is not None or constraints.min_price is not None
+    return limited or bool(PRICE_WORDS.intersection(_WORD.findall(request.query.lower())))
 
 
 def _phrase(key: str, value: object) -> str | None:

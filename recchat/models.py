@@ -57,6 +57,16 @@ class Item(BaseModel):
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
+def is_utf8_text(text: str) -> bool:
+    """False for a string holding a lone surrogate (what Python makes of bytes that are not UTF-8): it cannot be
+    stored, logged or shown."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def format_price(price: float, currency: str | None) -> str:
     symbols = {"USD": "$", "EUR": "€", "GBP": "£", "CNY": "¥", "JPY": "¥"}
     symbol = symbols.get(currency or "", "")

@@ -20,17 +20,9 @@ def check_id(value: object, what: str) -> str:
         raise SessionError(f"a {what} is a non-empty string, not {value!r}")
     if len(value) > MAX_ID_CHARS:
         raise SessionError(f"a {what} has at most {MAX_ID_CHARS} characters; this one has {len(value):,}")
-    if not value.isprintable() or not _encodable(value):
+    if not value.isprintable():  # control characters, and lone surrogates (from a badly decoded argument)
         raise SessionError(f"a {what} must be printable text; {value!r} is not")
     return value
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate, e.g. from a badly decoded argument
-        return False
-    return True
 
 
 @dataclass

@@ -3,7 +3,6 @@ final list with where each part of it came from."""
 
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -13,7 +12,7 @@ from functools import cached_property
 
 from recchat.config import Settings
 from recchat.errors import BackendUnavailableError
-from recchat.facts import PRICE_WORDS, FactOptions, fact_reason, reason_from
+from recchat.facts import FactOptions, asks_about_price, fact_reason, reason_from
 from recchat.grounding import (
     Pick,
     PickReader,
@@ -52,11 +51,7 @@ def llm_task(
     if prompt.job == "choose":
         if not llm_ranks:  # the ranking already chose the items: show only those, and the answer explains them
             candidates = candidates[: retrieval.max_items]
-        constraints = request.constraints
-        price_asked = constraints.max_price is not None or constraints.min_price is not None or bool(
-            PRICE_WORDS.intersection(re.findall(r"[a-z]+", request.query.lower()))
-        )
-        options = candidate_options(candidates, wish, price_asked)
+        options = candidate_options(candidates, wish, asks_about_price(request))
         return LLMTask(
             prompt.messages(candidates=option_lines(candidates, options), request=wish),
             choice_schema(options, retrieval.min_items, retrieval.max_items, fixed_order=not llm_ranks),

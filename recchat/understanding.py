@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterable
 
 from recchat.errors import InvalidArgumentError, InvalidMessageError
-from recchat.models import Constraints, Item, ParsedRequest
+from recchat.models import Constraints, Item, ParsedRequest, is_utf8_text
 from recchat.movies import normalise_title
 
 # An amount: 1,500 / 1.500 / 1 500 / 1,500.00 / 99.99 / 1,5 / 1.5k / 1e3, with an optional currency before or after.
@@ -120,10 +120,8 @@ def check_message(message: str, limit: int) -> None:
             f"the message has {len(message):,} characters; the limit is {limit:,} "
             f"(RECCHAT_CHAT__MAX_MESSAGE_CHARS). Shorten it to what you are looking for."
         )
-    try:
-        message.encode("utf-8")
-    except UnicodeEncodeError as error:  # a lone surrogate: it cannot be stored or shown
-        raise InvalidMessageError(f"the message holds a character that is not valid text ({error.reason})") from None
+    if not is_utf8_text(message):
+        raise InvalidMessageError("the message holds a character that is not valid text (a lone surrogate)")
 
 
 def check_turn_arguments(exclude_ids: object, filters: object) -> set[str]:

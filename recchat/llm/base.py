@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Protocol, TypedDict, TypeVar, runtime_checkable
@@ -37,6 +38,11 @@ class LLMBackend(Protocol):
         self, messages: list[Message], *, schema: dict | None = None, max_tokens: int = 256
     ) -> AsyncIterator[str]:
         return iterate_in_thread(lambda _abandoned: self.stream(messages, schema=schema, max_tokens=max_tokens))
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (a container's share, not the host's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 async def iterate_in_thread(open_iterator: Callable[[threading.Event], Iterator[T]]) -> AsyncIterator[T]:

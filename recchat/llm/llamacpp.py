@@ -4,14 +4,13 @@ grammar made from the schema. On a CPU it decodes SmolLM2-135M several times fas
 from __future__ import annotations
 
 import importlib.util
-import os
 import threading
 import weakref
 from collections.abc import Iterator
 
 from recchat.config import LLMSettings
 from recchat.errors import BackendUnavailableError, ModelFileError
-from recchat.llm.base import Message
+from recchat.llm.base import Message, usable_cores
 from recchat.llm.inprocess import InProcessBackend
 from recchat.llm.local import gguf_file
 
@@ -35,7 +34,7 @@ class LlamaCppBackend(InProcessBackend):
         path = gguf_file(settings.model)
         try:
             self.model = Llama(
-                model_path=str(path), n_ctx=settings.context_tokens, n_threads=settings.threads or _usable_cores(),
+                model_path=str(path), n_ctx=settings.context_tokens, n_threads=settings.threads or usable_cores(),
                 verbose=False,
             )
         except (ValueError, RuntimeError) as error:  # llama.cpp says only "Failed to load model from file"
@@ -73,7 +72,3 @@ class LlamaCppBackend(InProcessBackend):
             raise BackendUnavailableError(f"{self.name} failed while generating: {error}") from error
         finally:
             chunks.close()  # ends llama.cpp's generator, and with it the generation
-
-
-def _usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

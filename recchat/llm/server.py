@@ -19,6 +19,7 @@ from typing import Literal
 import openai
 
 from recchat.errors import BackendUnavailableError
+from recchat.llm.base import usable_cores
 
 Engine = Literal["llamacpp", "transformers", "vllm"]
 HEALTH_PATHS = {"llamacpp": "/v1/models", "transformers": "/health", "vllm": "/health"}
@@ -34,7 +35,7 @@ def server_command(engine: Engine, model: str, host: str, port: int, vllm_python
         vllm = str(Path(python).parent / "vllm") if python else "vllm"
         return [vllm, "serve", model, "--host", host, "--port", str(port)]
     if engine == "llamacpp":  # `model` is a .gguf file; the threads are those this process may use
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        threads = usable_cores()
         return [
             sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", host, "--port", str(port),
             "--n_ctx", "2048", "--n_threads", str(threads), "--n_threads_batch", str(threads),
