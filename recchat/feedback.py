@@ -1,9 +1,10 @@
 """The feedback log: typed events, a store protocol, and its SQLite implementation.
 
-Every event is one row, appended in one transaction and identified by an idempotency key, so a
-client retrying a call never counts twice. SQLite runs in WAL mode (readers never block the
-writer; several processes can write, each waiting `busy_timeout_s` for the lock), and the
-schema carries its version in `PRAGMA user_version` with forward-only migrations.
+Every event is one row, appended in one transaction and identified by its user's idempotency key,
+so a client retrying a call never counts twice (and one user's key never drops another's event).
+SQLite runs in WAL mode (readers never block the writer; several processes can write, each waiting
+`busy_timeout_s` for the lock), and the schema carries its version in `PRAGMA user_version` with
+forward-only migrations.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from recchat.errors import FeedbackError, FeedbackStoreError, UnknownItemError
-from recchat.models import RecommendationList
+from recchat.models import RecommendationList, field_errors
 
 FeedbackKind = Literal["impression", "click", "like", "dislike", "purchase"]
 POSITIVE_KINDS = frozenset({"click", "like", "purchase"})
@@ -44,7 +45,7 @@ class FeedbackEvent(BaseModel):
     time: float = Field(default_factory=time.time, description="When it happened, Unix seconds")
     key: str = Field(
         default_factory=lambda: uuid.uuid4().hex, min_length=1, max_length=MAX_KEY_CHARS,
-        description="Idempotency key: an event whose key is already stored is not stored again",
+        description="Idempotency key: an event whose user already stored this key is not stored again",
     )
 
     @field_validator("kind", mode="before")
@@ -67,14 +68,17 @@ def make_event(**fields) -> FeedbackEvent:
     try:
         return FeedbackEvent(**{name: value for name, value in fields.items() if value is not None})
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, d['loc'])) or '-'}: {d['msg']}" for d in error.errors())
+        problems = "; ".join(f"{field}: {why}" for field, why in field_errors(error))
         raise FeedbackError(f"invalid feedback event ({problems})") from None
 
 
 def item_event(catalog, **fields) -> FeedbackEvent:
     """A validated event about an item of `catalog`; `UnknownItemError` if the item is not in it."""
-    if fields.get("item_id") not in catalog:
-        raise UnknownItemError(f"no item {fields.get('item_id')!r} in the {catalog.name} catalog; nothing was recorded")
+    item_id = fields.get("item_id")
+    if not isinstance(item_id, str):
+        raise FeedbackError(f"an item id is a string, not {type(item_id).__name__}; nothing was recorded")
+    if item_id not in catalog:
+        raise UnknownItemError(f"no item {item_id!r} in the {catalog.name} catalog; nothing was recorded")
     if not fields.get("user_id"):
         raise FeedbackError("say whose feedback this is: give a session_id or a user_id")
     return make_event(**fields)
@@ -114,7 +118,7 @@ class FeedbackStore(Protocol):
     """Where events live. Callers use only this, so a server database can replace SQLite."""
 
     def add(self, events: Sequence[FeedbackEvent]) -> list[bool]:
-        """Store the events atomically; per event, False when its key was already stored."""
+        """Store the events atomically; per event, False when its user already stored an event with its key."""
 
     def events_after(self, seq: int) -> list[StoredEvent]:
         """Every stored event that arrived after `seq`, in arrival order."""
@@ -159,6 +163,29 @@ MIGRATIONS: list[str] = [
         time REAL NOT NULL
     );
     CREATE INDEX messages_user ON messages (user_id);
+    """,
+    # Idempotency keys are scoped per user: a key one user sent must not drop another user's event.
+    # SQLite cannot drop a column's UNIQUE in place, so the table is rebuilt with its rows and its
+    # AUTOINCREMENT counter (arrival numbers are never reused, even for deleted events).
+    """
+    CREATE TABLE events_by_user_key (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('impression', 'click', 'like', 'dislike', 'purchase')),
+        user_id TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        session_id TEXT,
+        turn INTEGER,
+        rank INTEGER,
+        time REAL NOT NULL,
+        recorded_at REAL NOT NULL,
+        UNIQUE (user_id, key)
+    );
+    INSERT INTO events_by_user_key SELECT * FROM events;
+    DELETE FROM sqlite_sequence WHERE name = 'events_by_user_key';
+    INSERT INTO sqlite_sequence SELECT 'events_by_user_key', seq FROM sqlite_sequence WHERE name = 'events';
+    DROP TABLE events;
+    ALTER TABLE events_by_user_key RENAME TO events;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

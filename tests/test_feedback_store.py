@@ -42,6 +42,14 @@ def test_a_repeated_idempotency_key_is_stored_once(tmp_path):
     assert store.events_after(0)[0].kind == "like"  # the first write wins
 
 
+def test_the_same_key_from_two_users_stores_both_events(tmp_path):
+    store = SQLiteFeedbackStore(tmp_path / "f.sqlite3")
+    assert store.add([make_event(kind="like", user_id="ann", item_id="i1", key="click-1")]) == [True]
+    assert store.add([make_event(kind="dislike", user_id="bob", item_id="i2", key="click-1")]) == [True]
+    assert store.add([make_event(kind="like", user_id="ann", item_id="i3", key="click-1")]) == [False]
+    assert [(e.user_id, e.item_id) for e in store.events_after(0)] == [("ann", "i1"), ("bob", "i2")]
+
+
 def test_kill_9_in_the_middle_of_thousands_of_writes_loses_no_committed_event(tmp_path):
     path = tmp_path / "f.sqlite3"
     process = writer(path, "killed", 20_000)
@@ -132,6 +140,24 @@ def test_an_older_schema_is_migrated_with_its_events(tmp_path):
     assert [e.key for e in store.events_after(0)] == ["k"]
     store.add_message("u", "s", 1, "a warm coat")  # the table version 2 added
     assert store.messages("u") == ["a warm coat"]
+
+
+def test_the_migration_to_per_user_keys_keeps_events_and_never_reuses_an_arrival_number(tmp_path):
+    path = tmp_path / "f.sqlite3"
+    old = sqlite3.connect(path)
+    for version, script in enumerate(MIGRATIONS[:2], start=1):
+        old.executescript(script)
+        old.execute(f"PRAGMA user_version={version}")
+    insert = "INSERT INTO events (key, kind, user_id, item_id, time, recorded_at) VALUES (?, 'like', ?, ?, 1, 1)"
+    old.executemany(insert, [("k1", "ann", "i1"), ("k2", "bob", "i2"), ("k3", "cid", "i3")])
+    old.execute("DELETE FROM events WHERE key = 'k3'")  # the newest arrival was forgotten before the upgrade
+    old.commit()
+    old.close()
+    store = SQLiteFeedbackStore(path)
+    assert [(e.seq, e.key, e.user_id) for e in store.events_after(0)] == [(1, "k1", "ann"), (2, "k2", "bob")]
+    assert store.add([make_event(kind="like", user_id="bob", item_id="i1", key="k1")]) == [True]  # scoped per user
+    assert store.add([make_event(kind="like", user_id="ann", item_id="i9", key="k1")]) == [False]
+    assert store.events_after(2)[0].seq == 4  # 3 was used before the migration; readers past it must see this
 
 
 def test_a_file_from_a_newer_recchat_is_refused_untouched(tmp_path):
