@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from recchat.config import BUNDLED_CATALOG_DIR, Settings
 from recchat.errors import CatalogError, CatalogNotFoundError, CatalogProblem
-from recchat.models import Item
+from recchat.models import Item, field_errors
 
 CORE_FIELDS = {"id", "title", "description", "category", "price", "currency"}
 
@@ -124,9 +124,7 @@ def load_catalog(path: str | Path, name: str | None = None) -> Catalog:
         try:
             item = Item.model_validate(row)
         except ValidationError as error:
-            for detail in error.errors():
-                field = ".".join(str(part) for part in detail["loc"]) or "-"
-                problems.append(CatalogProblem(str(path), line, field, detail["msg"]))
+            problems.extend(CatalogProblem(str(path), line, field, why) for field, why in field_errors(error))
             continue
         if item.id in first_line_of:
             problems.append(

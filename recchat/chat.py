@@ -138,6 +138,8 @@ class RecChat:
             raise FeedbackError("feedback is off (feedback.enabled = false); nothing was recorded")
         if kind == "impression":
             raise FeedbackError("impressions are logged by each turn itself; send click, like, dislike or purchase")
+        session_id = None if session_id is None else check_id(session_id, "session id")
+        user_id = None if user_id is None else check_id(user_id, "user id")
         session = self.sessions.get(session_id)
         if session is not None:
             session.check_user(user_id)

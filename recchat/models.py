@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 AttributeValue = str | int | float | bool | list[str]
 
@@ -65,6 +65,11 @@ def is_utf8_text(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def field_errors(error: ValidationError) -> list[tuple[str, str]]:
+    """Each wrong field of a pydantic error ("-" for the whole value) and why, for messages that say what to fix."""
+    return [(".".join(str(part) for part in detail["loc"]) or "-", detail["msg"]) for detail in error.errors()]
 
 
 def format_price(price: float, currency: str | None) -> str:

@@ -7,11 +7,12 @@ module's own folder, because some tests add planted items to the catalog."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -29,6 +30,7 @@ from recchat.errors import (
 from recchat.facts import fact_phrases, fact_reason
 from recchat.models import Constraints, Item
 from recchat.understanding import MAX_QUERY_WORDS, RequestParser
+from ui.app import UNEXPECTED, Engines, TabState, respond
 
 
 @pytest.fixture(scope="module")
@@ -209,6 +211,13 @@ def test_impressions_are_logged_by_turns_not_by_callers(bot):
 
 # --- 12. found by the second probe ---------------------------------------------------------------------------------
 
+def test_one_users_idempotency_key_does_not_drop_another_users_event(bot):
+    assert bot.feedback("like", "P0007-wool-overcoat", user_id="key-owner", key="shared-key-1") is True
+    assert bot.feedback("dislike", "P0007-wool-overcoat", user_id="key-thief", key="shared-key-1") is True
+    assert bot.feedback("dislike", "P0007-wool-overcoat", user_id="key-thief", key="shared-key-1") is False
+    assert bot.feedback_store.count("key-owner") == 1 and bot.feedback_store.count("key-thief") == 1
+
+
 def test_a_catalog_that_is_not_utf8_is_a_catalog_error_naming_the_line(tmp_path):
     catalog = tmp_path / "latin1.jsonl"
     good = json.dumps({"id": "a", "title": "A", "category": "c"})
@@ -258,6 +267,15 @@ any_value = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=40),
     st.lists(st.text(max_size=10), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
 )
+REQUESTS = [
+    "a warm winter coat", "running shoes under $120", "我想买一件冬季外套", "a gift for my dad, not black",
+    "something cheaper", "between 1,000 and 2,000", "more like that",
+]
+# Real requests, random text, and real requests with random text around them: each outcome is tried often.
+any_message = st.one_of(
+    st.sampled_from(REQUESTS), st.text(ANY_TEXT, min_size=1, max_size=200),
+    st.tuples(st.sampled_from(REQUESTS), st.text(ANY_TEXT, max_size=40)).map(" ".join),
+)
 
 
 @PROPERTY
@@ -268,16 +286,57 @@ def test_any_message_parses_to_a_request_with_real_prices(message):
         assert price is None or (math.isfinite(price) and price >= 0)
 
 
+@pytest.fixture(scope="module")
+def talked(bot) -> str:
+    """A session with one turn behind it, so a refused turn could have changed what it remembers."""
+    session = bot.new_session(user_id="property-user")
+    bot.chat("a warm winter coat", session)
+    return session
+
+
 @PROPERTY
 @given(
-    message=st.text(ANY_TEXT, max_size=200), exclude_ids=any_value, filters=st.one_of(any_value, st.builds(Constraints))
+    message=any_message,
+    exclude_ids=st.one_of(st.just(()), st.lists(st.sampled_from(["P0007-wool-overcoat", "nope"])), any_value),
+    filters=st.one_of(st.none(), st.builds(Constraints), any_value),
 )
-def test_any_turn_answers_with_catalog_items_or_raises_a_recchat_error(bot, message, exclude_ids, filters):
+def test_any_turn_answers_with_catalog_items_or_raises_a_recchat_error(bot, talked, message, exclude_ids, filters):
+    session = bot.session(talked)
+    turns, request, events = len(session.turns), session.last_request, bot.feedback_store.count()
     try:
-        reply = bot.chat(message, exclude_ids=exclude_ids, filters=filters)
-    except RecChatError:
+        reply = bot.chat(message, talked, exclude_ids=exclude_ids, filters=filters)
+    except RecChatError as error:
+        event(f"refused: {type(error).__name__}")  # --hypothesis-show-statistics: how often each outcome was tried
+        assert (len(session.turns), session.last_request, bot.feedback_store.count()) == (turns, request, events)
         return
+    event("answered")
     assert all(item.id in bot.catalog for item in reply.items)
+    assert len(session.turns) == turns + 1
+
+
+@PROPERTY
+@given(
+    kind=st.sampled_from(["like", "dislike", "click", "purchase", "accept"]),
+    key=st.sampled_from([None, "retried-1", "retried-2"]),
+    session_id=st.sampled_from([None, "property-session"]),
+    wrong=st.dictionaries(st.sampled_from(["kind", "item_id", "session_id", "user_id", "turn", "key", "time"]),
+                          any_value, max_size=2),
+)
+def test_any_feedback_call_records_one_event_or_raises_a_recchat_error_recording_none(
+    bot, talked, kind, key, session_id, wrong
+):
+    """A valid call with up to two of its arguments replaced by anything."""
+    call = {"kind": kind, "item_id": "P0007-wool-overcoat", "session_id": session_id, "user_id": "property-user",
+            "turn": None, "key": key, "time": None} | wrong
+    before = bot.feedback_store.count()
+    try:
+        recorded = bot.feedback(call.pop("kind"), call.pop("item_id"), **call)
+    except RecChatError as error:
+        event(f"refused: {type(error).__name__}")
+        assert bot.feedback_store.count() == before
+        return
+    event("recorded" if recorded else "a repeated key")
+    assert bot.feedback_store.count() == before + recorded
 
 
 @PROPERTY
@@ -315,3 +374,87 @@ def test_items_whose_indexing_fails_are_not_left_in_the_catalog(bot, monkeypatch
     monkeypatch.undo()
     bot.add_items([item])  # and it can be added again once the store works
     assert "X-unindexed" in bot.catalog
+
+
+# --- properties through the UI handlers and the command line ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def engines(settings, encoder, tmp_path_factory):
+    """The UI's engines in a folder of their own (this module's `bot` plants items in its catalog)."""
+    folder = tmp_path_factory.mktemp("adversarial-ui")
+    tuned = settings.model_copy(update={
+        "data_dir": folder,
+        "llm": settings.llm.model_copy(update={"backend": "none"}),
+        "feedback": settings.feedback.model_copy(update={"path": folder / "feedback.sqlite3"}),
+    })
+    return Engines(tuned, encoder=encoder)
+
+
+any_price = st.one_of(st.none(), st.just(0), st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10**4))
+
+
+@PROPERTY
+@given(
+    message=any_message, price_limits=st.tuples(any_price, any_price),
+    category=st.one_of(st.sampled_from(["any category", "coats & jackets", "shoes", ""]), st.text(max_size=20)),
+)
+def test_any_ui_turn_shows_an_answer_or_a_readable_error_and_echoes_nothing_as_markup(
+    engines, message, price_limits, category
+):
+    async def steps():
+        return [step async for step in respond(engines, message, [], TabState(), "products", category, *price_limits)]
+
+    history, state, _ = asyncio.run(steps())[-1]
+    event("answered" if state.items else "a message only")
+    assert [turn["role"] for turn in history] == ["user", "assistant"]
+    assert history[-1]["content"] != UNEXPECTED  # every bad input is the user's to fix, and said so
+    assert not any("<" in turn["content"] for turn in history)  # what the user typed is shown, never rendered
+    assert all(item["id"] in engines["products"].catalog for item in state.items)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    words=st.lists(any_message, min_size=1, max_size=3),
+    user=st.one_of(st.none(), st.text(ANY_TEXT, min_size=1, max_size=30)),
+)
+def test_any_command_line_chat_answers_or_exits_2_with_one_line(
+    engines, encoder, monkeypatch, capsys, words, user
+):
+    monkeypatch.setenv("RECCHAT_DATA_DIR", str(engines.settings.data_dir))  # indexed by the UI's engine
+    monkeypatch.setenv("RECCHAT_LLM__BACKEND", "none")
+    monkeypatch.setattr("recchat.embeddings.load_encoder", lambda config: encoder)  # loaded once per run, not per call
+    engines["products"]
+    capsys.readouterr()
+    code = main(["chat", "--json", *(["--user", user] if user is not None else []), "--", *words])
+    out, err = capsys.readouterr()
+    event(f"exit {code}")
+    if code == 0:
+        assert all(item["id"] in engines["products"].catalog for item in json.loads(out)["items"])
+    else:
+        assert code == 2 and err.startswith("recchat: error: ") and err.count("\n") == 1, err
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    kind=st.one_of(st.sampled_from(["like", "accept"]), st.text(ANY_TEXT, min_size=1, max_size=12)),
+    item=st.one_of(st.just("P0004-down-parka"), st.text(ANY_TEXT, min_size=1, max_size=20)),
+    options=st.lists(st.sampled_from(["--user", "--session", "--key", "--time", "--turn"]).flatmap(
+        lambda option: st.tuples(st.just(option), st.one_of(st.text(ANY_TEXT, min_size=1, max_size=12),
+                                                            st.sampled_from(["nan", "-inf", "1e99", "0", "-3"])))
+    ), max_size=3),
+)
+def test_any_command_line_feedback_records_or_exits_2(engines, monkeypatch, capsys, kind, item, options):
+    monkeypatch.setenv("RECCHAT_DATA_DIR", str(engines.settings.data_dir))
+    argv = ["feedback", "add", *(f"{flag}={value}" for flag, value in options), "--", kind, item]
+    store = engines["products"].feedback_store
+    before = store.count()
+    try:
+        code = main(argv)
+    except SystemExit as usage:  # argparse: a --turn or --time that is not a number
+        code = usage.code
+    out, err = capsys.readouterr()
+    event(f"exit {code}")
+    if code == 0:
+        assert out.startswith(("recorded: ", "already recorded")) and store.count() - before in (0, 1)
+    else:
+        assert code == 2 and store.count() == before and "error" in err, err

@@ -127,3 +127,11 @@ def test_with_the_real_llm_the_answer_streams_and_needs_no_notice(settings, enco
     assert notice == "" or "search alone" in notice  # the notice appears exactly when the LLM's answer was not used
     reply_source = engines["products"].sessions.get(state.sessions["products"]).turns[-1].metadata.source
     assert (notice == "") == (reply_source == "llm")
+
+
+@pytest.mark.parametrize("low, high", [(-5, None), (None, float("nan")), (float("inf"), None)])
+def test_a_price_the_boxes_would_refuse_is_a_readable_error_from_gradios_api(engines, low, high):
+    """Gradio's HTTP API passes any number to the handler, whatever the page's boxes allow."""
+    history, state, _ = ask(engines, "I want a winter coat", low=low, high=high)[-1]
+    assert history[-1]["content"].startswith("Sorry: the price boxes take amounts of 0 or more")
+    assert state.items == []

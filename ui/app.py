@@ -25,11 +25,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import gradio as gr  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
 
 from recchat.chat import RecChat  # noqa: E402
 from recchat.config import Settings  # noqa: E402
-from recchat.errors import RecChatError  # noqa: E402
-from recchat.models import Constraints, RecommendedItem, format_price  # noqa: E402
+from recchat.errors import InvalidArgumentError, RecChatError  # noqa: E402
+from recchat.models import Constraints, RecommendedItem, field_errors, format_price  # noqa: E402
 from recchat.movies import ensure_movie_catalog  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -117,10 +118,7 @@ async def respond(
         bot = await asyncio.to_thread(engines.__getitem__, catalog)  # the first use of a catalog loads it
         session = state.sessions.get(catalog) or bot.new_session()
         state.sessions[catalog] = session
-        filters = Constraints(
-            category=None if category in ("", ANY_CATEGORY, None) else category,
-            min_price=min_price or None, max_price=max_price or None,
-        )
+        filters = price_controls(category, min_price, max_price)
         lines: list[str] = []
         async for event in bot.astream(message, session, filters=filters):
             if event.kind == "message":
@@ -149,6 +147,19 @@ async def respond(
     except Exception:  # a bug must not leave a bare "Error" badge over stale cards: say so, log it, keep the page
         logger.exception("turn failed in the UI")
         yield [*history, {"role": "assistant", "content": UNEXPECTED}], state, ""
+
+
+def price_controls(category: str | None, min_price: float | None, max_price: float | None) -> Constraints:
+    """The side controls as a turn's filters (0 or empty: any), or `InvalidArgumentError` saying what to type. The
+    page's boxes refuse negative numbers, but Gradio's HTTP API takes any number."""
+    try:
+        return Constraints(
+            category=None if category in ("", ANY_CATEGORY, None) else category,
+            min_price=min_price or None, max_price=max_price or None,
+        )
+    except ValidationError as error:
+        wrong = "; ".join(f"{field.replace('_', ' ')}: {why}" for field, why in field_errors(error))
+        raise InvalidArgumentError(f"the price boxes take amounts of 0 or more, or 0 for any ({wrong})") from None
 
 
 def chat_text(text: str) -> str:
