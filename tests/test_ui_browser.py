@@ -26,17 +26,24 @@ playwright = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
-def ui_url(settings, encoder, tmp_path_factory):
-    from ui.app import LAUNCH_OPTIONS, Engines, build_app
+def engines(settings, encoder, tmp_path_factory):
+    from ui.app import Engines
 
     tuned = settings.model_copy(update={
         "llm": settings.llm.model_copy(update={"backend": "none"}),
         "feedback": settings.feedback.model_copy(update={"path": tmp_path_factory.mktemp("ui") / "feedback.sqlite3"}),
     })
+    return Engines(tuned, encoder=encoder)
+
+
+@pytest.fixture(scope="module")
+def ui_url(engines):
+    from ui.app import LAUNCH_OPTIONS, build_app
+
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app = build_app(Engines(tuned, encoder=encoder), ["products", "movies-ml-100k"])
+    app = build_app(engines, ["products", "movies-ml-100k"])
     app.queue().launch(
         server_name="127.0.0.1", server_port=port, share=False, prevent_thread_lock=True, quiet=True,
         **LAUNCH_OPTIONS,
@@ -193,3 +200,18 @@ def test_two_browser_contexts_at_once_stay_isolated(browser, ui_url):
     finally:
         for context in contexts:
             context.close()
+
+
+def test_a_long_title_of_one_word_stays_inside_its_card(engines, page):
+    """Issue #13 (minor): long card titles overflowed their card. Last in this module: it plants an item."""
+    bot = engines["products"]
+    first = bot.catalog[bot.chat("a waterproof rain jacket").items[0].id]
+    long_title = "Stormproof" + "x" * 150
+    bot.add_items([first.model_copy(update={"id": f"LONG-{first.id}", "title": long_title})])
+    ask(page, "a waterproof rain jacket")
+    assert long_title in titles(page)
+    overflowing = page.evaluate(
+        "[...document.querySelectorAll('.rc-card, .rc-card h4')].filter(e => e.scrollWidth > e.clientWidth).length"
+    )
+    assert overflowing == 0
+    shot(page, "7-long-title")
