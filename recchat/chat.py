@@ -82,7 +82,7 @@ class RecChat:
         self.reranker: Reranker | None = None
         if feedback_store is not None:
             vectors = retriever.index.vectors_in_order([item.id for item in catalog])
-            self.feedback_model = FeedbackModel(catalog, vectors, settings.rerank)
+            self.feedback_model = FeedbackModel(catalog, vectors, settings.rerank, settings.learned)
             self.feedback_model.rebuild(feedback_store)
             self.reranker = Reranker(self.feedback_model, settings.rerank, settings.retrieval.min_score)
         self.parser = RequestParser(catalog.categories(), ((item.id, item.title) for item in catalog))

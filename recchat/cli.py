@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from recchat.errors import RecChatError
+from recchat.evaluation import SYSTEMS as OFFLINE_SYSTEMS
 from recchat.models import is_utf8_text
 
 FEEDBACK_COMMAND = re.compile(r"/(?P<kind>like|dislike|buy|click)\s+(?P<number>\d+)")
@@ -330,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     offline.add_argument("--seed", type=int, default=0)
     offline.add_argument("--liked", type=int, default=3, help="liked films named in each request")
     offline.add_argument("--genre-hint", action="store_true", help="also name the target's first genre in the request")
-    offline.add_argument("--systems", default="recchat,popularity,item-knn,embedding", help="comma-separated")
+    offline.add_argument("--systems", default=",".join(OFFLINE_SYSTEMS), help="comma-separated")
     offline.add_argument("--out", help="report folder (default: eval-results/offline-DATASET)")
     offline.set_defaults(run=cmd_eval_offline)
     replay = eval_commands.add_parser(
@@ -339,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--dataset", choices=["ml-1m", "ml-100k"], default="ml-1m")
     replay.add_argument("--users", type=int, default=500, help="seeded random sample of simulated users")
     replay.add_argument("--seed", type=int, default=0)
-    replay.add_argument("--systems", default="recchat,popularity,item-knn,embedding", help="comma-separated")
+    replay.add_argument("--systems", default=",".join(OFFLINE_SYSTEMS), help="comma-separated")
     replay.add_argument(
         "--variants", help='extra recchat runs with other rerank weights, as JSON: {"no-collab": {"collaborative": 0}}'
     )

@@ -215,6 +215,43 @@ class RerankSettings(BaseModel):
     hide_disliked: bool = Field(default=True, description="Never show a user an item they disliked, unless asked.")
     hide_purchased: bool = Field(default=True, description="Never show a user an item they bought, unless asked.")
     seed: int | None = Field(default=None, description="Seed of the exploration sampler; None draws a fresh one.")
+    learned: float = Field(
+        default=2.0, ge=0,
+        description="Weight of the learned collaborative model (`learned.*`): how well the item follows the user's "
+        "history (their likes and purchases, latest first, weighted by `history_half_life`) and the items quoted in "
+        "the request. On ML-1M (`recchat eval offline`, 1000 users, seed 2) 2 was at least as good as 1, 3 and 4.",
+    )
+    history_half_life: float = Field(
+        default=5.0, ge=0,
+        description="In the learned model's history, each earlier like counts half as much every this many likes "
+        "(0: all alike). Recent tastes say most about what comes next.",
+    )
+
+
+class LearnedSettings(BaseModel):
+    """The collaborative model fitted on the whole feedback log (`recchat/collaborative.py`), and when it is refitted.
+    The live co-occurrence keeps working between fits, so one like still changes the next answer at once."""
+
+    model: Literal["ease", "als", "none"] = Field(
+        default="ease",
+        description="'ease': closed-form linear item model (the default); 'als': matrix factorisation by `implicit`, "
+        "for catalogs over `max_ease_items`; 'none': no learned model.",
+    )
+    ease_l2: float = Field(default=500.0, gt=0, description="EASE's L2 regularisation (larger: smoother).")
+    max_ease_items: int = Field(
+        default=20_000, ge=1,
+        description="Above this many items EASE's item x item matrix (8 bytes per pair while fitting) does not fit "
+        "in memory; ALS is used instead, with a log line.",
+    )
+    als_factors: int = Field(default=64, ge=1, description="ALS latent factors.")
+    als_regularization: float = Field(default=0.05, ge=0, description="ALS L2 regularisation.")
+    als_iterations: int = Field(default=15, ge=1, description="ALS sweeps over the data.")
+    refit_events: int = Field(
+        default=1000, ge=1, description="Refit in the background after this many new events since the last fit."
+    )
+    refit_seconds: float = Field(
+        default=3600.0, gt=0, description="Refit in the background this long after the last fit if any event arrived."
+    )
 
 
 class Settings(BaseSettings):
@@ -240,6 +277,7 @@ class Settings(BaseSettings):
     chat: ChatSettings = ChatSettings()
     feedback: FeedbackSettings = FeedbackSettings()
     rerank: RerankSettings = RerankSettings()
+    learned: LearnedSettings = LearnedSettings()
 
     @classmethod
     def settings_customise_sources(

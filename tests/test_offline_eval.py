@@ -9,6 +9,7 @@ from recchat.catalog import Catalog
 from recchat.evaluation.offline import (
     EvalCase,
     ItemKNN,
+    Learned,
     Popularity,
     Rating,
     load_ratings,
@@ -86,12 +87,26 @@ def test_item_knn_scores_by_similarity_to_the_users_positives():
     assert knn._similarity[knn._position["x"], knn._position["z"]] == pytest.approx(6 ** -0.5)
 
 
+def test_the_learned_baseline_follows_the_latest_like_when_weighted_by_recency():
+    from recchat.collaborative import EASE
+
+    # x is watched with xx, y with yy; "me" liked x long ago and y last, and disliked d (seen, never offered).
+    training = {f"u{n}": [Rating("x", 5, 1), Rating("xx", 5, 2)] for n in range(5)}
+    training |= {f"v{n}": [Rating("y", 5, 1), Rating("yy", 4, 2), Rating("d", 1, 3)] for n in range(3)}
+    training["me"] = [Rating("x", 5, 1), Rating("d", 2, 2), Rating("y", 5, 3)]
+    case = EvalCase("me", "", "yy", [], frozenset({"x", "y", "d"}))
+    plain = Learned("ease", EASE(l2=1.0), training, half_life=0)(case, 2)
+    recent = Learned("ease-recency", EASE(l2=1.0), training, half_life=0.5)(case, 2)
+    assert plain[0] == "xx" and recent[0] == "yy"  # more users watched x with xx; the latest like was y
+    assert "d" not in plain + recent
+
+
 def test_real_run_on_movielens_100k_writes_the_reports(settings, encoder, real_backend, tmp_path):
     results, paths = run_offline(
         settings, "ml-100k", users=2, seed=3, encoder=encoder, backend=real_backend, out_dir=tmp_path / "report"
     )
     names = [result.name for result in results]
-    assert names == ["recchat", "popularity", "item-knn", "embedding"]
+    assert names == ["recchat", "popularity", "item-knn", "embedding", "ease", "ease-recency", "als"]
     for result in results:
         assert len(result.ranks) == len(result.latencies_ms) == 2
     recchat = results[0].summary()

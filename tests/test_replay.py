@@ -69,7 +69,8 @@ def test_replay_on_ml_100k_through_the_real_engine(settings, encoder, tmp_path):
                                  variants={"no collaborative": {"collaborative": 0}})
     names = [result.name for result in results]
     assert names == ["recchat + feedback", "recchat, feedback off", "recchat + feedback, no collaborative",
-                     "popularity", "item-knn + feedback", "embedding"]
+                     "popularity", "item-knn + feedback", "ease + feedback", "ease-recency + feedback",
+                     "als + feedback", "embedding"]
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["users"] == 12 and data["imported_events"] > 50_000
     for result in results:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from recchat.catalog import Catalog
-from recchat.config import RerankSettings
+from recchat.config import LearnedSettings, RerankSettings
 from recchat.feedback import SQLiteFeedbackStore, make_event
 from recchat.models import Constraints, Item
 from recchat.rerank import FeedbackModel, Reranker
@@ -22,8 +22,8 @@ def unit_vectors(n: int, dim: int = 8, seed: int = 0) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def model(settings: RerankSettings | None = None) -> FeedbackModel:
-    return FeedbackModel(Catalog("t", ITEMS), unit_vectors(len(ITEMS)), settings or RerankSettings())
+def model(settings: RerankSettings | None = None, learned: LearnedSettings | None = None) -> FeedbackModel:
+    return FeedbackModel(Catalog("t", ITEMS), unit_vectors(len(ITEMS)), settings or RerankSettings(), learned)
 
 
 def like(user: str, item: str, t: float = 1.0, kind: str = "like", session: str | None = None):
@@ -133,3 +133,88 @@ def test_price_affinity_favours_prices_near_the_liked_ones():
     assert [r.candidate.item.price for r in ranked] == [30.0, 40.0, 50.0, 60.0, 70.0, 80.0]
     m.apply(like("u", "i1", kind="dislike", t=2.0))  # no longer liked: the centre moves to $10
     assert m.users["u"].log_price_sum == pytest.approx(np.log(10.0))
+
+
+LEARNED_ONLY = RerankSettings(collaborative=0, learned=1.0)
+
+
+def watched_together(store: SQLiteFeedbackStore, users: int = 6) -> None:
+    """Users who liked i2 and i5 together (and one other item each), plus users of other tastes."""
+    for n in range(users):
+        store.add([like(f"pair{n}", "i2", t=1.0), like(f"pair{n}", "i5", t=2.0), like(f"pair{n}", f"i{n % 2}", t=3.0)])
+        store.add([like(f"other{n}", "i3", t=1.0), like(f"other{n}", "i7", t=2.0, kind="dislike")])
+
+
+def test_the_learned_model_is_fitted_at_start_up_and_follows_the_users_history(tmp_path):
+    store = SQLiteFeedbackStore(tmp_path / "f.sqlite3")
+    watched_together(store)
+    store.add([like("newcomer", "i2", t=5.0)])
+    m = model(LEARNED_ONLY)
+    m.rebuild(store)
+    assert m.learned.fits == 1 and m.learned.current is not None
+    pool = [Candidate(item, 0.5) for item in ITEMS]
+    query = m.vectors[0]
+    anonymous = [r.candidate.item.id for r in Reranker(m, LEARNED_ONLY, 0.0).rank(pool, query, Constraints(), 8)]
+    ranked = Reranker(m, LEARNED_ONLY, 0.0).rank(pool, query, Constraints(), 8, user_id="newcomer")
+    after = [r.candidate.item.id for r in ranked]
+    assert after[0] == "i5" and anonymous.index("i5") > 0
+    assert next(r.because for r in ranked if r.candidate.item.id == "i5") == "because you liked Item 2"
+
+
+def test_the_items_named_in_the_request_count_as_history_for_the_learned_model(tmp_path):
+    store = SQLiteFeedbackStore(tmp_path / "f.sqlite3")
+    watched_together(store)
+    m = model(LEARNED_ONLY)
+    m.rebuild(store)
+    pool = [Candidate(item, 0.5) for item in ITEMS if item.id != "i2"]
+    ranked = Reranker(m, LEARNED_ONLY, 0.0).rank(pool, m.vectors[0], Constraints(), 7, references=["i2"])
+    assert ranked[0].candidate.item.id == "i5"
+
+
+def test_an_empty_log_is_a_cold_start_ranked_by_content(tmp_path):
+    m = model(LEARNED_ONLY)
+    m.rebuild(SQLiteFeedbackStore(tmp_path / "f.sqlite3"))
+    assert m.learned.current is None
+    pool = [Candidate(item, 0.5) for item in ITEMS]
+    query = m.vectors[4]
+    ranked = Reranker(m, LEARNED_ONLY, 0.0).rank(pool, query, Constraints(), 8, references=["i2"])
+    by_similarity = sorted(range(8), key=lambda n: -float(np.clip(m.vectors[n] @ query, 0, 1)))
+    assert [r.candidate.item.id for r in ranked] == [f"i{n}" for n in by_similarity]
+
+
+def test_items_added_after_the_fit_are_ranked_without_a_refit(tmp_path):
+    store = SQLiteFeedbackStore(tmp_path / "f.sqlite3")
+    watched_together(store)
+    m = model(LEARNED_ONLY)
+    m.rebuild(store)
+    extra = Item(id="new", title="New thing", category="a", price=5.0)
+    m.catalog.add([extra])
+    m.add_items([extra], unit_vectors(1, seed=9))
+    pool = [Candidate(extra, 0.9), *(Candidate(item, 0.5) for item in ITEMS)]
+    ranked = Reranker(m, LEARNED_ONLY, 0.0).rank(pool, m.vectors[-1], Constraints(), 9, references=["i2"])
+    assert {r.candidate.item.id for r in ranked} == {"new", *(item.id for item in ITEMS)}
+    assert m.learned.fits == 1
+
+
+def test_new_events_refit_the_model_in_the_background(tmp_path):
+    store = SQLiteFeedbackStore(tmp_path / "f.sqlite3")
+    watched_together(store)
+    m = model(LEARNED_ONLY, LearnedSettings(refit_events=3))
+    m.rebuild(store)
+    first = m.learned.current
+    store.add([like("late", "i4"), like("late", "i6"), make_event(kind="impression", user_id="late", item_id="i1")])
+    m.sync(store)
+    m.learned.wait(timeout=60)
+    assert m.learned.current is first  # two opinions: impressions do not count towards a refit
+    store.add([like("late", "i7")])
+    m.sync(store)
+    m.learned.wait(timeout=60)
+    assert m.learned.fits == 2 and m.learned.current is not first
+
+
+def test_of_two_likes_at_the_same_second_the_later_arrival_is_the_more_recent():
+    m = model()
+    for item in ("i5", "i1", "i3"):  # MovieLens users rate several films within one second
+        m.apply(like("u", item, t=7.0))
+    m.apply(like("u", "i6", t=3.0))
+    assert m.users["u"].recent_likes() == ["i3", "i1", "i5", "i6"]

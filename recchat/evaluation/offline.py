@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from recchat.catalog import Catalog
+from recchat.evaluation import SYSTEMS
 from recchat.evaluation.metrics import Rank, hit_rate, mrr, ndcg, percentile, rank_of
 from recchat.movies import Rating, load_ratings, rating_events
 
@@ -32,13 +33,16 @@ target is excluded from every system's ranking. Each system ranks {depth} items;
 in the top K. Training data for the baselines is every rating except each sampled user's target and
 what they rated after it. Baselines: popularity (count of training ratings), item-kNN (cosine between
 items over users' training positives; a user's score is the summed similarity to all their earlier
-positives), and embedding (the request text embedded and matched against the item vectors in Chroma,
-no parsing, no LLM). recchat knows the training ratings as feedback history (4-5 likes, 1-2 dislikes; the
-user's own under their id) and answers the request through its chat API as configured (parsing, which
-recognises the quoted titles as references: it searches near their vectors and never offers them back;
-retrieval of a pool re-ranked with the rerank settings, e.g. co-occurrence with the quoted films, to
-{candidates} candidates; the LLM call); its list is the reply's items, ordered as its chat.ranking setting
-('{ranking}') says, then its ranked candidates for the same parsed request down to the depth.
+positives), embedding (the request text embedded and matched against the item vectors in Chroma,
+no parsing, no LLM), and learned models fitted on the same ratings recchat's log holds (4-5 and 1-2 as
+interactions; a user's 4-5s as the history): ease (EASE, every liked film alike), ease-recency (each earlier
+like counting half every 5 likes) and als (`implicit` ALS, recency-weighted history). recchat knows the
+training ratings as feedback history (4-5 likes, 1-2 dislikes; the user's own under their id) and
+answers the request through its chat API as configured (parsing, which recognises the quoted titles as
+references: it searches near their vectors and never offers them back; retrieval of a pool re-ranked
+with the rerank settings, e.g. co-occurrence with the quoted films and the learned model's score of the
+user's history, to {candidates} candidates; the LLM call); its list is the reply's items, ordered as its
+chat.ranking setting ('{ranking}') says, then its ranked candidates for the same parsed request down to the depth.
 Hallucination, duplicate and format-error rates count replies whose raw LLM output named a
 non-candidate, repeated a pick, or had no usable pick; 'outside catalog' counts final replies naming an
 item not in the catalog."""
@@ -150,13 +154,72 @@ class ItemKNN:
         rows = [self._position[item] for item in liked if item in self._position]
         if not rows:
             return []
-        scores = self._similarity[rows].sum(axis=0)
-        for item in excluded:
-            if item in self._position:
-                scores[self._position[item]] = -np.inf
-        depth = min(depth, len(scores) - 1)
-        top = np.argpartition(-scores, depth)[:depth]
-        return [self._items[i] for i in top[np.argsort(-scores[top])] if np.isfinite(scores[i])]
+        return _best(self._similarity[rows].sum(axis=0), self._items, self._position, excluded, depth)
+
+
+class Learned:
+    """A learned model of `recchat.collaborative` (EASE, ALS) fitted on the same training ratings recchat's log
+    holds: 4-5 (likes) and 1-2 (dislikes) as interactions. A user's history: their 4-5s, latest first, each earlier
+    one halving every `half_life` (0: all alike, the plain model)."""
+
+    def __init__(self, name: str, model, training: dict[str, list[Rating]], half_life: float):
+        from scipy.sparse import csr_matrix
+
+        from recchat.movies import DISLIKE_AT
+
+        self.name, self.model, self.half_life = name, model, half_life
+        self._items = sorted({rating.item for ratings in training.values() for rating in ratings})
+        self._position = {item: position for position, item in enumerate(self._items)}
+        rows, cols = [], []
+        self._liked: dict[str, list[str]] = {}
+        for row, (user, ratings) in enumerate(training.items()):
+            engaged = {self._position[r.item] for r in ratings if r.rating >= POSITIVE_RATING or r.rating <= DISLIKE_AT}
+            rows.extend([row] * len(engaged))
+            cols.extend(engaged)
+            self._liked[user] = [r.item for r in reversed(ratings) if r.rating >= POSITIVE_RATING]
+        ones = np.ones(len(rows), dtype=np.float32)
+        model.fit(csr_matrix((ones, (rows, cols)), shape=(len(training), len(self._items))))
+
+    def __call__(self, case: EvalCase, depth: int) -> list[str]:
+        return self.rank(self._liked.get(case.user, []), case.seen, depth)
+
+    def rank(self, liked_latest_first: Iterable[str], excluded: Iterable[str], depth: int) -> list[str]:
+        from recchat.collaborative import history_weights
+
+        history = [self._position[item] for item in liked_latest_first if item in self._position]
+        if not history:
+            return []
+        scores = self.model.score(history_weights(history, len(self._items), self.half_life)).astype(np.float64)
+        return _best(scores, self._items, self._position, excluded, depth)
+
+
+def learned_baselines(training: dict[str, list[Rating]], names: Iterable[str]) -> dict[str, Callable[[], Learned]]:
+    """The learned baselines asked for, by name, each made when called: 'ease' (plain), 'ease-recency' (history
+    half-life 5, as recchat's default) and 'als' (`implicit`)."""
+    from recchat.collaborative import ALS, EASE
+    from recchat.config import LearnedSettings, RerankSettings
+
+    learned, half_life = LearnedSettings(), RerankSettings().history_half_life
+    makers = {
+        "ease": lambda: Learned("ease", EASE(learned.ease_l2), training, 0),
+        "ease-recency": lambda: Learned("ease-recency", EASE(learned.ease_l2), training, half_life),
+        "als": lambda: Learned(
+            "als", ALS(learned.als_factors, learned.als_regularization, learned.als_iterations), training, half_life
+        ),
+    }
+    return {name: makers[name] for name in names if name in makers}
+
+
+def _best(
+    scores: np.ndarray, items: list[str], position: dict[str, int], excluded: Iterable[str], depth: int
+) -> list[str]:
+    """The `depth` best-scored items, leaving out the `excluded`."""
+    for item in excluded:
+        if item in position:
+            scores[position[item]] = -np.inf
+    depth = min(depth, len(scores) - 1)
+    top = np.argpartition(-scores, depth)[:depth]
+    return [items[i] for i in top[np.argsort(-scores[top])] if np.isfinite(scores[i])]
 
 
 class EmbeddingSimilarity:
@@ -340,8 +403,7 @@ def _plot(summaries: dict[str, dict[str, float]], path: Path, info: dict) -> Non
 
 def run_offline(
     settings, dataset: str, users: int, seed: int = 0, liked_in_request: int = 3, genre_hint: bool = False,
-    systems: Iterable[str] = ("recchat", "popularity", "item-knn", "embedding"), out_dir: Path | None = None,
-    progress: bool = False, backend=None, encoder=None,
+    systems: Iterable[str] = SYSTEMS, out_dir: Path | None = None, progress: bool = False, backend=None, encoder=None,
 ) -> tuple[list[SystemResult], dict[str, Path]]:
     """The whole run: build/load the movie catalog and its index, split, rank with each system, write the report."""
     from recchat.catalog import load_catalog
@@ -349,9 +411,9 @@ def run_offline(
     from recchat.movies import ensure_movie_catalog
 
     wanted = list(systems)
-    unknown = set(wanted) - {"recchat", "popularity", "item-knn", "embedding"}
+    unknown = set(wanted) - set(SYSTEMS)
     if unknown:
-        raise ValueError(f"unknown systems {sorted(unknown)}; choose from recchat, popularity, item-knn, embedding")
+        raise ValueError(f"unknown systems {sorted(unknown)}; choose from {', '.join(SYSTEMS)}")
     catalog_path = ensure_movie_catalog(settings.generated_catalog_dir, dataset)
     settings = settings.model_copy(update={"catalog": str(catalog_path)})
     catalog = load_catalog(catalog_path)
@@ -366,6 +428,7 @@ def run_offline(
         "popularity": lambda: Popularity(data.training),
         "item-knn": lambda: ItemKNN(data.training),
         "embedding": lambda: EmbeddingSimilarity(bot.retriever.index),
+        **learned_baselines(data.training, wanted),
     }
     try:
         results = evaluate(data.cases, [makers[name]() for name in wanted], progress=progress)

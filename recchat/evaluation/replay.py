@@ -18,8 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recchat.catalog import Catalog
+from recchat.evaluation import SYSTEMS
 from recchat.evaluation.metrics import Rank, hit_rate, ndcg, percentile, rank_of
-from recchat.evaluation.offline import POSITIVE_RATING, EvalCase, ItemKNN, Popularity, history_store, request_text
+from recchat.evaluation.offline import (
+    POSITIVE_RATING,
+    EvalCase,
+    ItemKNN,
+    Learned,
+    Popularity,
+    history_store,
+    learned_baselines,
+    request_text,
+)
 from recchat.movies import DISLIKE_AT, LIKE_AT, Rating, load_ratings
 
 TURNS = 4
@@ -43,7 +53,9 @@ so the items are the same with it; the reply is asked for {depth} items (retriev
 max_items) so that its whole ranking is scored. 'feedback off' is the same system and session without
 the feedback calls. Baselines, with the same information: popularity (ratings in the imported history),
 embedding (the request text against the item vectors in Chroma), item-kNN (cosine co-occurrence over the
-imported likes (4-5), summed over the named films and every film liked so far in the session)."""
+imported likes (4-5), summed over the named films and every film liked so far in the session), and the
+learned models of the offline evaluation (ease, ease-recency, als: fitted on the imported likes and
+dislikes; the history is the named films, then each film liked in the session, latest first)."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +165,26 @@ class ItemKNNReplay(ReplaySystem):
             self.liked.append(item)
 
 
+class LearnedReplay(ReplaySystem):
+    """A learned baseline (`offline.Learned`) whose history is the named films, then each film liked in the
+    session, latest first."""
+
+    def __init__(self, learned: Learned):
+        self.learned = learned
+        self.name = f"{learned.name} + feedback"
+        self.liked: list[str] = []
+
+    def start(self, case: ReplayCase) -> None:
+        self.liked = list(reversed(case.references))
+
+    def rank(self, case: ReplayCase, excluded: set[str], depth: int) -> list[str]:
+        return self.learned.rank(self.liked, excluded, depth)
+
+    def react(self, case: ReplayCase, item: str, kind: str) -> None:
+        if kind == "like":
+            self.liked.insert(0, item)
+
+
 @dataclass
 class ReplayResult:
     name: str
@@ -203,7 +235,7 @@ def replay(cases: list[ReplayCase], systems: list[ReplaySystem], progress: bool 
 
 def run_replay(
     settings, dataset: str = "ml-1m", users: int = 500, seed: int = 0, liked_in_request: int = 3,
-    systems: Iterable[str] = ("recchat", "popularity", "item-knn", "embedding"),
+    systems: Iterable[str] = SYSTEMS,
     variants: dict[str, dict] | None = None,
     out_dir: Path | None = None, progress: bool = False, encoder=None,
 ) -> tuple[list[ReplayResult], Path]:
@@ -251,6 +283,8 @@ def run_replay(
         runs.append(lambda: PopularityReplay(history))
     if "item-knn" in wanted:
         runs.append(lambda: ItemKNNReplay(history))
+    for make_learned in learned_baselines(history, wanted).values():
+        runs.append(lambda make_learned=make_learned: LearnedReplay(make_learned()))
     if "embedding" in wanted:
         from recchat.embeddings import cached_encoder
         from recchat.retrieval import VectorIndex, open_store

@@ -1,0 +1,114 @@
+"""The learned collaborative models: one contract suite run on every implementation (real EASE, real `implicit`
+ALS), then the refit-without-stopping holder and the engine's bad cases (empty log, items without events,
+a degenerate fit, a catalog too big for EASE)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from recchat.collaborative import ALS, EASE, CollaborativeFitError, LearnedModel, history_weights, make_model
+from recchat.config import LearnedSettings
+
+MODELS = [lambda: EASE(l2=10.0), lambda: ALS(factors=8, regularization=0.01, iterations=20)]
+
+
+def two_tastes(users: int = 60, items: int = 20) -> sparse.csr_matrix:
+    """Half the users like items 0-9, the other half items 10-19 (each user most of their block)."""
+    rng = np.random.default_rng(0)
+    rows, cols = [], []
+    for user in range(users):
+        block = range(0, 10) if user % 2 == 0 else range(10, 20)
+        for item in block:
+            if rng.random() < 0.7:
+                rows.append(user)
+                cols.append(item)
+    return sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(users, items))
+
+
+@pytest.fixture(params=MODELS, ids=["ease", "als"])
+def model(request):
+    return request.param()
+
+
+def test_a_history_in_one_taste_ranks_that_taste_first(model):
+    model.fit(two_tastes())
+    scores = model.score(history_weights([3, 5], 20, half_life=5))
+    assert scores.shape == (20,) and np.isfinite(scores).all()
+    others_in_block = [item for item in range(10) if item not in (3, 5)]
+    assert scores[others_in_block].mean() > scores[10:].max()
+
+
+def test_the_latest_like_weighs_most(model):
+    model.fit(two_tastes())
+    latest_in_second_block = model.score(history_weights([12, 3], 20, half_life=1))
+    assert latest_in_second_block[10:].mean() > latest_in_second_block[:10].mean()
+
+
+def test_an_unfitted_model_or_an_empty_history_scores_nothing(model):
+    assert not model.score(history_weights([1], 20, half_life=5)).any()
+    model.fit(two_tastes())
+    assert not model.score(np.zeros(20, dtype=np.float32)).any()
+
+
+def test_a_fit_with_nan_weights_is_refused_and_the_model_kept(model):
+    model.fit(two_tastes())
+    before = model.score(history_weights([3], 20, half_life=5))
+    poisoned = two_tastes()
+    poisoned.data[0] = np.nan
+    with pytest.raises(CollaborativeFitError, match="NaN or inf"):
+        model.fit(poisoned)
+    assert np.array_equal(model.score(history_weights([3], 20, half_life=5)), before)
+
+
+def test_items_added_after_the_fit_score_zero_and_break_nothing(model):
+    model.fit(two_tastes())
+    holder = LearnedModel(LearnedSettings())
+    holder.current = model
+    scores = holder.scores(history_weights([3, 25], 30, half_life=5))  # 10 items more than were fitted
+    assert scores.shape == (30,) and not scores[20:].any() and scores[:10].max() > 0
+
+
+def test_history_weights_halve_every_half_life():
+    weights = history_weights([4, 2, 7], 8, half_life=1)
+    assert weights[4] == 1 and weights[2] == 0.5 and weights[7] == 0.25
+    assert history_weights([4, 2], 8, half_life=0)[[4, 2]].tolist() == [1, 1]
+
+
+def test_a_catalog_too_big_for_ease_switches_to_als_with_a_log_line(caplog):
+    with caplog.at_level(logging.WARNING, logger="recchat.collaborative"):
+        model = make_model(LearnedSettings(max_ease_items=100), items=150)
+    assert isinstance(model, ALS) and "using ALS instead" in caplog.text
+    assert isinstance(make_model(LearnedSettings(), items=150), EASE)
+
+
+def test_an_empty_log_fits_nothing_and_scores_none():
+    holder = LearnedModel(LearnedSettings())
+    assert holder.fit(sparse.csr_matrix((3, 20), dtype=np.float32)) is False
+    assert holder.current is None and holder.scores(history_weights([1], 20, half_life=5)) is None
+
+
+def test_a_degenerate_refit_keeps_the_previous_model(caplog):
+    holder = LearnedModel(LearnedSettings())
+    assert holder.fit(two_tastes())
+    fitted = holder.current
+    poisoned = two_tastes()
+    poisoned.data[:] = np.inf
+    with caplog.at_level(logging.WARNING, logger="recchat.collaborative"):
+        assert holder.fit(poisoned) is False
+    assert holder.current is fitted and "previous one stays" in caplog.text
+
+
+def test_a_refit_runs_in_the_background_after_enough_events():
+    holder = LearnedModel(LearnedSettings(refit_events=10))
+    holder.fit(two_tastes())
+    first = holder.current
+    holder.note(9, two_tastes)
+    holder.wait()
+    assert holder.current is first  # not due yet
+    holder.note(1, two_tastes)
+    holder.wait(timeout=60)
+    assert holder.current is not first and holder.fits == 2
