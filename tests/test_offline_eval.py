@@ -6,17 +6,8 @@ import json
 import pytest
 
 from recchat.catalog import Catalog
-from recchat.evaluation.offline import (
-    EvalCase,
-    ItemKNN,
-    Learned,
-    Popularity,
-    Rating,
-    load_ratings,
-    request_text,
-    run_offline,
-    split,
-)
+from recchat.evaluation.offline import Rating, load_ratings, request_text, run_offline, split
+from recchat.evaluation.systems import ItemKNN, Learned, Popularity
 from recchat.models import Item
 
 
@@ -67,8 +58,7 @@ def test_popularity_counts_training_ratings_and_skips_seen():
         "v": [Rating("x", 3, 1)],
         "w": [Rating("z", 4, 1), Rating("x", 4, 2), Rating("y", 4, 3)],
     }
-    case = EvalCase("w", "", "y", [], frozenset({"x"}))
-    assert Popularity(training)(case, 2) == ["y", "z"]  # x (3 ratings) is seen; y has 2, z has 1
+    assert Popularity(training).rank("", {"x"}, 2) == ["y", "z"]  # x (3 ratings) is seen; y has 2, z has 1
 
 
 def test_item_knn_scores_by_similarity_to_the_users_positives():
@@ -81,10 +71,12 @@ def test_item_knn_scores_by_similarity_to_the_users_positives():
         "me": [Rating("x", 5, 1), Rating("q", 2, 2)],
     }
     knn = ItemKNN(training)
-    case = EvalCase("me", "", "y", [], frozenset({"x", "q"}))
-    ranking = knn(case, 3)
+    knn.start("me", [])
+    ranking = knn.rank("", {"x", "q"}, 3)
     assert ranking[:2] == ["y", "z"] and "x" not in ranking and "q" not in ranking
-    assert knn._similarity[knn._position["x"], knn._position["z"]] == pytest.approx(6 ** -0.5)
+    assert knn.similarity_of("x", "z") == pytest.approx(6 ** -0.5)
+    knn.start("someone new", ["w"])  # a user the training data does not know: the films they named
+    assert knn.rank("", set(), 1) == ["z"]
 
 
 def test_the_learned_baseline_follows_the_latest_like_when_weighted_by_recency():
@@ -94,9 +86,12 @@ def test_the_learned_baseline_follows_the_latest_like_when_weighted_by_recency()
     training = {f"u{n}": [Rating("x", 5, 1), Rating("xx", 5, 2)] for n in range(5)}
     training |= {f"v{n}": [Rating("y", 5, 1), Rating("yy", 4, 2), Rating("d", 1, 3)] for n in range(3)}
     training["me"] = [Rating("x", 5, 1), Rating("d", 2, 2), Rating("y", 5, 3)]
-    case = EvalCase("me", "", "yy", [], frozenset({"x", "y", "d"}))
-    plain = Learned("ease", EASE(l2=1.0), training, half_life=0)(case, 2)
-    recent = Learned("ease-recency", EASE(l2=1.0), training, half_life=0.5)(case, 2)
+    rankings = []
+    for half_life in (0, 0.5):
+        learned = Learned("ease", EASE(l2=1.0), training, half_life)
+        learned.start("me", [])
+        rankings.append(learned.rank("", {"x", "y", "d"}, 2))
+    plain, recent = rankings
     assert plain[0] == "xx" and recent[0] == "yy"  # more users watched x with xx; the latest like was y
     assert "d" not in plain + recent
 

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from recchat.catalog import Catalog
-from recchat.evaluation.replay import SHOWN, TURNS, ReplayCase, ReplaySystem, replay, replay_split, run_replay
+from recchat.evaluation.replay import SHOWN, TURNS, ReplayCase, replay, replay_split, run_replay
+from recchat.evaluation.systems import Baseline
 from recchat.models import Item
 from recchat.movies import Rating, rating_events
 
@@ -36,7 +37,7 @@ def test_ratings_become_likes_and_dislikes_with_keys_that_make_reimport_a_no_op(
     ]
 
 
-class Scripted(ReplaySystem):
+class Scripted(Baseline):
     """Ranks a fixed list; records what it heard. Tests the replay loop itself, not a recommender."""
 
     name = "scripted"
@@ -44,10 +45,10 @@ class Scripted(ReplaySystem):
     def __init__(self, ranking):
         self.ranking, self.heard = ranking, []
 
-    def rank(self, case, excluded, depth):
+    def rank(self, request, excluded, depth):
         return [item for item in self.ranking if item not in excluded][:depth]
 
-    def react(self, case, item, kind):
+    def react(self, item, kind):
         self.heard.append((item, kind))
 
 

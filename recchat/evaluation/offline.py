@@ -10,16 +10,22 @@ import json
 import random
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from recchat.catalog import Catalog
 from recchat.evaluation import SYSTEMS
 from recchat.evaluation.metrics import Rank, hit_rate, mrr, ndcg, percentile, rank_of
+from recchat.evaluation.systems import (
+    EmbeddingSimilarity,
+    ItemKNN,
+    Popularity,
+    RecChatSystem,
+    ReplyQuality,
+    System,
+    learned_baselines,
+)
 from recchat.movies import Rating, load_ratings, rating_events
 
 KS = (1, 5, 10, 20)
@@ -105,203 +111,12 @@ def request_text(titles: list[str], genre: str | None = None) -> str:
     return f"I liked {named}; {wish}"
 
 
-# --- systems: each ranks `depth` unseen items for a case --------------------------------------------
-
-Ranker = Callable[[EvalCase, int], list[str]]
-
-
-class Popularity:
-    name = "popularity"
-
-    def __init__(self, training: dict[str, list[Rating]]):
-        counts = Counter(rating.item for ratings in training.values() for rating in ratings)
-        self._ranked = [item for item, _ in counts.most_common()]
-
-    def __call__(self, case: EvalCase, depth: int) -> list[str]:
-        return _take_unseen(self._ranked, case.seen, depth)
-
-
-class ItemKNN:
-    """Item-based collaborative filtering: cosine similarity of items' positive-rating user vectors."""
-
-    name = "item-knn"
-
-    def __init__(self, training: dict[str, list[Rating]]):
-        from scipy.sparse import csr_matrix
-
-        self._items = sorted({rating.item for ratings in training.values() for rating in ratings})
-        self._position = {item: position for position, item in enumerate(self._items)}
-        rows, cols = [], []
-        self._liked: dict[str, list[int]] = {}
-        for row, (user, ratings) in enumerate(training.items()):
-            liked = sorted({self._position[r.item] for r in ratings if r.rating >= POSITIVE_RATING})
-            self._liked[user] = liked
-            rows.extend([row] * len(liked))
-            cols.extend(liked)
-        ones = np.ones(len(rows), dtype=np.float32)
-        matrix = csr_matrix((ones, (rows, cols)), shape=(len(training), len(self._items)))
-        overlap = (matrix.T @ matrix).toarray()
-        norms = np.sqrt(np.diag(overlap)).astype(np.float32)
-        norms[norms == 0] = 1
-        self._similarity = overlap / norms[:, None] / norms[None, :]
-        np.fill_diagonal(self._similarity, 0)
-
-    def __call__(self, case: EvalCase, depth: int) -> list[str]:
-        return self.rank([self._items[i] for i in self._liked.get(case.user, [])], case.seen, depth)
-
-    def rank(self, liked: Iterable[str], excluded: Iterable[str], depth: int) -> list[str]:
-        """The `depth` items most similar in sum to the `liked` ones, leaving out the `excluded`."""
-        rows = [self._position[item] for item in liked if item in self._position]
-        if not rows:
-            return []
-        return _best(self._similarity[rows].sum(axis=0), self._items, self._position, excluded, depth)
-
-
-class Learned:
-    """A learned model of `recchat.collaborative` (EASE, ALS) fitted on the same training ratings recchat's log
-    holds: 4-5 (likes) and 1-2 (dislikes) as interactions. A user's history: their 4-5s, latest first, each earlier
-    one halving every `half_life` (0: all alike, the plain model)."""
-
-    def __init__(self, name: str, model, training: dict[str, list[Rating]], half_life: float):
-        from scipy.sparse import csr_matrix
-
-        from recchat.movies import DISLIKE_AT
-
-        self.name, self.model, self.half_life = name, model, half_life
-        self._items = sorted({rating.item for ratings in training.values() for rating in ratings})
-        self._position = {item: position for position, item in enumerate(self._items)}
-        rows, cols = [], []
-        self._liked: dict[str, list[str]] = {}
-        for row, (user, ratings) in enumerate(training.items()):
-            engaged = {self._position[r.item] for r in ratings if r.rating >= POSITIVE_RATING or r.rating <= DISLIKE_AT}
-            rows.extend([row] * len(engaged))
-            cols.extend(engaged)
-            self._liked[user] = [r.item for r in reversed(ratings) if r.rating >= POSITIVE_RATING]
-        ones = np.ones(len(rows), dtype=np.float32)
-        model.fit(csr_matrix((ones, (rows, cols)), shape=(len(training), len(self._items))))
-
-    def __call__(self, case: EvalCase, depth: int) -> list[str]:
-        return self.rank(self._liked.get(case.user, []), case.seen, depth)
-
-    def rank(self, liked_latest_first: Iterable[str], excluded: Iterable[str], depth: int) -> list[str]:
-        from recchat.collaborative import history_weights
-
-        history = [self._position[item] for item in liked_latest_first if item in self._position]
-        if not history:
-            return []
-        scores = self.model.score(history_weights(history, len(self._items), self.half_life)).astype(np.float64)
-        return _best(scores, self._items, self._position, excluded, depth)
-
-
-def learned_baselines(training: dict[str, list[Rating]], names: Iterable[str]) -> dict[str, Callable[[], Learned]]:
-    """The learned baselines asked for, by name, each made when called: 'ease' (plain), 'ease-recency' (history
-    half-life 5, as recchat's default) and 'als' (`implicit`)."""
-    from recchat.collaborative import ALS, EASE
-    from recchat.config import LearnedSettings, RerankSettings
-
-    learned, half_life = LearnedSettings(), RerankSettings().history_half_life
-    makers = {
-        "ease": lambda: Learned("ease", EASE(learned.ease_l2), training, 0),
-        "ease-recency": lambda: Learned("ease-recency", EASE(learned.ease_l2), training, half_life),
-        "als": lambda: Learned(
-            "als", ALS(learned.als_factors, learned.als_regularization, learned.als_iterations), training, half_life
-        ),
-    }
-    return {name: makers[name] for name in names if name in makers}
-
-
-def _best(
-    scores: np.ndarray, items: list[str], position: dict[str, int], excluded: Iterable[str], depth: int
-) -> list[str]:
-    """The `depth` best-scored items, leaving out the `excluded`."""
-    for item in excluded:
-        if item in position:
-            scores[position[item]] = -np.inf
-    depth = min(depth, len(scores) - 1)
-    top = np.argpartition(-scores, depth)[:depth]
-    return [items[i] for i in top[np.argsort(-scores[top])] if np.isfinite(scores[i])]
-
-
-class EmbeddingSimilarity:
-    """A plain vector search: the request text, embedded, against the same Chroma index recchat uses."""
-
-    name = "embedding"
-
-    def __init__(self, index):
-        self._index = index
-
-    def __call__(self, case: EvalCase, depth: int) -> list[str]:
-        vector = self._index.encoder.encode([case.request])[0]
-        hits = self._index.nearest(vector, depth + len(case.seen))
-        return _take_unseen((item for item, _ in hits), case.seen, depth)
-
-
-@dataclass
-class ReplyQuality:
-    """What was wrong with the raw LLM output, counted per reply (the user never sees these)."""
-
-    replies: int = 0
-    hallucinated: int = 0
-    duplicated: int = 0
-    format_errors: int = 0
-    outside_catalog: int = 0
-    llm_answered: int = 0
-
-    def rates(self) -> dict[str, float]:
-        n = max(1, self.replies)
-        return {
-            "hallucination_rate": self.hallucinated / n,
-            "duplicate_rate": self.duplicated / n,
-            "format_error_rate": self.format_errors / n,
-            "outside_catalog_rate": self.outside_catalog / n,
-            "llm_answered_rate": self.llm_answered / n,
-        }
-
-
-class RecChatRanker:
-    """recchat through its public chat API, as configured: the reply's picks, then its ranked candidates for the
-    same parsed request, so the list is as deep as the baselines'."""
-
-    name = "recchat"
-
-    def __init__(self, bot, user_prefix: str = ""):
-        """`user_prefix`: with it, each case's user is `prefix + user`, whose imported history the bot knows."""
-        self.bot = bot
-        self.user_prefix = user_prefix
-        self.quality = ReplyQuality()
-
-    def __call__(self, case: EvalCase, depth: int) -> list[str]:
-        session = self.bot.new_session(user_id=f"{self.user_prefix}{case.user}" if self.user_prefix else None)
-        reply = self.bot.chat(case.request, session, exclude_ids=case.seen)
-        meta = reply.metadata
-        shown = [item.id for item in reply.items]
-        self.quality.replies += 1
-        self.quality.hallucinated += bool(meta.dropped_ids)
-        self.quality.duplicated += bool(meta.repeated_ids)
-        unusable = meta.source == "retrieval" and (meta.fallback_reason or "").endswith("no usable pick")
-        self.quality.format_errors += unusable
-        self.quality.outside_catalog += any(item_id not in self.bot.catalog for item_id in shown)
-        self.quality.llm_answered += meta.source == "llm"
-        tail, _ = self.bot.candidates(meta.request, meta.user_id, meta.session_id, k=depth)
-        return (shown + [candidate.item.id for candidate in tail if candidate.item.id not in shown])[:depth]
-
-
 def history_store(history: dict[str, list[Rating]], dataset: str, folder: Path):
     """A fresh feedback store in `folder` holding the ratings as likes and dislikes; and how many it took."""
     from recchat.feedback import SQLiteFeedbackStore, add_in_batches
 
     store = SQLiteFeedbackStore(folder / "history.sqlite3", synchronous="normal")
     return store, add_in_batches(store, rating_events(history, dataset))
-
-
-def _take_unseen(ranked: Iterable[str], seen: frozenset[str], depth: int) -> list[str]:
-    out = []
-    for item in ranked:
-        if item not in seen:
-            out.append(item)
-            if len(out) == depth:
-                break
-    return out
 
 
 # --- running and reporting -----------------------------------------------------------------------------
@@ -328,7 +143,7 @@ class SystemResult:
 
 
 def evaluate(
-    cases: list[EvalCase], systems: list[Ranker], depth: int = max(KS), progress: bool = False
+    cases: list[EvalCase], systems: list[System], depth: int = max(KS), progress: bool = False
 ) -> list[SystemResult]:
     """Rank every case with every system; time each ranking."""
     from tqdm import tqdm
@@ -338,7 +153,8 @@ def evaluate(
         result = SystemResult(system.name, quality=getattr(system, "quality", None))
         for case in tqdm(cases, desc=system.name, unit="user", disable=not progress):
             started = time.perf_counter()
-            ranking = system(case, depth)
+            system.start(case.user, case.liked)
+            ranking = system.rank(case.request, case.seen, depth)
             result.latencies_ms.append((time.perf_counter() - started) * 1000)
             result.ranks.append(rank_of(case.target, ranking))
         results.append(result)
@@ -423,8 +239,8 @@ def run_offline(
     scratch = tempfile.TemporaryDirectory(prefix="offline-store-", dir=out_dir)
     store, imported = history_store(data.training, dataset, Path(scratch.name))
     bot = RecChat.from_settings(settings, encoder=encoder, backend=backend, progress=progress, feedback_store=store)
-    makers: dict[str, Callable[[], Ranker]] = {
-        "recchat": lambda: RecChatRanker(bot, user_prefix=f"{dataset}:"),
+    makers: dict[str, Callable[[], System]] = {
+        "recchat": lambda: RecChatSystem(bot, user_id=lambda user: f"{dataset}:{user}"),
         "popularity": lambda: Popularity(data.training),
         "item-knn": lambda: ItemKNN(data.training),
         "embedding": lambda: EmbeddingSimilarity(bot.retriever.index),

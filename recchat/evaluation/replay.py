@@ -20,15 +20,14 @@ from pathlib import Path
 from recchat.catalog import Catalog
 from recchat.evaluation import SYSTEMS
 from recchat.evaluation.metrics import Rank, hit_rate, ndcg, percentile, rank_of
-from recchat.evaluation.offline import (
-    POSITIVE_RATING,
-    EvalCase,
+from recchat.evaluation.offline import POSITIVE_RATING, history_store, request_text
+from recchat.evaluation.systems import (
+    EmbeddingSimilarity,
     ItemKNN,
-    Learned,
     Popularity,
-    history_store,
+    RecChatSystem,
+    System,
     learned_baselines,
-    request_text,
 )
 from recchat.movies import DISLIKE_AT, LIKE_AT, Rating, load_ratings
 
@@ -96,95 +95,6 @@ def replay_split(
     return cases, {user: history for user, history in ratings.items() if user not in chosen}
 
 
-# --- systems: start a user, rank, hear reactions -------------------------------------------------------
-
-class ReplaySystem:
-    name: str
-
-    def start(self, case: ReplayCase) -> None: ...
-
-    def rank(self, case: ReplayCase, excluded: set[str], depth: int) -> list[str]: ...
-
-    def react(self, case: ReplayCase, item: str, kind: str) -> None: ...
-
-
-class RecChatReplay(ReplaySystem):
-    def __init__(self, bot, feedback: bool):
-        self.bot = bot
-        self.feedback = feedback
-        self.name = "recchat"
-        self.session = ""
-
-    def start(self, case: ReplayCase) -> None:
-        self.session = self.bot.new_session(user_id=f"replay:{self.name}:{case.user}")
-
-    def rank(self, case: ReplayCase, excluded: set[str], depth: int) -> list[str]:
-        return [item.id for item in self.bot.chat(case.request, self.session, exclude_ids=excluded).items][:depth]
-
-    def react(self, case: ReplayCase, item: str, kind: str) -> None:
-        if self.feedback:
-            self.bot.feedback(kind, item, session_id=self.session)
-
-
-class PopularityReplay(ReplaySystem):
-    name = "popularity"
-
-    def __init__(self, history: dict[str, list[Rating]]):
-        self.popularity = Popularity(history)
-
-    def rank(self, case: ReplayCase, excluded: set[str], depth: int) -> list[str]:
-        return self.popularity(EvalCase(case.user, case.request, case.target, [], frozenset(excluded)), depth)
-
-
-class EmbeddingReplay(ReplaySystem):
-    name = "embedding"
-
-    def __init__(self, index):
-        self.index = index
-
-    def rank(self, case: ReplayCase, excluded: set[str], depth: int) -> list[str]:
-        hits = self.index.nearest(self.index.encoder.encode([case.request])[0], depth + len(excluded))
-        return [item for item, _ in hits if item not in excluded][:depth]
-
-
-class ItemKNNReplay(ReplaySystem):
-    name = "item-knn + feedback"
-
-    def __init__(self, history: dict[str, list[Rating]]):
-        self.knn = ItemKNN(history)
-        self.liked: list[str] = []
-
-    def start(self, case: ReplayCase) -> None:
-        self.liked = list(case.references)
-
-    def rank(self, case: ReplayCase, excluded: set[str], depth: int) -> list[str]:
-        return self.knn.rank(self.liked, excluded, depth)
-
-    def react(self, case: ReplayCase, item: str, kind: str) -> None:
-        if kind == "like":
-            self.liked.append(item)
-
-
-class LearnedReplay(ReplaySystem):
-    """A learned baseline (`offline.Learned`) whose history is the named films, then each film liked in the
-    session, latest first."""
-
-    def __init__(self, learned: Learned):
-        self.learned = learned
-        self.name = f"{learned.name} + feedback"
-        self.liked: list[str] = []
-
-    def start(self, case: ReplayCase) -> None:
-        self.liked = list(reversed(case.references))
-
-    def rank(self, case: ReplayCase, excluded: set[str], depth: int) -> list[str]:
-        return self.learned.rank(self.liked, excluded, depth)
-
-    def react(self, case: ReplayCase, item: str, kind: str) -> None:
-        if kind == "like":
-            self.liked.insert(0, item)
-
-
 @dataclass
 class ReplayResult:
     name: str
@@ -204,19 +114,19 @@ class ReplayResult:
         return figures
 
 
-def replay(cases: list[ReplayCase], systems: list[ReplaySystem], progress: bool = False) -> list[ReplayResult]:
+def replay(cases: list[ReplayCase], systems: list[System], progress: bool = False) -> list[ReplayResult]:
     from tqdm import tqdm
 
     results = []
     for system in systems:
         result = ReplayResult(system.name)
         for case in tqdm(cases, desc=system.name, unit="user", disable=not progress):
-            system.start(case)
+            system.start(case.user, case.references)
             excluded = set(case.references)
             found: Rank = None
             for turn in range(TURNS):
                 started = time.perf_counter()
-                ranking = system.rank(case, excluded, DEPTH)
+                ranking = system.rank(case.request, excluded, DEPTH)
                 result.latencies_ms.append((time.perf_counter() - started) * 1000)
                 rank = found if found is not None else rank_of(case.target, ranking)
                 result.ranks[turn].append(rank)
@@ -228,7 +138,7 @@ def replay(cases: list[ReplayCase], systems: list[ReplaySystem], progress: bool 
                     kind = case.opinions.get(item)
                     if kind:
                         result.reactions[kind] += 1
-                        system.react(case, item, kind)
+                        system.react(item, kind)
         results.append(result)
     return results
 
@@ -267,36 +177,38 @@ def run_replay(
             tuned, encoder=encoder, catalog=catalog, feedback_store=SQLiteFeedbackStore(copy, synchronous="normal")
         )
 
-    def recchat_run(name: str, feedback: bool, weights: dict) -> ReplaySystem:
-        run = RecChatReplay(bot(name, **weights), feedback=feedback)
-        run.name = name
-        return run
+    def recchat_run(name: str, feedback: bool, weights: dict) -> System:
+        return RecChatSystem(bot(name, **weights), name, lambda user: f"replay:{name}:{user}", feedback)
+
+    def hearing(system: System) -> System:
+        system.name = f"{system.name} + feedback"
+        return system
 
     wanted = list(systems)
-    runs: list[Callable[[], ReplaySystem]] = []  # made one at a time: each recchat holds its own model in memory
+    runs: list[Callable[[], System]] = []  # made one at a time: each recchat holds its own model in memory
     if "recchat" in wanted:
         runs.append(lambda: recchat_run("recchat + feedback", True, {}))
         runs.append(lambda: recchat_run("recchat, feedback off", False, {}))
     for name, weights in (variants or {}).items():
         runs.append(lambda name=name, weights=weights: recchat_run(f"recchat + feedback, {name}", True, weights))
     if "popularity" in wanted:
-        runs.append(lambda: PopularityReplay(history))
+        runs.append(lambda: Popularity(history))
     if "item-knn" in wanted:
-        runs.append(lambda: ItemKNNReplay(history))
+        runs.append(lambda: hearing(ItemKNN(history)))
     for make_learned in learned_baselines(history, wanted).values():
-        runs.append(lambda make_learned=make_learned: LearnedReplay(make_learned()))
+        runs.append(lambda make_learned=make_learned: hearing(make_learned()))
     if "embedding" in wanted:
         from recchat.embeddings import cached_encoder
         from recchat.retrieval import VectorIndex, open_store
 
         index = VectorIndex(open_store(base.store_dir), catalog.name, cached_encoder(base, encoder))
-        runs.append(lambda: EmbeddingReplay(index))
+        runs.append(lambda: EmbeddingSimilarity(index))
     results = []
     try:
         for make in runs:
             system = make()
             results += replay(cases, [system], progress=progress)
-            if isinstance(system, RecChatReplay) and system.bot.feedback_store is not None:
+            if isinstance(system, RecChatSystem) and system.bot.feedback_store is not None:
                 system.bot.feedback_store.close()
     finally:
         store.close()
