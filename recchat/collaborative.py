@@ -34,8 +34,6 @@ class CollaborativeFitError(RecChatError):
 class CollaborativeModel(Protocol):
     """Fitted on users x items interactions; scores items for any weighted history, including a new user's."""
 
-    name: str
-
     def fit(self, interactions: sparse.csr_matrix) -> None:
         """Learn from a users x items matrix of positive weights (rows: users, columns: catalog positions).
         Raises `CollaborativeFitError` when the fit is degenerate; the model is then unchanged."""
@@ -46,8 +44,6 @@ class CollaborativeModel(Protocol):
 
 class EASE:
     """Embarrassingly Shallow Autoencoder: B = I - P / diag(P) with P = (X^T X + l2 I)^-1, diagonal zero."""
-
-    name = "ease"
 
     def __init__(self, l2: float = 500.0):
         self.l2 = l2
@@ -77,8 +73,6 @@ class EASE:
 class ALS:
     """Implicit-feedback matrix factorisation (`implicit.als`), for catalogs too big for EASE's item x item matrix.
     A history is scored by solving for its user factors against the fitted item factors."""
-
-    name = "als"
 
     def __init__(self, factors: int = 64, regularization: float = 0.05, iterations: int = 15, seed: int = 0):
         self.factors, self.regularization, self.iterations, self.seed = factors, regularization, iterations, seed
@@ -116,13 +110,13 @@ class ALS:
 
 def make_model(settings: LearnedSettings, items: int) -> CollaborativeModel:
     """The configured model; EASE above `max_ease_items` items would not fit in memory, so ALS is used instead."""
-    if settings.model == "ease" and items > settings.max_ease_items:
+    too_big = settings.model == "ease" and items > settings.max_ease_items
+    if too_big:
         logger.warning(
             "learned model: %d items is over learned.max_ease_items (%d; EASE holds an item x item matrix of "
             "%.1f GB): using ALS instead", items, settings.max_ease_items, items * items * 8 / 1e9,
         )
-        return ALS(settings.als_factors, settings.als_regularization, settings.als_iterations)
-    if settings.model == "als":
+    if too_big or settings.model == "als":
         return ALS(settings.als_factors, settings.als_regularization, settings.als_iterations)
     return EASE(settings.ease_l2)
 
@@ -145,7 +139,6 @@ class LearnedModel:
         self.settings = settings
         self.current: CollaborativeModel | None = None
         self.fits = 0
-        self.last_fit_s: float | None = None
         self._events_since_fit = 0
         self._fitted_at = time.monotonic()
         self._refit: threading.Thread | None = None
@@ -157,7 +150,6 @@ class LearnedModel:
         if self.settings.model == "none" or interactions.nnz == 0:
             return False
         model = make_model(self.settings, interactions.shape[1])
-        started = time.perf_counter()
         try:
             model.fit(interactions)
         except CollaborativeFitError as error:
@@ -165,7 +157,6 @@ class LearnedModel:
             return False
         with self._lock:
             self.current, self.fits = model, self.fits + 1
-            self.last_fit_s = time.perf_counter() - started
         return True
 
     def note(self, new_events: int, interactions: Callable[[], sparse.csr_matrix]) -> None:

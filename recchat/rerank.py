@@ -149,7 +149,7 @@ class FeedbackModel:
             co.eliminate_zeros()
             self.co_base = co
         if self.learned.current is None:  # at start-up: fitted before the first turn
-            self.learned.fit(self.interactions(Profile.engaged))
+            self.learned.fit(self.learned_interactions())
         else:  # events were deleted: refit in the background, turns go on with the current model
             self.learned.note(self.learned.settings.refit_events, self.learned_interactions)
 

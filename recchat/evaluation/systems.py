@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from recchat.movies import DISLIKE_AT, LIKE_AT, Rating
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 
 class System(Protocol):
@@ -72,19 +75,10 @@ class ItemKNN:
     name = "item-knn"
 
     def __init__(self, training: dict[str, list[Rating]]):
-        from scipy.sparse import csr_matrix
-
-        self._items = sorted({rating.item for ratings in training.values() for rating in ratings})
-        self._position = {item: position for position, item in enumerate(self._items)}
-        rows, cols = [], []
-        self._liked: dict[str, list[str]] = {}
-        for row, (user, ratings) in enumerate(training.items()):
-            liked = sorted({r.item for r in ratings if r.rating >= LIKE_AT})
-            self._liked[user] = liked
-            rows.extend([row] * len(liked))
-            cols.extend(self._position[item] for item in liked)
-        ones = np.ones(len(rows), dtype=np.float32)
-        matrix = csr_matrix((ones, (rows, cols)), shape=(len(training), len(self._items)))
+        self._items, self._position, matrix = rating_matrix(training, lambda rating: rating >= LIKE_AT)
+        self._liked = {
+            user: sorted({r.item for r in ratings if r.rating >= LIKE_AT}) for user, ratings in training.items()
+        }
         overlap = (matrix.T @ matrix).toarray()
         norms = np.sqrt(np.diag(overlap)).astype(np.float32)
         norms[norms == 0] = 1
@@ -116,20 +110,14 @@ class Learned:
     model); a film liked since goes first."""
 
     def __init__(self, name: str, model, training: dict[str, list[Rating]], half_life: float):
-        from scipy.sparse import csr_matrix
-
         self.name, self.model, self.half_life = name, model, half_life
-        self._items = sorted({rating.item for ratings in training.values() for rating in ratings})
-        self._position = {item: position for position, item in enumerate(self._items)}
-        rows, cols = [], []
-        self._liked: dict[str, list[str]] = {}
-        for row, (user, ratings) in enumerate(training.items()):
-            engaged = {self._position[r.item] for r in ratings if r.rating >= LIKE_AT or r.rating <= DISLIKE_AT}
-            rows.extend([row] * len(engaged))
-            cols.extend(engaged)
-            self._liked[user] = [r.item for r in reversed(ratings) if r.rating >= LIKE_AT]
-        ones = np.ones(len(rows), dtype=np.float32)
-        model.fit(csr_matrix((ones, (rows, cols)), shape=(len(training), len(self._items))))
+        self._items, self._position, matrix = rating_matrix(
+            training, lambda rating: rating >= LIKE_AT or rating <= DISLIKE_AT
+        )
+        self._liked = {
+            user: [r.item for r in reversed(ratings) if r.rating >= LIKE_AT] for user, ratings in training.items()
+        }
+        model.fit(matrix)
         self.history: list[str] = []
 
     def start(self, user: str, named: Sequence[str]) -> None:
@@ -221,6 +209,23 @@ class RecChatSystem:
     def react(self, item: str, kind: str) -> None:
         if self.feedback:
             self.bot.feedback(kind, item, session_id=self.session)
+
+
+def rating_matrix(
+    training: dict[str, list[Rating]], keep: Callable[[float], bool]
+) -> tuple[list[str], dict[str, int], csr_matrix]:
+    """Every item rated in `training` (sorted), each one's position, and users x items: 1 where `keep(rating)`."""
+    from scipy.sparse import csr_matrix
+
+    items = sorted({rating.item for ratings in training.values() for rating in ratings})
+    position = {item: number for number, item in enumerate(items)}
+    rows, cols = [], []
+    for row, ratings in enumerate(training.values()):
+        kept = {position[r.item] for r in ratings if keep(r.rating)}
+        rows.extend([row] * len(kept))
+        cols.extend(kept)
+    ones = np.ones(len(rows), dtype=np.float32)
+    return items, position, csr_matrix((ones, (rows, cols)), shape=(len(training), len(items)))
 
 
 def take_unseen(ranked: Iterable[str], excluded: Collection[str], depth: int) -> list[str]:
