@@ -11,7 +11,7 @@ from recchat.catalog import Catalog
 from recchat.config import LearnedSettings, RerankSettings
 from recchat.feedback import SQLiteFeedbackStore, make_event
 from recchat.models import Constraints, Item
-from recchat.rerank import FeedbackModel, Reranker
+from recchat.rerank import CatalogScorer, FeedbackModel, RankingContext, Reranker, default_scorers
 from recchat.retrieval import Candidate
 
 ITEMS = [Item(id=f"i{n}", title=f"Item {n}", category="a" if n < 4 else "b", price=10.0 * (n + 1)) for n in range(8)]
@@ -67,10 +67,13 @@ def test_live_co_occurrence_equals_a_rebuild_from_the_store(tmp_path):
         live.sync(store)
     rebuilt = model()
     rebuilt.rebuild(store)
+    def pair(m, a, b):
+        return m.co_occurrence.pair(a, b, m.liked_by)
+
     for a, b in itertools.product(range(8), repeat=2):
-        assert live.co_occurrence(a, b) == pytest.approx(rebuilt.co_occurrence(a, b))
+        assert pair(live, a, b) == pytest.approx(pair(rebuilt, a, b))
     assert np.array_equal(live.liked_by, rebuilt.liked_by)
-    assert live.co_occurrence(0, 1) + live.co_occurrence(2, 5) > 0  # the check compared something
+    assert pair(live, 0, 1) + pair(live, 2, 5) > 0  # the check compared something
 
 
 def test_co_occurrence_moves_items_liked_together_up_and_says_why():
@@ -218,3 +221,66 @@ def test_of_two_likes_at_the_same_second_the_later_arrival_is_the_more_recent():
         m.apply(like("u", item, t=7.0))
     m.apply(like("u", "i6", t=3.0))
     assert m.users["u"].recent_likes() == ["i3", "i1", "i5", "i6"]
+
+
+def busy_model(tmp_path) -> FeedbackModel:
+    """A model where every scorer has something to say: a fitted learned model, likes and dislikes, a session,
+    impressions and prices."""
+    store = SQLiteFeedbackStore(tmp_path / "f.sqlite3")
+    watched_together(store)
+    store.add([like("u", "i2", t=5.0, session="s"), like("u", "i6", t=6.0, kind="dislike"), like("u", "i0", t=7.0)])
+    store.add([make_event(kind="impression", user_id="u", item_id=item.id) for item in ITEMS[:4]])
+    all_on = RerankSettings(
+        similarity=1, profile=1, category=1, collaborative=1, liked_collaborative=1, learned=1, price=1, popularity=1,
+        exploration=1, seed=3,
+    )
+    m = model(all_on)
+    m.rebuild(store)
+    return m
+
+
+@pytest.mark.parametrize("scorer", default_scorers(RerankSettings()), ids=lambda scorer: scorer.weight)
+def test_every_scorer_gives_one_finite_score_per_candidate_and_its_weight_turns_it_off(tmp_path, scorer):
+    m = busy_model(tmp_path)
+    assert hasattr(m.settings, scorer.weight)  # one scorer per weight
+    pool = [Candidate(item, 0.5) for item in ITEMS]
+    ranked = Reranker(m, m.settings, -1.0, scorers=[scorer]).rank(
+        pool, m.vectors[1], Constraints(), 8, user_id="u", session_id="s", references=["i3"]
+    )
+    assert sorted(r.candidate.item.id for r in ranked) == sorted(item.id for item in ITEMS)
+    context = RankingContext(m, m.settings, m.users["u"], [(m.users["u"], 1.0)], ["i3"], m.vectors[1])
+    if isinstance(scorer, CatalogScorer):
+        context.catalog_scores[scorer.weight] = scorer.catalog_scores(context)
+    context.positions = np.arange(8)
+    context.similarity = np.clip(m.vectors @ m.vectors[1], 0, 1)
+    scores = scorer.score(context)
+    assert scores.shape == (8,) and np.isfinite(scores).all() and np.ptp(scores) > 0  # it does tell items apart
+    off = m.settings.model_copy(update={scorer.weight: 0.0})
+    unranked = Reranker(m, off, -1.0, scorers=[scorer]).rank(pool, m.vectors[1], Constraints(), 8, user_id="u")
+    assert [r.candidate.item.id for r in unranked] == [item.id for item in ITEMS]  # no score: the pool's order
+    assert all(r.because is None for r in unranked)
+
+
+class FreshnessSettings(RerankSettings):
+    freshness: float = 5.0
+
+
+class Freshness(CatalogScorer):
+    """A shop's own signal: the newest items first (here, the later in the catalog)."""
+
+    weight = "freshness"
+    personal = False  # it says nothing about the asker
+
+    def catalog_scores(self, context: RankingContext) -> np.ndarray:
+        return np.arange(len(context.model.ids), dtype=float)
+
+
+def test_a_new_signal_is_one_more_scorer_and_one_more_weight():
+    settings = FreshnessSettings(collaborative=0, learned=0)
+    m = model(settings)
+    pool = [Candidate(item, 0.5) for item in ITEMS[:3]]  # i7, the freshest, is not in the pool: it joins it
+    scorers = [*default_scorers(settings), Freshness()]
+    ranked = Reranker(m, settings, -1.0, scorers=scorers).rank(pool, m.vectors[0], Constraints(), 3)
+    assert ranked[0].candidate.item.id == "i7"
+    plain = Reranker(m, settings.model_copy(update={"freshness": 0.0}), -1.0, scorers=scorers)
+    assert "i7" not in [r.candidate.item.id for r in plain.rank(pool, m.vectors[0], Constraints(), 3)]

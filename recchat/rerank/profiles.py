@@ -1,0 +1,53 @@
+"""One user's or one session's opinions of items, and the sums the scorers read."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+OPINION_WEIGHTS = {"like": 1.0, "purchase": 1.0, "dislike": -1.0}
+CLICK_WEIGHT = 0.5
+"""A click says less than a like; it counts only while the item has no like, dislike or purchase."""
+
+
+@dataclass
+class Profile:
+    """One user's or one session's opinions of items, and the sums the ranking reads."""
+
+    explicit: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """item -> (weight, event time) of the latest like, dislike or purchase."""
+    clicked: set[str] = field(default_factory=set)
+    purchased: set[str] = field(default_factory=set)
+    preference: np.ndarray | None = None
+    """Sum of liked item vectors minus `disliked` x the disliked ones (Rocchio)."""
+    categories: Counter = field(default_factory=Counter)
+    weight_total: float = 0.0
+    log_price_sum: float = 0.0
+    """Sum over liked items with a price of weight x log(price): the centre of the prices the user likes."""
+    priced_weight: float = 0.0
+
+    def weight(self, item_id: str) -> float:
+        if item_id in self.explicit:
+            return self.explicit[item_id][0]
+        return CLICK_WEIGHT if item_id in self.clicked else 0.0
+
+    def positives(self) -> list[str]:
+        return [item for item in {*self.explicit, *self.clicked} if self.weight(item) > 0]
+
+    def engaged(self) -> set[str]:
+        """Every item with an opinion or a click: liked, disliked, bought or clicked."""
+        return {*self.explicit, *self.clicked}
+
+    def recent_likes(self) -> list[str]:
+        """Liked and bought items, latest first; of two at the same time, the one that arrived later."""
+        liked = [(time, item) for item, (weight, time) in reversed(self.explicit.items()) if weight > 0]
+        return [item for _, item in sorted(liked, key=lambda pair: pair[0], reverse=True)]  # stable: keeps ties
+
+    def disliked(self) -> set[str]:
+        return {item for item, (weight, _) in self.explicit.items() if weight < 0}
+
+
+Scaled = list[tuple[Profile, float]]
+"""The user's long-term profile (x 1) and the session's (x `rerank.session`), those that exist."""

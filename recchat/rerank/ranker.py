@@ -1,0 +1,124 @@
+"""Candidates from retrieval, plus the items the collaborative scorers put first -> ordered by the weighted sum of
+the scorers, each moved-up item with the liked item that explains it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from recchat.config import RerankSettings
+from recchat.models import Constraints
+from recchat.rerank.scorers import CatalogScorer, RankingContext, Scorer, default_scorers
+from recchat.rerank.state import FeedbackModel
+from recchat.retrieval import Candidate, item_matches
+
+
+@dataclass(frozen=True)
+class Ranked:
+    candidate: Candidate
+    because: str | None
+
+
+class Reranker:
+    """Candidates from retrieval (plus collaborative followers) -> ordered by the weighted sum of the scorers."""
+
+    def __init__(
+        self, model: FeedbackModel, settings: RerankSettings, min_score: float, scorers: Sequence[Scorer] | None = None
+    ):
+        """`scorers`: the weighted parts (default: one per weight in `settings`); a weight of 0 skips one."""
+        self.model = model
+        self.settings = settings
+        self.min_score = min_score
+        self.scorers = list(scorers) if scorers is not None else default_scorers(settings)
+
+    def rank(
+        self, pool: Sequence[Candidate], query_vector: np.ndarray, constraints: Constraints, k: int,
+        user_id: str | None = None, session_id: str | None = None, references: Iterable[str] = (),
+    ) -> list[Ranked]:
+        """The k best candidates. `references` are items the user named as liked in the request."""
+        model, settings = self.model, self.settings
+        weighted = [(scorer, getattr(settings, scorer.weight)) for scorer in self.scorers]
+        active = [(scorer, weight) for scorer, weight in weighted if weight]
+        with model.lock:
+            user = model.users.get(user_id) if user_id else None
+            session = model.sessions.get(session_id) if session_id else None
+            profiles = [(profile, scale) for profile, scale in ((user, 1.0), (session, settings.session)) if profile]
+            context = RankingContext(model, settings, user, profiles, list(references), query_vector)
+
+            positions = [model.position[c.item.id] for c in pool if c.item.id in model.position]
+            for scorer, _ in active:
+                if isinstance(scorer, CatalogScorer):
+                    followers = context.catalog_scores[scorer.weight] = scorer.catalog_scores(context)
+                    if followers is not None and followers.any():
+                        positions += self._following(followers, set(positions), constraints, query_vector)
+            if not positions:
+                return []
+            context.positions = np.array(positions)
+            similarity = np.clip(model.vectors[context.positions] @ np.asarray(query_vector, dtype=np.float32), 0, 1)
+            context.similarity = similarity
+
+            personal, impersonal = np.zeros(len(positions)), np.zeros(len(positions))
+            for scorer, weight in active:
+                part = weight * scorer.score(context)
+                if scorer.personal:
+                    personal += part
+                else:
+                    impersonal += part
+            order = np.argsort(-(impersonal + personal), kind="stable")[:k]
+            by_similarity = {p: rank for rank, p in enumerate(np.argsort(-similarity, kind="stable"))}
+            liked = self._explainers(context, active)
+            pairs = "collaborative" in context.catalog_scores  # co-occurrence counts in this ranking
+            ranked = []
+            for rank, p in enumerate(order):
+                item = model.catalog[model.ids[positions[p]]]
+                moved_up = rank < by_similarity[p] and personal[p] > 0
+                because = self._because(positions[p], liked, pairs) if moved_up and liked else None
+                ranked.append(Ranked(Candidate(item, float(similarity[p])), because))
+            return ranked
+
+    def _following(
+        self, scores: np.ndarray, taken: set[int], constraints: Constraints, query_vector: np.ndarray
+    ) -> list[int]:
+        """Items a collaborative scorer puts first that pass the constraints and are not far off the request."""
+        model = self.model
+        # Deeper by the excluded items: for a user who has seen hundreds, the best-scored ones are mostly seen.
+        depth = min(len(scores), self.settings.pool * 3 + len(constraints.excluded_ids))
+        top = np.argpartition(-scores, depth - 1)[:depth]
+        top = top[np.argsort(-scores[top])]
+        similarity = model.vectors[top] @ np.asarray(query_vector, dtype=np.float32)
+        found = []
+        for p, sim in zip(top, similarity):
+            if scores[p] <= 0 or len(found) >= self.settings.pool:
+                break
+            item = model.catalog.get(model.ids[p])
+            if p not in taken and sim >= self.min_score and item is not None and item_matches(item, constraints):
+                found.append(int(p))
+        return found
+
+    @staticmethod
+    def _explainers(context: RankingContext, active: list[tuple[Scorer, float]]) -> list[str]:
+        """Liked items that can move this ranking, so can explain a move: the items the request names, and the
+        asker's likes when a scorer reads them."""
+        model = context.model
+        liked = {item for item in context.references if item in model.position}
+        if any(scorer.reads_likes(context.settings) for scorer, _ in active):
+            liked.update(
+                item for profile, _ in context.profiles for item in profile.positives() if item in model.position
+            )
+        return sorted(liked)
+
+    def _because(self, position: int, liked: list[str], pairs: bool) -> str | None:
+        """The liked item that most explains this one: the strongest co-occurrence, else the closest vector."""
+        model = self.model
+
+        def strength(item_id: str) -> float:
+            p = model.position[item_id]
+            pair = model.co_occurrence.pair(p, position, model.liked_by) if pairs else 0.0
+            return pair if pair > 0 else 1e-3 * float(model.vectors[p] @ model.vectors[position])  # below any pair
+
+        others = [item_id for item_id in liked if model.position[item_id] != position]
+        if not others:
+            return None
+        return f"because you liked {model.catalog[max(others, key=strength)].title}"

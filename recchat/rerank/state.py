@@ -1,0 +1,196 @@
+"""What the feedback log implies, kept current event by event (microseconds) and caught up from the store before
+every ranking, so what another process wrote counts too:
+- per user (long-term) and per session (short-term), a `Profile`: the latest like, dislike or purchase of each item
+  by event time (a late-arriving older event never overrides a newer one), else a click; from these a Rocchio
+  preference vector, category affinities and the centre of liked prices;
+- per item, how many users hold it positive or negative, and how often it was shown;
+- the co-occurrence of positive opinions (`CoOccurrence`), updated pair by pair;
+- the learned collaborative model (`LearnedModel`), fitted on the whole log and refitted in the background."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from recchat.catalog import Catalog
+from recchat.collaborative import LearnedModel
+from recchat.config import LearnedSettings, RerankSettings
+from recchat.feedback import FeedbackEvent, FeedbackStore
+from recchat.models import Item
+from recchat.rerank.cooccurrence import CoOccurrence
+from recchat.rerank.profiles import OPINION_WEIGHTS, Profile
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
+
+MAX_SESSIONS = 10_000
+
+
+class FeedbackModel:
+    """What the feedback log implies, kept current event by event."""
+
+    def __init__(
+        self, catalog: Catalog, vectors: np.ndarray, settings: RerankSettings, learned: LearnedSettings | None = None
+    ):
+        """`vectors`: unit-length item vectors in catalog order; `learned`: the model fitted on the whole log."""
+        self.catalog = catalog
+        self.settings = settings
+        self.learned = LearnedModel(learned or LearnedSettings())
+        self.ids: list[str] = [item.id for item in catalog]
+        self.position: dict[str, int] = {item_id: i for i, item_id in enumerate(self.ids)}
+        self.vectors = np.asarray(vectors, dtype=np.float32)
+        self.users: dict[str, Profile] = {}
+        self.sessions: OrderedDict[str, Profile] = OrderedDict()
+        self._reset_counts()
+        self.lock = threading.RLock()
+        self.last_seq = 0
+        self.generation: int | None = None
+
+    def _reset_counts(self) -> None:
+        n = len(self.ids)
+        self.liked_by = np.zeros(n)
+        self.disliked_by = np.zeros(n)
+        self.impressions = np.zeros(n)
+        self.co_occurrence = CoOccurrence()
+
+    def add_items(self, items: Sequence[Item], vectors: np.ndarray) -> None:
+        """New catalog items: rankable at once, with empty statistics (exploration gives them their chance)."""
+        with self.lock:
+            for item in items:
+                self.position[item.id] = len(self.ids)
+                self.ids.append(item.id)
+            grow = len(items)
+            self.vectors = np.vstack([self.vectors, np.asarray(vectors, dtype=np.float32)])
+            for name in ("liked_by", "disliked_by", "impressions"):
+                setattr(self, name, np.concatenate([getattr(self, name), np.zeros(grow)]))
+
+    # --- keeping current ------------------------------------------------------------------
+
+    def sync(self, store: FeedbackStore) -> None:
+        """Apply what arrived in the store since the last call; rebuild when events were deleted."""
+        with self.lock:
+            generation = store.generation()
+            if generation != self.generation:
+                self.rebuild(store)
+                return
+            events = store.events_after(self.last_seq)
+            for event in events:
+                self.apply(event)
+                self.last_seq = event.seq
+        learned = sum(event.kind != "impression" for event in events)
+        if learned:
+            self.learned.note(learned, self.learned_interactions)
+
+    def rebuild(self, store: FeedbackStore) -> None:
+        """Everything from the store: opinions event by event, co-occurrence in one sparse product, and the learned
+        model (fitted now at start-up; refitted in the background after deletions)."""
+        with self.lock:
+            self.generation = store.generation()
+            self.users, self.sessions = {}, OrderedDict()
+            self._reset_counts()
+            self.last_seq = 0
+            for event in store.events_after(0):
+                self.apply(event, pairs=False)
+                self.last_seq = event.seq
+            self.co_occurrence.rebuild(self.interactions(Profile.positives))
+        if self.learned.current is None:  # at start-up: fitted before the first turn
+            self.learned.fit(self.learned_interactions())
+        else:  # events were deleted: refit in the background, turns go on with the current model
+            self.learned.note(self.learned.settings.refit_events, self.learned_interactions)
+
+    def learned_interactions(self) -> csr_matrix:
+        """What the learned model is fitted on: every item each user engaged with, liked or not. Which items a user
+        chose to look at says much about what they look at next: on ML-1M, EASE fitted on likes and dislikes
+        reached HR@10 0.245 against 0.232 on likes alone (recency-weighted likes as the history in both)."""
+        return self.interactions(Profile.engaged)
+
+    def interactions(self, items_of: Callable[[Profile], Iterable[str]]) -> csr_matrix:
+        """Users x items, 1 where `items_of(profile)` holds the item. The lock is taken per user, so a background
+        refit copying a large log never holds up a turn for long."""
+        from scipy.sparse import csr_matrix
+
+        rows, cols = [], []
+        with self.lock:
+            users = list(self.users.values())
+            items = len(self.ids)
+        for row, profile in enumerate(users):
+            with self.lock:
+                positions = [self.position[item] for item in items_of(profile) if item in self.position]
+            rows.extend([row] * len(positions))
+            cols.extend(positions)
+        return csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(max(1, len(users)), items))
+
+    def apply(self, event: FeedbackEvent, pairs: bool = True) -> None:
+        """One event's effect. `pairs=False` skips co-occurrence (a rebuild computes it in bulk)."""
+        with self.lock:
+            position = self.position.get(event.item_id)
+            if event.kind == "impression":
+                if position is not None:
+                    self.impressions[position] += 1
+                return
+            user = self.users.setdefault(event.user_id, Profile())
+            before, after = self._update(user, event)
+            if position is not None and before != after:
+                self.liked_by[position] += (after > 0) - (before > 0)
+                self.disliked_by[position] += (after < 0) - (before < 0)
+                if pairs and (before > 0) != (after > 0):
+                    others = (self.position.get(other) for other in user.positives())
+                    self.co_occurrence.change(position, [p for p in others if p is not None], 1 if after > 0 else -1)
+            if event.session_id:
+                session = self.sessions.get(event.session_id) or Profile()
+                self.sessions[event.session_id] = session
+                self.sessions.move_to_end(event.session_id)
+                while len(self.sessions) > MAX_SESSIONS:
+                    self.sessions.popitem(last=False)
+                self._update(session, event)
+
+    def _update(self, profile: Profile, event: FeedbackEvent) -> tuple[float, float]:
+        item = event.item_id
+        before = profile.weight(item)
+        if event.kind == "click":
+            profile.clicked.add(item)
+        else:
+            if event.kind == "purchase":
+                profile.purchased.add(item)
+            latest = profile.explicit.get(item)
+            if latest is None or event.time >= latest[1]:
+                profile.explicit[item] = (OPINION_WEIGHTS[event.kind], event.time)
+        after = profile.weight(item)
+        position = self.position.get(item)
+        if position is not None and before != after:
+            vector = self.vectors[position]
+            contribution = self._rocchio(after) - self._rocchio(before)
+            profile.preference = (profile.preference if profile.preference is not None else 0) + contribution * vector
+            catalog_item = self.catalog[item]
+            profile.categories[catalog_item.category] += after - before
+            profile.weight_total += abs(after) - abs(before)
+            if catalog_item.price:
+                liked_change = max(after, 0) - max(before, 0)
+                profile.log_price_sum += liked_change * math.log(catalog_item.price)
+                profile.priced_weight += liked_change
+        return before, after
+
+    def _rocchio(self, weight: float) -> float:
+        return weight if weight >= 0 else weight * self.settings.disliked
+
+    # --- reading --------------------------------------------------------------------------
+
+    def session_likes(self, session_id: str) -> list[str]:
+        """Items liked or bought in this session, latest first."""
+        with self.lock:
+            session = self.sessions.get(session_id)
+            return session.recent_likes() if session else []
+
+    def hidden(self, user_id: str) -> set[str]:
+        """Items not to show this user again: disliked and bought ones, as the settings say."""
+        with self.lock:
+            profile = self.users.get(user_id)
+            if profile is None:
+                return set()
+            hidden = profile.disliked() if self.settings.hide_disliked else set()
+            return hidden | (profile.purchased if self.settings.hide_purchased else set())
