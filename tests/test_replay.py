@@ -26,14 +26,15 @@ def test_sampled_users_are_new_to_the_system_and_never_rate_their_target():
     assert [case.user for case in cases] == ["a"] and list(history) == ["b"]
     case = cases[0]
     assert case.target == "m:4" and case.references == ("m:3", "m:7")
-    # opinions: ratings before the target, minus the named films; 3 says nothing; the target and later are unknown
-    assert case.opinions == {"m:1": "like", "m:5": "dislike", "m:2": "like"}
+    # opinions: ratings before the target, minus the named films; 3 is a click; the target and later are unknown
+    assert case.opinions == {"m:1": "like", "m:5": "dislike", "m:2": "like", "m:6": "click"}
 
 
-def test_ratings_become_likes_and_dislikes_with_keys_that_make_reimport_a_no_op():
+def test_ratings_become_likes_clicks_and_dislikes_with_keys_that_make_reimport_a_no_op():
     events = list(rating_events({"7": [Rating("m:1", 5, 10), Rating("m:2", 3, 11), Rating("m:3", 1, 12)]}, "ml"))
     assert [(e.kind, e.user_id, e.item_id, e.time, e.key) for e in events] == [
-        ("like", "ml:7", "m:1", 10, "ml:7:m:1"), ("dislike", "ml:7", "m:3", 12, "ml:7:m:3"),
+        ("like", "ml:7", "m:1", 10, "ml:7:m:1"), ("click", "ml:7", "m:2", 11, "ml:7:m:2"),
+        ("dislike", "ml:7", "m:3", 12, "ml:7:m:3"),
     ]
 
 

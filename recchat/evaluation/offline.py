@@ -40,10 +40,10 @@ in the top K. Training data for the baselines is every rating except each sample
 what they rated after it. Baselines: popularity (count of training ratings), item-kNN (cosine between
 items over users' training positives; a user's score is the summed similarity to all their earlier
 positives), embedding (the request text embedded and matched against the item vectors in Chroma,
-no parsing, no LLM), and learned models fitted on the same ratings recchat's log holds (4-5 and 1-2 as
-interactions; a user's 4-5s as the history): ease (EASE, every liked film alike), ease-recency (each earlier
+no parsing, no LLM), and learned models fitted on the same ratings recchat's log holds (every rating as an
+interaction; a user's 4-5s as the history): ease (EASE, every liked film alike), ease-recency (each earlier
 like counting half every 5 likes) and als (`implicit` ALS, recency-weighted history). recchat knows the
-training ratings as feedback history (4-5 likes, 1-2 dislikes; the user's own under their id) and
+training ratings as feedback history (4-5 likes, 3 clicks, 1-2 dislikes; the user's own under their id) and
 answers the request through its chat API as configured (parsing, which recognises the quoted titles as
 references: it searches near their vectors and never offers them back; retrieval of a pool re-ranked
 with the rerank settings, e.g. co-occurrence with the quoted films and the learned model's score of the

@@ -29,7 +29,7 @@ from recchat.evaluation.systems import (
     System,
     learned_baselines,
 )
-from recchat.movies import DISLIKE_AT, LIKE_AT, Rating, load_ratings
+from recchat.movies import Rating, load_ratings, rating_kind
 
 TURNS = 4
 SHOWN = 5
@@ -39,11 +39,11 @@ PROTOCOL = """\
 Users are sampled (seeded) among those with more than {liked} positive ratings (4-5) whose last positive
 is in the catalog; that last positive is the target, held out. The sampled users are new to every
 system: their ratings are not in the imported history (every other user's ratings are: 4-5 as likes,
-1-2 as dislikes), which seeds recchat's co-occurrence and the baselines. Each user asks 'I liked "A", "B"
+3 as clicks, 1-2 as dislikes), which seeds recchat's co-occurrence and the baselines. Each user asks 'I liked "A", "B"
 and "C"; what should I watch next?' naming their {liked} most recent positives before the target, {turns}
 times in one session. At each turn a system ranks {depth} items, never the named ones nor any it showed
 at an earlier turn; its top {shown} are shown. The user then reacts to the shown items from their real
-ratings before the target: like for 4-5, dislike for 1-2, nothing for 3 or an unrated item (the target is
+ratings before the target: like for 4-5, click for 3, dislike for 1-2, nothing for an unrated item (the target is
 never rated this way). 'After n feedback turns' is turn n+1. Metrics at a turn use the rank of the target
 in that turn's list; once the target has been shown, it is found, and later turns keep the rank it was
 shown at. recchat runs through its public API (chat with user_id and exclude_ids, then feedback for each
@@ -53,8 +53,8 @@ max_items) so that its whole ranking is scored. 'feedback off' is the same syste
 the feedback calls. Baselines, with the same information: popularity (ratings in the imported history),
 embedding (the request text against the item vectors in Chroma), item-kNN (cosine co-occurrence over the
 imported likes (4-5), summed over the named films and every film liked so far in the session), and the
-learned models of the offline evaluation (ease, ease-recency, als: fitted on the imported likes and
-dislikes; the history is the named films, then each film liked in the session, latest first)."""
+learned models of the offline evaluation (ease, ease-recency, als: fitted on every imported rating; the
+history is the named films, then each film liked in the session, latest first)."""
 
 
 @dataclass(frozen=True)
@@ -83,10 +83,7 @@ def replay_split(
         target_at = max(i for i, r in enumerate(history) if r.rating >= POSITIVE_RATING)
         before = [r for r in history[:target_at] if r.item in catalog]
         references = [r.item for r in before if r.rating >= POSITIVE_RATING][-liked_in_request:]
-        opinions = {
-            r.item: "like" if r.rating >= LIKE_AT else "dislike"
-            for r in before if (r.rating >= LIKE_AT or r.rating <= DISLIKE_AT) and r.item not in references
-        }
+        opinions = {r.item: rating_kind(r.rating) for r in before if r.item not in references}
         cases.append(ReplayCase(
             user=user, request=request_text([catalog[i].title for i in references]), target=history[target_at].item,
             references=tuple(references), opinions=opinions,

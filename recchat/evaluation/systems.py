@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from recchat.movies import DISLIKE_AT, LIKE_AT, Rating
+from recchat.movies import LIKE_AT, Rating
 
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
@@ -29,7 +29,7 @@ class System(Protocol):
         """The `depth` best items for the request, none of the `excluded`."""
 
     def react(self, item: str, kind: str) -> None:
-        """The user liked or disliked a shown item."""
+        """The user liked, clicked or disliked a shown item."""
 
 
 class Baseline:
@@ -105,15 +105,13 @@ class ItemKNN:
 
 class Learned:
     """A learned model of `recchat.collaborative` (EASE, ALS) fitted on the same training ratings recchat's log
-    holds: 4-5 (likes) and 1-2 (dislikes) as interactions. A user's history: their likes latest first (else the
-    films they named, the last named first), each earlier one halving every `half_life` (0: all alike, the plain
-    model); a film liked since goes first."""
+    holds: every rating (likes, clicks, dislikes) as an interaction. A user's history: their likes latest first
+    (else the films they named, the last named first), each earlier one halving every `half_life` (0: all alike,
+    the plain model); a film liked since goes first."""
 
     def __init__(self, name: str, model, training: dict[str, list[Rating]], half_life: float):
         self.name, self.model, self.half_life = name, model, half_life
-        self._items, self._position, matrix = rating_matrix(
-            training, lambda rating: rating >= LIKE_AT or rating <= DISLIKE_AT
-        )
+        self._items, self._position, matrix = rating_matrix(training, lambda rating: True)
         self._liked = {
             user: [r.item for r in reversed(ratings) if r.rating >= LIKE_AT] for user, ratings in training.items()
         }
