@@ -22,7 +22,7 @@ from contextlib import aclosing, asynccontextmanager
 from recchat.catalog import Catalog, load_configured_catalog
 from recchat.config import Settings
 from recchat.embeddings import Encoder, cached_encoder
-from recchat.errors import FeedbackError, FeedbackStoreError
+from recchat.errors import FeedbackError, FeedbackOffError, FeedbackStoreError
 from recchat.feedback import (
     FeedbackEvent,
     FeedbackKind,
@@ -135,7 +135,7 @@ class RecChat:
         The user is `user_id`, else the session's user. A session this process does not know (e.g. from before
         a restart) is accepted: the event counts for the user from now on."""
         if self.feedback_store is None:
-            raise FeedbackError("feedback is off (feedback.enabled = false); nothing was recorded")
+            raise FeedbackOffError("feedback is off (feedback.enabled = false); nothing was recorded")
         if kind == "impression":
             raise FeedbackError("impressions are logged by each turn itself; send click, like, dislike or purchase")
         session_id = None if session_id is None else check_id(session_id, "session id")

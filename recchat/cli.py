@@ -272,6 +272,21 @@ def cmd_serve_llm(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The HTTP API (and the UI at /ui) until Ctrl-C. The flags go into the environment as RECCHAT_* settings, so
+    that every worker process reads the same settings."""
+    from recchat.server import serve
+
+    flags = {
+        "RECCHAT_CATALOG": args.catalog, "RECCHAT_API__HOST": args.host, "RECCHAT_API__PORT": args.port,
+        "RECCHAT_API__WORKERS": args.workers, "RECCHAT_API__UI": "false" if args.no_ui else None,
+        "RECCHAT_CONFIG": args.config,
+    }
+    os.environ.update({name: str(value) for name, value in flags.items() if value is not None})
+    serve(_settings(args))
+    return 0
+
+
 def cmd_eval_replay(args: argparse.Namespace) -> int:
     import json
 
@@ -347,6 +362,14 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--out", help="report folder (default: eval-results/replay-DATASET)")
     replay.set_defaults(run=cmd_eval_replay)
 
+    api = commands.add_parser("serve", help="serve recchat over HTTP: the JSON API under /v1, docs at /docs, UI at /ui")
+    api.add_argument("--host", help="address to listen on (default: api.host, 127.0.0.1)")
+    api.add_argument("--port", type=int, help="port (default: api.port, 8080)")
+    api.add_argument("--catalog", help="catalog name (products, movies) or .jsonl/.csv path")
+    api.add_argument("--workers", type=int, help="server processes (default: api.workers, 1)")
+    api.add_argument("--no-ui", action="store_true", help="do not mount the Gradio UI at /ui")
+    api.set_defaults(run=cmd_serve)
+
     serve = commands.add_parser(
         "serve-llm",
         help="serve the LLM with an OpenAI-compatible API (llama.cpp or transformers on a CPU, vLLM on a GPU)"
@@ -373,7 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--key", help="idempotency key: recording the same key again does nothing")
     add.add_argument("--time", type=float, help="when, Unix seconds (default: now)")
     add.set_defaults(run=cmd_feedback_add)
-    imported = feedback_commands.add_parser("import", help="import MovieLens ratings as likes (4-5) and dislikes (1-2)")
+    imported = feedback_commands.add_parser(
+        "import", help="import MovieLens ratings: likes (4-5), clicks (3), dislikes (1-2)"
+    )
     imported.add_argument("--dataset", choices=["ml-1m", "ml-100k"], default="ml-1m")
     imported.set_defaults(run=cmd_feedback_import)
     forget = feedback_commands.add_parser("forget", help="delete a user's events and messages")

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -254,6 +254,32 @@ class LearnedSettings(BaseModel):
     )
 
 
+class ApiSettings(BaseModel):
+    """The HTTP API (`recchat serve`, `recchat/server/`)."""
+
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address to listen on; the default takes connections from this machine only. Set 0.0.0.0 (and "
+        "`key`) to serve others.",
+    )
+    port: int = Field(default=8080, ge=1, le=65535, description="Port to listen on.")
+    workers: int = Field(
+        default=1, ge=1,
+        description="Server processes. Each holds its own engine and sessions; they share the feedback store, so a "
+        "like given through one counts in the others' next ranking. Follow-ups need the same process: use one "
+        "worker, or route a session to one worker.",
+    )
+    key: SecretStr | None = Field(
+        default=None,
+        description="When set, every /v1 call needs `Authorization: Bearer <key>`; /healthz and /metrics stay open.",
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024,
+        description="Larger request bodies are refused (413) before they are read.",
+    )
+    ui: bool = Field(default=True, description="Mount the Gradio UI at /ui on the same server.")
+
+
 class Settings(BaseSettings):
     """recchat's configuration. Build with `Settings()` or `Settings.load(path)`."""
 
@@ -278,6 +304,7 @@ class Settings(BaseSettings):
     feedback: FeedbackSettings = FeedbackSettings()
     rerank: RerankSettings = RerankSettings()
     learned: LearnedSettings = LearnedSettings()
+    api: ApiSettings = ApiSettings()
 
     @classmethod
     def settings_customise_sources(

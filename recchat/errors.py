@@ -18,7 +18,18 @@ class InvalidArgumentError(RecChatError, ValueError):
 
 
 class SessionError(RecChatError, ValueError):
+    """A session or user id is malformed, or a session cannot be used as asked."""
+
+
+class SessionOwnerError(SessionError):
     """A session id was used with a user other than the one it belongs to."""
+
+
+class UnknownSessionError(SessionError, KeyError):
+    """A session id this process does not know, where only a known one will do (the HTTP API's turns)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
 
 
 class CatalogNotFoundError(RecChatError, FileNotFoundError):
@@ -64,6 +75,10 @@ class BackendUnavailableError(RecChatError, ConnectionError):
 
 class FeedbackError(RecChatError, ValueError):
     """A feedback call cannot be recorded as given (unknown item, malformed event, wrong session)."""
+
+
+class FeedbackOffError(FeedbackError):
+    """Feedback was sent to an engine without a feedback store (feedback.enabled = false)."""
 
 
 class UnknownItemError(FeedbackError, KeyError):

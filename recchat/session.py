@@ -7,7 +7,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from recchat.errors import SessionError
+from recchat.errors import SessionError, SessionOwnerError
 from recchat.models import ParsedRequest, RecommendationList
 
 MAX_ID_CHARS = 200
@@ -38,7 +38,7 @@ class Session:
 
     def check_user(self, user_id: str | None) -> None:
         if user_id is not None and user_id != self.user_id:
-            raise SessionError(f"session {self.id!r} belongs to user {self.user_id!r}, not {user_id!r}")
+            raise SessionOwnerError(f"session {self.id!r} belongs to user {self.user_id!r}, not {user_id!r}")
 
 
 class Sessions:

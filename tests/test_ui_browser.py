@@ -215,3 +215,28 @@ def test_a_long_title_of_one_word_stays_inside_its_card(engines, page):
     )
     assert overflowing == 0
     shot(page, "7-long-title")
+
+
+def test_the_ui_mounted_in_the_http_server_answers_like_the_api(browser, products, tmp_path):
+    """`recchat serve` mounts the page at /ui over the API's own engine: the page's first card is the API's first
+    item for the same message."""
+    import httpx
+
+    from recchat.server.process import ApiServer
+
+    env = {"RECCHAT_DATA_DIR": str(tmp_path), "RECCHAT_LLM__BACKEND": "none"}
+    with ApiServer(env, tmp_path / "server.log") as server:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.hosts = set()
+        page.on("request", lambda request: page.hosts.add(request.url.split("/")[2]))
+        page.goto(f"{server.base_url}/ui/", wait_until="load")
+        page.wait_for_selector("#message textarea", timeout=60_000)
+        ask(page, "waterproof hiking boots")
+        shown = titles(page)
+        shot(page, "7-mounted-in-the-api-server")
+        api = httpx.post(f"{server.base_url}/v1/chat", json={"message": "waterproof hiking boots"}).json()
+        context.close()
+    assert shown and set(shown) <= {item.title for item in products}
+    assert shown[0] == api["items"][0]["title"]
+    assert page.hosts == {server.base_url.split("/")[2]}

@@ -87,10 +87,11 @@ class TabState:
 class Engines:
     """One `RecChat` per catalog, made on first use and shared by every tab (sessions keep tabs apart)."""
 
-    def __init__(self, settings: Settings, **engine_args):
+    def __init__(self, settings: Settings, ready: dict[str, RecChat] | None = None, **engine_args):
+        """`ready`: engines already made, by catalog (e.g. the HTTP server's, so the page and the API share one)."""
         self.settings = settings
         self.engine_args = engine_args
-        self._engines: dict[str, RecChat] = {}
+        self._engines: dict[str, RecChat] = dict(ready or {})
         self._lock = threading.Lock()
 
     def __getitem__(self, catalog: str) -> RecChat:

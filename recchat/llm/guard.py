@@ -39,6 +39,11 @@ class GuardedBackend:
     def name(self) -> str:
         return self._backend.name if self._backend is not None else self.llm.backend
 
+    @property
+    def resting(self) -> bool:
+        """Whether answers are refused at once after a recent failure."""
+        return time.monotonic() < self._retry_at
+
     def get(self) -> LLMBackend:
         """The backend, made now if it was not yet."""
         with self._lock:
@@ -86,7 +91,7 @@ class GuardedBackend:
         self._retry_at = 0.0
 
     def _check(self) -> None:
-        if time.monotonic() < self._retry_at:
+        if self.resting:
             raise BackendUnavailableError(f"it failed recently; retrying after {self.llm.retry_after_s:g} s")
 
     def _too_slow(self) -> BackendUnavailableError:

@@ -110,18 +110,22 @@ class LLMServer:
             return False
 
     def stop(self, grace_s: float = 10.0) -> None:
-        """SIGTERM to the server's process group, then SIGKILL after `grace_s`."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        stop_process_group(self.process, grace_s)
 
     def __enter__(self) -> LLMServer:
         return self.start() if self.process is None else self
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def stop_process_group(process: subprocess.Popen | None, grace_s: float) -> None:
+    """SIGTERM to a server started with `start_new_session=True` and its children, then SIGKILL after `grace_s`."""
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

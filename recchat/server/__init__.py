@@ -1,0 +1,41 @@
+"""recchat over HTTP: `create_app(bot)` is the ASGI app; `serve(settings)` runs it under uvicorn."""
+
+from __future__ import annotations
+
+import logging
+
+from recchat.config import Settings
+from recchat.server.app import create_app
+
+__all__ = ["app_from_environment", "create_app", "serve"]
+logger = logging.getLogger("recchat.server")
+
+
+def app_from_environment():
+    """The app for one worker process, from `Settings()` (RECCHAT_* env and the TOML file): what uvicorn calls in
+    each worker when there are several."""
+    from recchat.chat import RecChat
+
+    settings = Settings()
+    return create_app(RecChat.from_settings(settings), settings.api)
+
+
+def serve(settings: Settings) -> None:
+    """Serve until stopped. One worker serves the engine built here; several each build their own from the same
+    settings, which the caller has put in the environment (the index is brought up to date here first, so the
+    workers only read it)."""
+    import uvicorn
+
+    from recchat.chat import RecChat
+
+    api = settings.api
+    if api.key is None and api.host not in ("127.0.0.1", "localhost", "::1"):
+        logger.warning("serving on %s without api.key: anyone who can reach it can use and forget users", api.host)
+    bot = RecChat.from_settings(settings, progress=True)  # with several workers: brings the index up to date once
+    if api.workers == 1:
+        uvicorn.run(create_app(bot, api), host=api.host, port=api.port, log_level="info")
+        return
+    uvicorn.run(
+        "recchat.server:app_from_environment", factory=True, host=api.host, port=api.port, workers=api.workers,
+        log_level="info",
+    )

@@ -1,0 +1,243 @@
+"""The HTTP API: a thin ASGI shell over one `RecChat`. Turns run on the async API (`achat`, `astream`), so
+concurrent turns reach an LLM server together; feedback and search run in FastAPI's thread pool.
+
+    POST /v1/chat            a turn -> RecommendationList
+    POST /v1/chat/stream     the same turn as server-sent events (the `astream` events)
+    POST /v1/sessions        a new session id
+    POST /v1/feedback        click / like / dislike / purchase
+    DELETE /v1/users/{id}    forget a user
+    GET /v1/items/{id}       one catalog item
+    GET /v1/items?q=...      catalog search, no chat
+    GET /healthz, /metrics   status (LLM, store) and Prometheus metrics
+    /docs, /ui               OpenAPI docs; the Gradio UI over the same engine
+"""
+
+from __future__ import annotations
+
+import hmac
+import importlib.util
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from recchat.chat import RecChat
+from recchat.config import PROJECT_ROOT, ApiSettings
+from recchat.errors import FeedbackStoreError, InvalidArgumentError, RecChatError, UnknownItemError, UnknownSessionError
+from recchat.feedback import KIND_ALIASES
+from recchat.models import Constraints, Item, RecommendationList, field_errors
+from recchat.retrieval import item_matches
+from recchat.server import errors
+from recchat.server.metrics import Metrics
+from recchat.server.schemas import (
+    ChatRequest,
+    ErrorBody,
+    ErrorDetail,
+    FeedbackRecorded,
+    FeedbackRequest,
+    Found,
+    SearchResults,
+    SessionCreated,
+    SessionRequest,
+    UserForgotten,
+)
+from recchat.session import check_id
+
+logger = logging.getLogger("recchat.server")
+MAX_SEARCH_RESULTS = 100
+EVENT_STREAM = "text/event-stream"
+BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+ERROR_RESPONSES = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (400, "Bad input: the message says what to send"), (401, "Missing or wrong API key"),
+        (404, "Unknown item or session"), (409, "The session belongs to another user"),
+        (413, "Body too large"), (422, "Fields of the wrong type"), (503, "No feedback store available"),
+    )
+}
+
+
+def create_app(bot: RecChat, settings: ApiSettings | None = None) -> FastAPI:
+    """The API over `bot`; with `settings.ui`, the Gradio UI at /ui over the same engine."""
+    settings = settings or bot.settings.api
+    metrics = Metrics()
+    app = FastAPI(
+        title="recchat", version="0.1.0", responses=ERROR_RESPONSES,
+        description="Conversational recommendations that name only real catalog items.",
+    )
+    errors.install(app, on_error=lambda kind: metrics.errors.labels(kind).inc())
+    app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
+    app.include_router(api_routes(bot, settings, metrics), prefix="/v1")
+
+    @app.get("/healthz")
+    def health() -> JSONResponse:
+        """The engine's parts: 200 when the feedback store answers (or feedback is off), else 503."""
+        store: dict = {"enabled": bot.feedback_store is not None}
+        if bot.feedback_store is not None:
+            try:
+                bot.feedback_store.generation()
+                store["status"] = "ok"
+            except FeedbackStoreError as error:
+                store |= {"status": "unavailable", "error": str(error)}
+        llm = {"backend": bot.llm.name, "loaded": bot.llm.loaded is not None, "resting": bot.llm.resting}
+        healthy = store.get("status", "ok") == "ok"
+        body = {
+            "status": "ok" if healthy else "unavailable", "llm": llm, "store": store,
+            "catalog": {"name": bot.catalog.name, "items": len(bot.catalog)},
+        }
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(metrics.text(), media_type=CONTENT_TYPE_LATEST)
+
+    if settings.ui:
+        mount_ui(app, bot)
+    return app
+
+
+def api_routes(bot: RecChat, settings: ApiSettings, metrics: Metrics) -> APIRouter:
+    routes = APIRouter(dependencies=[Depends(bearer_key(settings))])
+
+    def known_session(session_id: str | None) -> str | None:
+        """A turn continues a session this server made; an unknown one (expired, made elsewhere, lost in a
+        restart) is refused rather than silently started afresh without its context."""
+        if session_id is not None and check_id(session_id, "session id") not in bot.sessions:
+            raise UnknownSessionError(
+                f"unknown session {session_id!r}: it expired or was not made by this server; start one with "
+                "POST /v1/sessions or leave session_id out"
+            )
+        return session_id
+
+    def turn_arguments(body: ChatRequest) -> dict:
+        return {
+            "session_id": known_session(body.session_id), "user_id": body.user_id, "exclude_ids": body.exclude_ids,
+            "include_hidden": body.include_hidden, "filters": body.filters,
+        }
+
+    @routes.post("/chat")
+    async def chat(body: ChatRequest) -> RecommendationList:
+        """One turn: the message in, the reply (items, reasons, and where they came from) out."""
+        started = time.perf_counter()
+        reply = await bot.achat(body.message, **turn_arguments(body))
+        metrics.turn(reply, time.perf_counter() - started)
+        return reply
+
+    @routes.post("/chat/stream", response_class=StreamingResponse, responses={200: {"content": {EVENT_STREAM: {}}}})
+    async def chat_stream(body: ChatRequest) -> StreamingResponse:
+        """The turn as server-sent events: `message`, then each `item`, then `done` with the whole reply; each
+        event's data is the `StreamEvent` as JSON. Bad input is refused before the stream starts."""
+        started = time.perf_counter()
+        events = bot.astream(body.message, **turn_arguments(body))
+        first = await anext(events)  # checks the message and arguments: an error is still a plain JSON answer
+
+        async def encoded() -> AsyncIterator[str]:
+            event = first
+            try:
+                while True:
+                    if event.kind == "done" and event.reply is not None:
+                        metrics.turn(event.reply, time.perf_counter() - started)
+                    yield f"event: {event.kind}\ndata: {event.model_dump_json()}\n\n"
+                    event = await anext(events)
+            except StopAsyncIteration:
+                return
+            except Exception as error:  # the status is sent: say it in the stream, keep the traceback in the log
+                logger.exception("stream failed")
+                kind = type(error).__name__ if isinstance(error, RecChatError) else "InternalError"
+                metrics.errors.labels(kind).inc()
+                message = str(error) if isinstance(error, RecChatError) else "internal error; it is logged"
+                body = ErrorBody(error=ErrorDetail(type=kind, message=message))
+                yield f"event: error\ndata: {body.model_dump_json()}\n\n"
+            finally:
+                await events.aclose()
+
+        return StreamingResponse(encoded(), media_type=EVENT_STREAM, headers={"Cache-Control": "no-cache"})
+
+    @routes.post("/sessions", status_code=201)
+    def new_session(body: SessionRequest | None = None) -> SessionCreated:
+        return SessionCreated(session_id=bot.new_session(user_id=body.user_id if body else None))
+
+    @routes.post("/feedback")
+    def feedback(body: FeedbackRequest) -> FeedbackRecorded:
+        """What the user did with a shown item; the next ranking for them reflects it."""
+        recorded = bot.feedback(
+            body.kind, body.item_id, session_id=body.session_id, user_id=body.user_id, turn=body.turn, key=body.key,
+            time=body.time,
+        )
+        if recorded:
+            metrics.feedback.labels(KIND_ALIASES.get(body.kind, body.kind)).inc()
+        return FeedbackRecorded(recorded=recorded)
+
+    @routes.delete("/users/{user_id:path}")  # ids may hold "/" (sent as %2F)
+    def forget_user(user_id: str) -> UserForgotten:
+        """Delete everything kept about a user: events, messages, profile and sessions."""
+        return UserForgotten(deleted=bot.forget_user(user_id))
+
+    @routes.get("/items/{item_id:path}")
+    def item(item_id: str) -> Item:
+        found = bot.catalog.get(item_id)
+        if found is None:
+            raise UnknownItemError(f"no item {item_id!r} in catalog {bot.catalog.name!r}")
+        return found
+
+    @routes.get("/items")
+    def search(
+        q: str | None = Query(default=None, max_length=bot.settings.chat.max_message_chars),
+        category: str | None = None, min_price: float | None = None, max_price: float | None = None,
+        limit: int = Query(default=10, ge=1, le=MAX_SEARCH_RESULTS),
+    ) -> SearchResults:
+        """Catalog search without chat: by similarity to `q` if given, else in catalog order; always filtered."""
+        try:
+            constraints = Constraints(category=category, min_price=min_price, max_price=max_price)
+        except ValidationError as error:
+            raise InvalidArgumentError(
+                "; ".join(f"{field}: {message}" for field, message in field_errors(error))
+            ) from None
+        known = {name.lower() for name in bot.catalog.categories()}
+        if category is not None and category.lower() not in known:
+            raise InvalidArgumentError(f"no category {category!r}; choose one of {', '.join(bot.catalog.categories())}")
+        if q is not None and q.strip():
+            found = bot.retriever.search(q, constraints, k=limit)
+            return SearchResults(items=[Found(item=hit.item, score=hit.score) for hit in found])
+        matching = (item for item in bot.catalog if item_matches(item, constraints))
+        return SearchResults(items=[Found(item=item, score=None) for item, _ in zip(matching, range(limit))])
+
+    return routes
+
+
+def bearer_key(settings: ApiSettings):
+    """A dependency that checks `Authorization: Bearer <api.key>` when a key is set (in constant time)."""
+
+    def check(request: Request) -> None:
+        if settings.key is None:
+            return
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        expected = settings.key.get_secret_value().encode()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+            raise HTTPException(401, "send the API key as 'Authorization: Bearer <key>'", BEARER_CHALLENGE)
+
+    return check
+
+
+def mount_ui(app: FastAPI, bot: RecChat) -> None:
+    """The Gradio UI of `ui/app.py` at /ui, sharing this server's engine (a like given in the page counts in the
+    API's next answer). Where the UI's source is not present (an installed wheel), the API runs without it."""
+    path = PROJECT_ROOT / "ui" / "app.py"
+    if not path.is_file():
+        logger.warning("no UI at %s: serving the API alone", path)
+        return
+    import gradio as gr
+
+    spec = importlib.util.spec_from_file_location("recchat_ui", path)
+    assert spec is not None and spec.loader is not None
+    ui = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # registered first: its dataclasses look it up
+    spec.loader.exec_module(ui)
+    engines = ui.Engines(bot.settings, ready={bot.settings.catalog: bot})
+    blocks = ui.build_app(engines, [bot.settings.catalog]).queue(default_concurrency_limit=None)
+    gr.mount_gradio_app(app, blocks, path="/ui", **ui.LAUNCH_OPTIONS)

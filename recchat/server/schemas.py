@@ -1,0 +1,71 @@
+"""The HTTP API's request and response bodies. Replies are the Python API's own models (`RecommendationList`,
+`StreamEvent`, `Item`); these are only what HTTP adds around them."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from recchat.models import Constraints, Item
+
+
+class Body(BaseModel):
+    """Unknown fields are refused: a misspelt `sesion_id` must not silently start a new session."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChatRequest(Body):
+    message: str = Field(description="What the shopper wrote.")
+    session_id: str | None = Field(
+        default=None, description="A session from POST /v1/sessions (or an earlier reply); none starts one."
+    )
+    user_id: str | None = Field(default=None, description="Whose feedback personalises the answer.")
+    filters: Constraints | None = Field(
+        default=None, description="Category and price limits on top of what the message says (a UI's controls)."
+    )
+    exclude_ids: list[str] = Field(default_factory=list, description="Items never to offer in this turn and after.")
+    include_hidden: bool = Field(default=False, description="Also offer items the user disliked or bought.")
+
+
+class SessionRequest(Body):
+    user_id: str | None = Field(default=None, description="Ties the session to a user; none: anonymous.")
+
+
+class SessionCreated(BaseModel):
+    session_id: str
+
+
+class FeedbackRequest(Body):
+    kind: str = Field(description="click, like, dislike or purchase (accept: purchase).")
+    item_id: str
+    session_id: str | None = None
+    user_id: str | None = Field(default=None, description="Whose event it is; none: the session's user.")
+    turn: int | None = Field(default=None, ge=1, description="The reply that showed the item.")
+    key: str | None = Field(default=None, description="Idempotency key: the same key again records nothing.")
+    time: float | None = Field(default=None, description="When it happened, Unix seconds; none: now.")
+
+
+class FeedbackRecorded(BaseModel):
+    recorded: bool = Field(description="False when the key was recorded before (a retry): nothing changed.")
+
+
+class UserForgotten(BaseModel):
+    deleted: int = Field(description="Stored rows deleted (events and messages).")
+
+
+class Found(BaseModel):
+    item: Item
+    score: float | None = Field(description="Similarity to `q`, 0..1; none when listing without a query.")
+
+
+class SearchResults(BaseModel):
+    items: list[Found]
+
+
+class ErrorDetail(BaseModel):
+    type: str = Field(description="The error's class, e.g. InvalidMessageError, UnknownItemError, ValidationError.")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,359 @@
+"""The HTTP API, end to end: a real `recchat serve` process on a free localhost port, exercised over real HTTP
+with httpx (LLM off: turns take milliseconds, and the items are those an LLM would explain)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from recchat.chat import RecChat
+from recchat.client import RecChatClient
+from recchat.config import Settings
+from recchat.errors import InvalidMessageError, SessionOwnerError, UnknownItemError, UnknownSessionError
+from recchat.models import RecommendationList, StreamEvent
+from recchat.server.process import ApiServer
+
+KEY = "test-key-0123"
+COAT = "I want a warm winter coat"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    """`recchat serve` with its own data folder and an API key, as a user starts it; its base URL."""
+    data = tmp_path_factory.mktemp("served")
+    log = data / "server.log"
+    env = {"RECCHAT_DATA_DIR": str(data), "RECCHAT_LLM__BACKEND": "none", "RECCHAT_API__KEY": KEY}
+    with ApiServer(env, log) as served:
+        yield served.base_url
+    assert "Traceback" not in log.read_text()  # nothing failed unexpectedly on the way
+
+
+@pytest.fixture(scope="module")
+def http(server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server, headers={"Authorization": f"Bearer {KEY}"}, timeout=60) as client:
+        yield client
+
+
+def error_of(response: httpx.Response, status: int) -> dict:
+    """The JSON error of a response that must have `status`; never a traceback."""
+    assert response.status_code == status, response.text
+    assert "Traceback" not in response.text
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"type", "message"} and body["error"]["message"]
+    return body["error"]
+
+
+def test_a_turn_over_http_is_the_python_apis_reply_naming_real_items(http):
+    response = http.post("/v1/chat", json={"message": COAT + " under $200"})
+    assert response.status_code == 200
+    reply = RecommendationList.model_validate(response.json())
+    assert reply.items and reply.metadata.source == "retrieval"  # LLM off: the reply says it is search alone
+    for item in reply.items:
+        assert item.price is not None and item.price <= 200
+        assert http.get(f"/v1/items/{item.id}").json()["title"] == item.title
+
+
+def test_the_feedback_loop_over_http_removes_a_disliked_item_from_the_next_answer(http):
+    session = http.post("/v1/sessions", json={"user_id": "ann"})
+    assert session.status_code == 201
+    session_id = session.json()["session_id"]
+    first = http.post("/v1/chat", json={"message": COAT, "session_id": session_id}).json()
+    disliked = first["items"][0]["id"]
+    recorded = http.post("/v1/feedback", json={
+        "kind": "dislike", "item_id": disliked, "session_id": session_id, "turn": 1, "key": "ann-1",
+    })
+    assert recorded.json() == {"recorded": True}
+    assert http.post("/v1/feedback", json={"kind": "dislike", "item_id": disliked, "key": "ann-1", "user_id": "ann"}
+                     ).json() == {"recorded": False}  # a retry changes nothing
+    second = http.post("/v1/chat", json={"message": COAT, "session_id": session_id}).json()
+    assert disliked not in [item["id"] for item in second["items"]]
+    assert disliked in second["metadata"]["hidden_ids"]
+    assert http.delete("/v1/users/ann").json()["deleted"] >= 2
+    third = http.post("/v1/chat", json={"message": COAT, "user_id": "ann"}).json()
+    assert disliked in [item["id"] for item in third["items"]]  # forgotten: the dislike no longer hides it
+
+
+def read_events(response: httpx.Response) -> list[StreamEvent]:
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events, kind = [], None
+    for line in response.iter_lines():
+        if line.startswith("event:"):
+            kind = line.split(":", 1)[1].strip()
+        elif line.startswith("data:"):
+            event = StreamEvent.model_validate_json(line.split(":", 1)[1])
+            assert event.kind == kind
+            events.append(event)
+    return events
+
+
+def comparable(event: StreamEvent) -> dict:
+    """An event without what differs between two runs of the same turn: ids, timings, and the wording of why no LLM
+    answered (a server that has already found its LLM off says it is resting)."""
+    data = event.model_dump()
+    if data["reply"] is not None:
+        meta = data["reply"]["metadata"]
+        assert meta.pop("fallback_reason").startswith("LLM backend unavailable")
+        for varying in ("session_id", "user_id", "timings_ms"):
+            meta.pop(varying)
+    return data
+
+
+def test_the_server_sent_events_are_the_events_of_astream(http, settings, encoder, tmp_path):
+    with http.stream("POST", "/v1/chat/stream", json={"message": COAT}) as response:
+        streamed = read_events(response)
+    assert [event.kind for event in streamed] == ["message", *["item"] * (len(streamed) - 2), "done"]
+    local = RecChat.from_settings(
+        Settings(data_dir=tmp_path, llm={"backend": "none"}), encoder=encoder
+    )  # the same engine in this process, with its own empty feedback log: a new user's turn is the same
+
+    async def in_process() -> list[StreamEvent]:
+        return [event async for event in local.astream(COAT)]
+
+    assert [comparable(event) for event in streamed] == [comparable(event) for event in asyncio.run(in_process())]
+
+
+def test_fifty_concurrent_clients_three_turns_each_never_see_each_others_sessions(server):
+    messages = ["a warm winter coat", "running shoes", "a leather handbag", "a cotton t-shirt", "a wool scarf"]
+    headers = {"Authorization": f"Bearer {KEY}"}
+
+    async def client(n: int, http: httpx.AsyncClient) -> list[dict]:
+        session_id = (await http.post("/v1/sessions", json={"user_id": f"c{n}"})).json()["session_id"]
+        replies = []
+        for turn in range(3):
+            message = messages[(n + turn) % len(messages)]
+            response = await http.post("/v1/chat", json={"message": message, "session_id": session_id})
+            assert response.status_code == 200, response.text
+            replies.append({"session": session_id, "user": f"c{n}", "turn": turn + 1, "message": message,
+                            "reply": response.json()})
+        return replies
+
+    async def everyone() -> list[list[dict]]:
+        limits = httpx.Limits(max_connections=50)
+        async with httpx.AsyncClient(base_url=server, headers=headers, timeout=120, limits=limits) as http:
+            return await asyncio.gather(*(client(n, http) for n in range(50)))
+
+    results = [turn for replies in asyncio.run(everyone()) for turn in replies]
+    assert len(results) == 150
+    for result in results:
+        meta = result["reply"]["metadata"]
+        assert (meta["session_id"], meta["user_id"]) == (result["session"], result["user"])
+        assert meta["turn"] == result["turn"]
+    # a turn's items depend on its own message only (and its session's earlier turns: none shown twice)
+    assert len({result["session"] for result in results}) == 50
+
+
+@pytest.mark.parametrize(
+    ("what", "request_args", "status", "error_type"),
+    [
+        ("bad JSON", {"content": b'{"message": "coat"', "headers": {"content-type": "application/json"}}, 400,
+         "InvalidJSON"),
+        ("wrong types", {"json": {"message": 5, "exclude_ids": "p1"}}, 422, "ValidationError"),
+        ("a misspelt field", {"json": {"message": "a coat", "sesion_id": "x"}}, 422, "ValidationError"),
+        ("a 1 MB body", {"json": {"message": "a" * 1_000_000}}, 413, "BodyTooLarge"),
+        ("an empty message", {"json": {"message": "  "}}, 400, "InvalidMessageError"),
+        ("a message over the limit", {"json": {"message": "coat " * 1000}}, 400, "InvalidMessageError"),
+        ("an unknown session", {"json": {"message": "a coat", "session_id": "never-made"}}, 404,
+         "UnknownSessionError"),
+        ("a negative price filter", {"json": {"message": "a coat", "filters": {"max_price": -1}}}, 422,
+         "ValidationError"),
+        ("a control character in a user id", {"json": {"message": "a coat", "user_id": "a\u0000b"}}, 400,
+         "SessionError"),
+    ],
+)
+def test_bad_chat_requests_get_a_json_error_with_the_right_status(http, what, request_args, status, error_type):
+    assert error_of(http.post("/v1/chat", **request_args), status)["type"] == error_type
+
+
+def test_a_session_used_by_another_user_is_refused_with_409(http):
+    session_id = http.post("/v1/sessions", json={"user_id": "owner"}).json()["session_id"]
+    stealing = {"message": "a coat", "session_id": session_id, "user_id": "thief"}
+    error = error_of(http.post("/v1/chat", json=stealing), 409)
+    assert error["type"] == "SessionOwnerError" and "belongs to user 'owner'" in error["message"]
+    stolen = http.post("/v1/feedback", json={"kind": "like", "item_id": "P0007-wool-overcoat", "session_id": session_id,
+                                             "user_id": "thief"})
+    assert error_of(stolen, 409)["type"] == "SessionOwnerError"
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong-key", f"Basic {KEY}", "Bearer"])
+def test_a_missing_or_wrong_api_key_is_refused_and_nothing_happens(server, authorization):
+    headers = {"Authorization": authorization} if authorization else {}
+    response = httpx.post(f"{server}/v1/feedback", headers=headers,
+                          json={"kind": "like", "item_id": "P0007-wool-overcoat", "user_id": "intruder"})
+    assert error_of(response, 401)["type"] == "Unauthorized"
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert httpx.get(f"{server}/healthz").status_code == 200  # health and metrics need no key
+    forgotten = httpx.delete(f"{server}/v1/users/intruder", headers={"Authorization": f"Bearer {KEY}"})
+    assert forgotten.json() == {"deleted": 0}  # the refused like was never stored
+
+
+@pytest.mark.parametrize(
+    ("what", "body", "status", "error_type"),
+    [
+        ("an unknown item", {"kind": "like", "item_id": "no-such-item", "user_id": "u"}, 404, "UnknownItemError"),
+        ("an unknown kind", {"kind": "love", "item_id": "P0007-wool-overcoat", "user_id": "u"}, 400, "FeedbackError"),
+        ("an impression", {"kind": "impression", "item_id": "P0007-wool-overcoat", "user_id": "u"}, 400,
+         "FeedbackError"),
+        ("no user or session", {"kind": "like", "item_id": "P0007-wool-overcoat"}, 400, "FeedbackError"),
+        ("a turn of 0", {"kind": "like", "item_id": "P0007-wool-overcoat", "user_id": "u", "turn": 0}, 422,
+         "ValidationError"),
+    ],
+)
+def test_bad_feedback_gets_a_json_error_and_is_not_stored(http, what, body, status, error_type):
+    assert error_of(http.post("/v1/feedback", json=body), status)["type"] == error_type
+    assert http.delete("/v1/users/u").json() == {"deleted": 0}
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/items/..%2F..%2Fetc%2Fpasswd", "/v1/items/../../etc/passwd", "/v1/items/%00", "/v1/items/P0007%2F.."]
+)
+def test_path_tricks_in_item_ids_find_nothing(http, path):
+    assert error_of(http.get(path), 404)["type"] in {"UnknownItemError", "NotFound"}
+
+
+def test_path_tricks_in_user_ids_are_refused_or_match_no_one_and_ids_with_slashes_work(server, http):
+    assert error_of(http.delete("/v1/users/%01%7F"), 400)["type"] == "SessionError"  # control characters
+    assert http.delete("/v1/users/..%2Fadmin").json() == {"deleted": 0}
+    with RecChatClient(server, api_key=KEY) as bot:
+        assert bot.feedback("like", "P0007-wool-overcoat", user_id="team/ann")
+        assert bot.forget_user("team/ann") == 1
+
+
+def test_catalog_search_without_chat_filters_and_scores(http):
+    found = http.get("/v1/items", params={"q": "winter coat", "max_price": 200, "limit": 5}).json()["items"]
+    assert 0 < len(found) <= 5 and all(hit["item"]["price"] <= 200 and 0 <= hit["score"] <= 1 for hit in found)
+    listed = http.get("/v1/items", params={"category": "coats & jackets", "limit": 100}).json()["items"]
+    assert listed and all(hit["item"]["category"] == "coats & jackets" and hit["score"] is None for hit in listed)
+    assert error_of(http.get("/v1/items", params={"category": "spaceships"}), 400)["type"] == "InvalidArgumentError"
+    assert error_of(http.get("/v1/items", params={"max_price": "nan"}), 400)["type"] == "InvalidArgumentError"
+    assert error_of(http.get("/v1/items", params={"limit": 1000}), 422)["type"] == "ValidationError"
+
+
+def test_health_metrics_docs_and_ui_are_served(server, http):
+    health = httpx.get(f"{server}/healthz").json()
+    assert health["status"] == "ok" and health["llm"]["backend"] == "none" and health["store"]["status"] == "ok"
+    assert health["catalog"]["items"] > 100
+    http.post("/v1/chat", json={"message": COAT})
+    http.post("/v1/feedback", json={"kind": "click", "item_id": "P0007-wool-overcoat", "user_id": "metrics-user"})
+    http.post("/v1/chat", json={"message": ""})
+    metrics = httpx.get(f"{server}/metrics").text
+    assert float(metric(metrics, 'recchat_turns_total{source="retrieval"}')) >= 1
+    assert float(metric(metrics, 'recchat_feedback_events_total{kind="click"}')) >= 1
+    assert float(metric(metrics, 'recchat_errors_total{type="InvalidMessageError"}')) >= 1
+    assert float(metric(metrics, 'recchat_turn_seconds_bucket{le="+Inf"}')) >= 1
+    assert "/v1/chat" in httpx.get(f"{server}/openapi.json").json()["paths"]
+    assert httpx.get(f"{server}/docs").status_code == 200
+    page = httpx.get(f"{server}/ui/", follow_redirects=True)
+    assert page.status_code == 200 and "gradio" in page.text.lower()
+
+
+def metric(text: str, name: str) -> str:
+    return next(line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith(name + " "))
+
+
+def test_the_client_has_recchats_method_names_and_raises_its_typed_errors(server):
+    with RecChatClient(server, api_key=KEY) as bot:
+        session_id = bot.new_session(user_id="bea")
+        reply = bot.chat(COAT, session_id)
+        assert reply.items and reply.metadata.user_id == "bea"
+        events = list(bot.stream("cheaper ones", session_id))
+        assert events[-1].kind == "done" and events[-1].reply.metadata.turn == 2
+        assert bot.feedback("like", reply.items[0].id, session_id=session_id) is True
+        assert bot.item(reply.items[0].id).title == reply.items[0].title
+        assert bot.search("winter coat", limit=3)[0][1] is not None
+        with pytest.raises(InvalidMessageError):
+            bot.chat("")
+        with pytest.raises(UnknownSessionError):
+            bot.chat(COAT, "not-a-session")
+        with pytest.raises(SessionOwnerError):
+            bot.chat(COAT, session_id, user_id="someone-else")
+        with pytest.raises(UnknownItemError):
+            bot.feedback("like", "no-such-item", user_id="bea")
+        with pytest.raises(InvalidMessageError):
+            list(bot.stream("", session_id))
+        assert bot.forget_user("bea") >= 1
+
+    async def remote() -> tuple[RecommendationList, list[StreamEvent]]:
+        client = RecChatClient(server, api_key=KEY)
+        try:
+            return await client.achat(COAT), [event async for event in client.astream(COAT)]
+        finally:
+            await client.aclose()
+
+    answered, streamed = asyncio.run(remote())
+    assert [item.id for item in answered.items] == [item.id for item in streamed[-1].reply.items]
+
+
+def test_the_sse_wire_format_is_one_json_line_per_event(http):
+    with http.stream("POST", "/v1/chat/stream", json={"message": "a wool scarf"}) as response:
+        lines = [line for line in response.iter_lines() if line]
+    assert lines[0] == "event: message" and lines[-2] == "event: done"
+    assert all(line.startswith(("event: ", "data: ")) for line in lines)
+    assert json.loads(lines[-1].removeprefix("data: "))["reply"]["items"]
+
+
+def test_with_feedback_off_feedback_is_503_and_health_says_so(tmp_path):
+    off = {
+        "RECCHAT_DATA_DIR": str(tmp_path / "off"), "RECCHAT_LLM__BACKEND": "none", "RECCHAT_FEEDBACK__ENABLED": "false",
+    }
+    with ApiServer(off, tmp_path / "off.log") as server:
+        refused = httpx.post(f"{server.base_url}/v1/feedback", json={"kind": "like", "item_id": "P0007-wool-overcoat",
+                                                                      "user_id": "u"})
+        assert error_of(refused, 503)["type"] == "FeedbackOffError"
+        assert httpx.get(f"{server.base_url}/healthz").json()["store"] == {"enabled": False}
+
+
+def test_a_store_failing_mid_run_is_503_for_feedback_and_health_while_turns_still_answer(settings, encoder, tmp_path):
+    """The feedback log goes away under a running server (its connection closed, as when the disk goes): the app over
+    that engine, served by uvicorn in this process so the test can break the store, over real HTTP."""
+    import threading
+
+    import uvicorn
+
+    from recchat.server import create_app
+
+    tuned = settings.model_copy(update={
+        "llm": settings.llm.model_copy(update={"backend": "none"}),
+        "feedback": settings.feedback.model_copy(update={"path": tmp_path / "feedback.sqlite3"}),
+        "api": settings.api.model_copy(update={"ui": False}),
+    })
+    bot = RecChat.from_settings(tuned, encoder=encoder)
+    served = uvicorn.Server(uvicorn.Config(create_app(bot), host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    while not served.started:
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{served.servers[0].sockets[0].getsockname()[1]}"
+    try:
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        bot.feedback_store.close()  # the disk went away
+        health = httpx.get(f"{base}/healthz")
+        assert health.status_code == 503 and health.json()["store"]["status"] == "unavailable"
+        like = {"kind": "like", "item_id": "P0007-wool-overcoat", "user_id": "u"}
+        liked = httpx.post(f"{base}/v1/feedback", json=like)
+        assert error_of(liked, 503)["type"] == "FeedbackStoreError"
+        answered = httpx.post(f"{base}/v1/chat", json={"message": COAT}, timeout=60)
+        assert answered.status_code == 200 and answered.json()["items"]  # unlogged, but answered
+    finally:
+        served.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.mark.slow
+def test_two_workers_share_the_feedback_log(tmp_path):
+    """`recchat serve --workers 2`: each worker has its own engine over the same feedback log, so a dislike taken by
+    either hides the item in every answer after it, whichever worker gives it."""
+    env = {"RECCHAT_DATA_DIR": str(tmp_path), "RECCHAT_LLM__BACKEND": "none"}
+    with ApiServer(env, tmp_path / "server.log", args=("--workers", "2", "--no-ui")) as server, \
+            httpx.Client(base_url=server.base_url, timeout=60) as http:
+        first = http.post("/v1/chat", json={"message": COAT, "user_id": "w"}).json()["items"][0]["id"]
+        assert http.post("/v1/feedback", json={"kind": "dislike", "item_id": first, "user_id": "w"}).json()["recorded"]
+        for _ in range(8):  # new connections: the workers take turns accepting them
+            with httpx.Client(base_url=server.base_url, timeout=60) as fresh:
+                reply = fresh.post("/v1/chat", json={"message": COAT, "user_id": "w"}).json()
+            assert first not in [item["id"] for item in reply["items"]] and first in reply["metadata"]["hidden_ids"]
+    assert (tmp_path / "server.log").read_text().count("Started server process") == 2
