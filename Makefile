@@ -17,7 +17,7 @@ export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run chat chat-cli test test-all lint bench bench-serving clean
+.PHONY: setup run chat chat-cli test test-all lint bench bench-serving services-up services-down clean
 
 setup: $(STAMP)
 
@@ -55,10 +55,19 @@ bench: setup
 	$(PY) bench/core.py
 	$(PY) bench/feedback.py
 	$(PY) bench/chat_turn.py
+	$(PY) bench/http_api.py
 
 # Many users at once: the in-process engines against the llama.cpp and transformers servers (about 10 min on 2 CPUs).
 bench-serving: setup
 	$(PY) bench/serving.py --users 1 8 --max-tokens 64
+
+# A local PostgreSQL cluster and Chroma server under .services/ (localhost only); writes .services.env with the
+# RECCHAT_FEEDBACK__URL and RECCHAT_VECTORSTORE__URL lines. The tests start them by themselves when they are down.
+services-up: setup
+	$(PY) -m recchat.services up
+
+services-down: setup
+	$(PY) -m recchat.services down
 
 clean:
 	rm -rf $(VENV) vectorstore/chroma vectorstore/generated

@@ -27,9 +27,9 @@ from recchat.feedback import (
     FeedbackEvent,
     FeedbackKind,
     FeedbackStore,
-    SQLiteFeedbackStore,
     impressions,
     item_event,
+    open_feedback_store,
 )
 from recchat.llm import LLMBackend
 from recchat.llm.guard import GuardedBackend
@@ -104,7 +104,7 @@ class RecChat:
         index = VectorIndex(open_store(settings.store_dir), catalog.name, cached_encoder(settings, encoder))
         index.sync(catalog, progress=progress)
         if feedback_store is None and settings.feedback.enabled:
-            feedback_store = SQLiteFeedbackStore.from_settings(settings)
+            feedback_store = open_feedback_store(settings)
         return cls(
             settings, catalog, Retriever(catalog, index, settings.retrieval), backend=backend,
             feedback_store=feedback_store,

@@ -195,9 +195,9 @@ def cmd_eval_offline(args: argparse.Namespace) -> int:
 
 
 def _feedback_store(settings):
-    from recchat.feedback import SQLiteFeedbackStore
+    from recchat.feedback import open_feedback_store
 
-    return SQLiteFeedbackStore.from_settings(settings)
+    return open_feedback_store(settings)
 
 
 def cmd_feedback_add(args: argparse.Namespace) -> int:

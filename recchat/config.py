@@ -144,6 +144,14 @@ class FeedbackSettings(BaseModel):
         "retrieval alone and logs nothing.",
     )
     path: Path | None = Field(default=None, description="The SQLite file; None is data_dir/feedback.sqlite3.")
+    url: str | None = Field(
+        default=None, pattern=r"^postgres(ql)?://",
+        description="A PostgreSQL database (postgresql://user@host:port/db) to keep the log in instead of the SQLite "
+        "file: one log for several workers on several machines (`make services-up` starts one locally).",
+    )
+    pool_size: int = Field(
+        default=4, ge=1, description="PostgreSQL connections each process keeps open (turns and feedback share them)."
+    )
     store_messages: bool = Field(
         default=False, description="Also store each chat message's raw text with its turn (off: only ids are stored)."
     )

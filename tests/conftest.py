@@ -108,3 +108,36 @@ def scripted_bot(settings, encoder, products):
 @pytest.fixture
 def down_error():
     return BackendUnavailableError("connection refused (test)")
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[dict[str, str]]:
+    """The local PostgreSQL and Chroma server (`make services-up`), started through the same script when they are not
+    running and stopped again after the run. Where PostgreSQL is not installed the tests that need them are skipped;
+    under CI (RECCHAT_REQUIRE_SERVICES=1) they fail."""
+    from recchat import services as local
+
+    started_here = not local.running()
+    try:
+        urls = local.up()
+    except local.ServiceError as error:
+        if os.environ.get("RECCHAT_REQUIRE_SERVICES") == "1":
+            raise
+        pytest.skip(f"no local services: {error}")
+    yield urls
+    if started_here:
+        local.down()
+
+
+@pytest.fixture
+def postgres_url(services) -> str:
+    """A database of its own for one test: a fresh schema in the local cluster, named in the URL's search_path."""
+    import uuid
+
+    import psycopg
+
+    url = services["RECCHAT_FEEDBACK__URL"]
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(f"CREATE SCHEMA {schema}")
+    return f"{url}?options=-csearch_path%3D{schema}"

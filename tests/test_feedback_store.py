@@ -1,5 +1,6 @@
-"""The SQLite feedback log, with real files and real processes: durability under kill -9, concurrent writers,
-idempotency, migrations, and the bad files (corrupted, read-only, from a newer recchat)."""
+"""The feedback stores, with real files, a real PostgreSQL and real processes. The contract (idempotency, arrival
+order, concurrent writers, kill -9, forgetting a user) runs on both stores; then the SQLite store's own cases
+(migrations, and the bad files: corrupted, read-only, from a newer recchat)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,16 @@ from pathlib import Path
 import pytest
 
 from recchat.errors import FeedbackError, FeedbackStoreError
-from recchat.feedback import MIGRATIONS, SCHEMA_VERSION, SQLiteFeedbackStore, make_event
+from recchat.feedback import SQLiteFeedbackStore, make_event
+from recchat.feedback.postgres import PostgresFeedbackStore
+from recchat.feedback.sqlite import MIGRATIONS, SCHEMA_VERSION
 
 WRITER = """
 import sys
 from recchat.feedback import SQLiteFeedbackStore, make_event
-store = SQLiteFeedbackStore(sys.argv[1])
+from recchat.feedback.postgres import PostgresFeedbackStore
+where = sys.argv[1]
+store = PostgresFeedbackStore(where) if where.startswith("postgresql://") else SQLiteFeedbackStore(where)
 for n in range(int(sys.argv[3])):
     event = make_event(kind="like", user_id=sys.argv[2], item_id=f"item-{n}", key=f"{sys.argv[2]}-{n}")
     store.add([event])
@@ -28,13 +33,23 @@ for n in range(int(sys.argv[3])):
 """
 
 
-def writer(path: Path, user: str, count: int) -> subprocess.Popen:
-    command = [sys.executable, "-c", WRITER, str(path), user, str(count)]
+def writer(where: str | Path, user: str, count: int) -> subprocess.Popen:
+    command = [sys.executable, "-c", WRITER, str(where), user, str(count)]
     return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
 
 
-def test_a_repeated_idempotency_key_is_stored_once(tmp_path):
-    store = SQLiteFeedbackStore(tmp_path / "f.sqlite3")
+@pytest.fixture(params=["sqlite", "postgres"])
+def where(request, tmp_path) -> str:
+    """Where a store lives: a SQLite file, or a fresh schema in the local PostgreSQL."""
+    return str(tmp_path / "f.sqlite3") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+
+
+def open_store(where: str):
+    return PostgresFeedbackStore(where) if where.startswith("postgresql://") else SQLiteFeedbackStore(where)
+
+
+def test_a_repeated_idempotency_key_is_stored_once(where):
+    store = open_store(where)
     event = make_event(kind="like", user_id="u1", item_id="i1", key="retry-me")
     assert store.add([event]) == [True]
     assert store.add([event, make_event(kind="dislike", user_id="u1", item_id="i1", key="retry-me")]) == [False, False]
@@ -42,17 +57,16 @@ def test_a_repeated_idempotency_key_is_stored_once(tmp_path):
     assert store.events_after(0)[0].kind == "like"  # the first write wins
 
 
-def test_the_same_key_from_two_users_stores_both_events(tmp_path):
-    store = SQLiteFeedbackStore(tmp_path / "f.sqlite3")
+def test_the_same_key_from_two_users_stores_both_events(where):
+    store = open_store(where)
     assert store.add([make_event(kind="like", user_id="ann", item_id="i1", key="click-1")]) == [True]
     assert store.add([make_event(kind="dislike", user_id="bob", item_id="i2", key="click-1")]) == [True]
     assert store.add([make_event(kind="like", user_id="ann", item_id="i3", key="click-1")]) == [False]
     assert [(e.user_id, e.item_id) for e in store.events_after(0)] == [("ann", "i1"), ("bob", "i2")]
 
 
-def test_kill_9_in_the_middle_of_thousands_of_writes_loses_no_committed_event(tmp_path):
-    path = tmp_path / "f.sqlite3"
-    process = writer(path, "killed", 20_000)
+def test_kill_9_in_the_middle_of_thousands_of_writes_loses_no_committed_event(where):
+    process = writer(where, "killed", 20_000)
     confirmed = -1
     assert process.stdout is not None
     for line in process.stdout:  # each line: an event whose commit had returned
@@ -62,23 +76,30 @@ def test_kill_9_in_the_middle_of_thousands_of_writes_loses_no_committed_event(tm
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL
-    store = SQLiteFeedbackStore(path)
+    store = open_store(where)
     keys = {event.key for event in store.events_after(0)}
     assert {f"killed-{n}" for n in range(confirmed + 1)} <= keys  # every confirmed event survived
     assert len(keys) < 20_000  # it really was killed mid-way
-    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    if not where.startswith("postgresql://"):
+        assert sqlite3.connect(where).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def test_two_processes_writing_at_once_both_land(tmp_path):
-    path = tmp_path / "f.sqlite3"
-    SQLiteFeedbackStore(path).close()
-    processes = [writer(path, "first", 400), writer(path, "second", 400)]
+def test_two_processes_writing_at_once_both_land_and_a_reader_catching_up_misses_none(where):
+    open_store(where).close()
+    processes = [writer(where, "first", 400), writer(where, "second", 400)]
+    reader, seen, last = open_store(where), [], 0
+    while any(process.poll() is None for process in processes):  # catching up as a worker does before each turn
+        for event in reader.events_after(last):
+            seen.append(event.key)
+            last = event.seq
     for process in processes:
         process.communicate(timeout=120)
         assert process.returncode == 0
-    store = SQLiteFeedbackStore(path)
+    seen += [event.key for event in reader.events_after(last)]
+    store = open_store(where)
     assert store.count("first") == store.count("second") == 400
     assert [e.seq for e in store.events_after(0)] == sorted(e.seq for e in store.events_after(0))
+    assert sorted(seen) == sorted(event.key for event in store.events_after(0))  # no event skipped, none twice
 
 
 def test_a_corrupted_file_is_a_clear_error_and_is_left_as_it_was(tmp_path):
@@ -171,9 +192,8 @@ def test_a_file_from_a_newer_recchat_is_refused_untouched(tmp_path):
         SQLiteFeedbackStore(path)
 
 
-def test_forgetting_a_user_removes_their_rows_from_the_file(tmp_path):
-    path = tmp_path / "f.sqlite3"
-    store = SQLiteFeedbackStore(path)
+def test_forgetting_a_user_removes_their_rows(where):
+    store = open_store(where)
     store.add([make_event(kind="like", user_id="alice-7f3e", item_id=f"i{n}") for n in range(50)])
     store.add([make_event(kind="like", user_id="bob", item_id="i1")])
     store.add_message("alice-7f3e", "s1", 1, "secret-wish-for-a-red-coat")
@@ -181,8 +201,11 @@ def test_forgetting_a_user_removes_their_rows_from_the_file(tmp_path):
     assert store.forget_user("alice-7f3e") == 51
     assert store.count("alice-7f3e") == 0 and store.count("bob") == 1
     assert store.generation() == generation + 1  # readers rebuild instead of catching up
-    on_disk = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("f.sqlite3"))
-    assert b"alice-7f3e" not in on_disk and b"secret-wish" not in on_disk
+    assert store.messages("alice-7f3e") == [] and store.forget_user("alice-7f3e") == 0
+    if not where.startswith("postgresql://"):  # and not left in the file's free pages or WAL
+        folder = Path(where).parent
+        on_disk = b"".join(p.read_bytes() for p in folder.iterdir() if p.name.startswith("f.sqlite3"))
+        assert b"alice-7f3e" not in on_disk and b"secret-wish" not in on_disk
 
 
 @pytest.mark.parametrize(
@@ -200,9 +223,55 @@ def test_malformed_events_are_refused_with_the_field_named(fields, complaint):
         make_event(**{"kind": "like", "user_id": "u", "item_id": "i", **fields})
 
 
-def test_accept_means_purchase_and_late_timestamps_are_kept_as_given(tmp_path):
-    store = SQLiteFeedbackStore(tmp_path / "f.sqlite3")
+def test_accept_means_purchase_and_late_timestamps_are_kept_as_given(where):
+    store = open_store(where)
     store.add([make_event(kind="accept", user_id="u", item_id="i", time=200.0)])
     store.add([make_event(kind="like", user_id="u", item_id="i", time=100.0)])  # arrives later, happened earlier
     events = store.events_after(0)
     assert [(e.kind, e.time) for e in events] == [("purchase", 200.0), ("like", 100.0)]
+
+
+def test_postgres_a_database_from_a_newer_recchat_is_refused_untouched(postgres_url):
+    import psycopg
+
+    PostgresFeedbackStore(postgres_url).add([make_event(kind="like", user_id="u", item_id="i", key="kept")])
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute("UPDATE recchat_meta SET value = 99 WHERE name = 'schema_version'")
+    with pytest.raises(FeedbackStoreError, match="newer"):
+        PostgresFeedbackStore(postgres_url)
+    with psycopg.connect(postgres_url) as db:
+        assert db.execute("SELECT key FROM events").fetchall() == [("kept",)]
+
+
+def test_postgres_several_processes_opening_a_new_database_at_once_migrate_it_once(postgres_url):
+    opener = "import sys\nfrom recchat.feedback.postgres import PostgresFeedbackStore as S\nS(sys.argv[1])"
+    processes = [subprocess.Popen([sys.executable, "-c", opener, postgres_url], stderr=subprocess.PIPE, text=True)
+                 for _ in range(4)]
+    for process in processes:
+        _, errors = process.communicate(timeout=120)
+        assert process.returncode == 0, errors
+    store = PostgresFeedbackStore(postgres_url)
+    assert store.add([make_event(kind="like", user_id="u", item_id="i")]) == [True] and store.generation() == 0
+
+
+def test_postgres_unreachable_is_a_clear_error_that_says_what_to_do():
+    started = time.monotonic()
+    with pytest.raises(FeedbackStoreError, match="services-up"):
+        PostgresFeedbackStore("postgresql://recchat@127.0.0.1:1/recchat", connect_timeout_s=2)
+    assert time.monotonic() - started < 10
+
+
+def test_postgres_restarted_mid_run_loses_no_event_and_the_store_reconnects(postgres_url):
+    from recchat import services as local
+
+    store = PostgresFeedbackStore(postgres_url)
+    assert store.add([make_event(kind="like", user_id="u", item_id="before", key="before")]) == [True]
+    local.stop_postgres()
+    try:
+        with pytest.raises(FeedbackStoreError, match="services-up"):  # down: refused with a clear error, not lost
+            store.add([make_event(kind="like", user_id="u", item_id="down", key="down")])
+    finally:
+        local.start_postgres(local.saved_state())
+    assert store.add([make_event(kind="like", user_id="u", item_id="after", key="after")]) == [True]
+    assert store.add([make_event(kind="like", user_id="u", item_id="down", key="down")]) == [True]  # the retry
+    assert [event.key for event in store.events_after(0)] == ["before", "after", "down"]

@@ -1,139 +1,18 @@
-"""The feedback log: typed events, a store protocol, and its SQLite implementation.
-
-Every event is one row, appended in one transaction and identified by its user's idempotency key,
-so a client retrying a call never counts twice (and one user's key never drops another's event).
-SQLite runs in WAL mode (readers never block the writer; several processes can write, each waiting
-`busy_timeout_s` for the lock), and the schema carries its version in `PRAGMA user_version` with
-forward-only migrations.
-"""
+"""The default feedback store: one SQLite file. WAL mode (readers never block the writer; several processes can
+write, each waiting `busy_timeout_s` for the lock); the schema carries its version in `PRAGMA user_version` with
+forward-only migrations."""
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import math
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Literal, Protocol
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
-
-from recchat.errors import FeedbackError, FeedbackStoreError, UnknownItemError
-from recchat.models import RecommendationList, field_errors
-
-FeedbackKind = Literal["impression", "click", "like", "dislike", "purchase"]
-POSITIVE_KINDS = frozenset({"click", "like", "purchase"})
-KIND_ALIASES = {"accept": "purchase", "buy": "purchase", "bought": "purchase", "view": "click"}
-MAX_KEY_CHARS = 200
-MAX_FUTURE_S = 24 * 3600
-"""Clocks drift; an event dated further ahead than this is a bug in the caller, not drift."""
-
-
-class FeedbackEvent(BaseModel):
-    """One thing a user did with one item."""
-
-    kind: FeedbackKind
-    user_id: str = Field(min_length=1, max_length=200)
-    item_id: str = Field(min_length=1, max_length=200)
-    session_id: str | None = Field(default=None, max_length=200)
-    turn: int | None = Field(default=None, ge=1, description="The reply (1 = first) that showed the item")
-    rank: int | None = Field(default=None, ge=1, description="Position in that reply (impressions)")
-    time: float = Field(default_factory=time.time, description="When it happened, Unix seconds")
-    key: str = Field(
-        default_factory=lambda: uuid.uuid4().hex, min_length=1, max_length=MAX_KEY_CHARS,
-        description="Idempotency key: an event whose user already stored this key is not stored again",
-    )
-
-    @field_validator("kind", mode="before")
-    @classmethod
-    def _alias(cls, value: object) -> object:
-        return KIND_ALIASES.get(value, value) if isinstance(value, str) else value
-
-    @field_validator("time")
-    @classmethod
-    def _plausible(cls, value: float) -> float:
-        if not math.isfinite(value) or value < 0:
-            raise ValueError("must be a Unix time in seconds")
-        if value > time.time() + MAX_FUTURE_S:
-            raise ValueError("is more than a day in the future; send Unix seconds, not milliseconds")
-        return value
-
-
-def make_event(**fields) -> FeedbackEvent:
-    """A validated event, or `FeedbackError` saying which field is wrong and why."""
-    try:
-        return FeedbackEvent(**{name: value for name, value in fields.items() if value is not None})
-    except ValidationError as error:
-        problems = "; ".join(f"{field}: {why}" for field, why in field_errors(error))
-        raise FeedbackError(f"invalid feedback event ({problems})") from None
-
-
-def item_event(catalog, **fields) -> FeedbackEvent:
-    """A validated event about an item of `catalog`; `UnknownItemError` if the item is not in it."""
-    item_id = fields.get("item_id")
-    if not isinstance(item_id, str):
-        raise FeedbackError(f"an item id is a string, not {type(item_id).__name__}; nothing was recorded")
-    if item_id not in catalog:
-        raise UnknownItemError(f"no item {item_id!r} in the {catalog.name} catalog; nothing was recorded")
-    if not fields.get("user_id"):
-        raise FeedbackError("say whose feedback this is: give a session_id or a user_id")
-    return make_event(**fields)
-
-
-def impressions(reply: RecommendationList) -> list[FeedbackEvent]:
-    """One impression per item a reply showed, keyed by session, turn and item, so a retried log adds nothing."""
-    meta = reply.metadata
-    return [
-        FeedbackEvent(
-            kind="impression", user_id=meta.user_id, item_id=item.id, session_id=meta.session_id, turn=meta.turn,
-            rank=rank, key=_bounded_key(f"impression:{meta.session_id}:{meta.turn}:{item.id}"),
-        )
-        for rank, item in enumerate(reply.items, start=1)
-    ]
-
-
-def _bounded_key(key: str) -> str:
-    """The key, or its digest when ids made it longer than an event key may be (same key, same digest)."""
-    return key if len(key) <= MAX_KEY_CHARS else "impression:sha256:" + hashlib.sha256(key.encode()).hexdigest()
-
-
-def add_in_batches(store: FeedbackStore, events: Iterable[FeedbackEvent], batch: int = 50_000) -> int:
-    """Store a long stream of events (an import) a batch per transaction; how many were new."""
-    added = 0
-    iterator = iter(events)
-    while chunk := list(itertools.islice(iterator, batch)):
-        added += sum(store.add(chunk))
-    return added
-
-
-class StoredEvent(FeedbackEvent):
-    seq: int = Field(description="Arrival order in the store")
-
-
-class FeedbackStore(Protocol):
-    """Where events live. Callers use only this, so a server database can replace SQLite."""
-
-    def add(self, events: Sequence[FeedbackEvent]) -> list[bool]:
-        """Store the events atomically; per event, False when its user already stored an event with its key."""
-
-    def events_after(self, seq: int) -> list[StoredEvent]:
-        """Every stored event that arrived after `seq`, in arrival order."""
-
-    def generation(self) -> int:
-        """Changes whenever events are deleted, so readers know to rebuild rather than catch up."""
-
-    def forget_user(self, user_id: str) -> int:
-        """Delete the user's events and messages; the number of rows deleted."""
-
-    def add_message(self, user_id: str, session_id: str, turn: int, text: str) -> None:
-        """Keep the raw text of a chat message (only called when configured)."""
-
-    def close(self) -> None: ...
-
+from recchat.errors import FeedbackStoreError
+from recchat.feedback.events import EVENT_COLUMNS, FeedbackEvent
+from recchat.feedback.sql import SqlReads
 
 # Forward-only: schema version N is reached by running MIGRATIONS[:N] in order.
 MIGRATIONS: list[str] = [
@@ -189,11 +68,12 @@ MIGRATIONS: list[str] = [
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
-EVENT_COLUMNS = ("key", "kind", "user_id", "item_id", "session_id", "turn", "rank", "time")
 
 
-class SQLiteFeedbackStore:
+class SQLiteFeedbackStore(SqlReads):
     """The default store: one SQLite file (WAL), safe for threads and for several processes."""
+
+    marker, meta_table, message_order = "?", "meta", "rowid"
 
     def __init__(self, path: str | Path, synchronous: str = "full", busy_timeout_s: float = 10.0):
         self.path = Path(path)
@@ -281,18 +161,6 @@ class SQLiteFeedbackStore:
             except sqlite3.Error as error:
                 raise self._explain(error, "read") from error
 
-    def events_after(self, seq: int) -> list[StoredEvent]:
-        rows = self._read(f"SELECT seq, {', '.join(EVENT_COLUMNS)} FROM events WHERE seq > ? ORDER BY seq", (seq,))
-        return [StoredEvent.model_construct(seq=row[0], **dict(zip(EVENT_COLUMNS, row[1:]))) for row in rows]
-
-    def generation(self) -> int:
-        return self._read("SELECT value FROM meta WHERE name = 'generation'")[0][0]
-
-    def count(self, user_id: str | None = None) -> int:
-        if user_id is None:
-            return self._read("SELECT count(*) FROM events")[0][0]
-        return self._read("SELECT count(*) FROM events WHERE user_id = ?", (user_id,))[0][0]
-
     def forget_user(self, user_id: str) -> int:
         counts = self._write([
             ("DELETE FROM events WHERE user_id = ?", (user_id,)),
@@ -305,9 +173,6 @@ class SQLiteFeedbackStore:
 
     def add_message(self, user_id: str, session_id: str, turn: int, text: str) -> None:
         self._write([("INSERT INTO messages VALUES (?, ?, ?, ?, ?)", (user_id, session_id, turn, text, time.time()))])
-
-    def messages(self, user_id: str) -> list[str]:
-        return [row[0] for row in self._read("SELECT text FROM messages WHERE user_id = ? ORDER BY rowid", (user_id,))]
 
     def backup(self, path: str | Path) -> None:
         """A consistent copy of the whole store at `path` (SQLite's online backup: safe while others write)."""

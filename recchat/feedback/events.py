@@ -1,0 +1,133 @@
+"""Feedback events and the store protocol every feedback store follows (SQLite: `sqlite.py`, PostgreSQL:
+`postgres.py`). Every event is one row, appended in one transaction and identified by its user's idempotency key,
+so a client retrying a call never counts twice (and one user's key never drops another's event)."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from recchat.errors import FeedbackError, UnknownItemError
+from recchat.models import RecommendationList, field_errors
+
+FeedbackKind = Literal["impression", "click", "like", "dislike", "purchase"]
+POSITIVE_KINDS = frozenset({"click", "like", "purchase"})
+KIND_ALIASES = {"accept": "purchase", "buy": "purchase", "bought": "purchase", "view": "click"}
+MAX_KEY_CHARS = 200
+MAX_FUTURE_S = 24 * 3600
+"""Clocks drift; an event dated further ahead than this is a bug in the caller, not drift."""
+
+
+class FeedbackEvent(BaseModel):
+    """One thing a user did with one item."""
+
+    kind: FeedbackKind
+    user_id: str = Field(min_length=1, max_length=200)
+    item_id: str = Field(min_length=1, max_length=200)
+    session_id: str | None = Field(default=None, max_length=200)
+    turn: int | None = Field(default=None, ge=1, description="The reply (1 = first) that showed the item")
+    rank: int | None = Field(default=None, ge=1, description="Position in that reply (impressions)")
+    time: float = Field(default_factory=time.time, description="When it happened, Unix seconds")
+    key: str = Field(
+        default_factory=lambda: uuid.uuid4().hex, min_length=1, max_length=MAX_KEY_CHARS,
+        description="Idempotency key: an event whose user already stored this key is not stored again",
+    )
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _alias(cls, value: object) -> object:
+        return KIND_ALIASES.get(value, value) if isinstance(value, str) else value
+
+    @field_validator("time")
+    @classmethod
+    def _plausible(cls, value: float) -> float:
+        if not math.isfinite(value) or value < 0:
+            raise ValueError("must be a Unix time in seconds")
+        if value > time.time() + MAX_FUTURE_S:
+            raise ValueError("is more than a day in the future; send Unix seconds, not milliseconds")
+        return value
+
+
+def make_event(**fields) -> FeedbackEvent:
+    """A validated event, or `FeedbackError` saying which field is wrong and why."""
+    try:
+        return FeedbackEvent(**{name: value for name, value in fields.items() if value is not None})
+    except ValidationError as error:
+        problems = "; ".join(f"{field}: {why}" for field, why in field_errors(error))
+        raise FeedbackError(f"invalid feedback event ({problems})") from None
+
+
+def item_event(catalog, **fields) -> FeedbackEvent:
+    """A validated event about an item of `catalog`; `UnknownItemError` if the item is not in it."""
+    item_id = fields.get("item_id")
+    if not isinstance(item_id, str):
+        raise FeedbackError(f"an item id is a string, not {type(item_id).__name__}; nothing was recorded")
+    if item_id not in catalog:
+        raise UnknownItemError(f"no item {item_id!r} in the {catalog.name} catalog; nothing was recorded")
+    if not fields.get("user_id"):
+        raise FeedbackError("say whose feedback this is: give a session_id or a user_id")
+    return make_event(**fields)
+
+
+def impressions(reply: RecommendationList) -> list[FeedbackEvent]:
+    """One impression per item a reply showed, keyed by session, turn and item, so a retried log adds nothing."""
+    meta = reply.metadata
+    return [
+        FeedbackEvent(
+            kind="impression", user_id=meta.user_id, item_id=item.id, session_id=meta.session_id, turn=meta.turn,
+            rank=rank, key=_bounded_key(f"impression:{meta.session_id}:{meta.turn}:{item.id}"),
+        )
+        for rank, item in enumerate(reply.items, start=1)
+    ]
+
+
+def _bounded_key(key: str) -> str:
+    """The key, or its digest when ids made it longer than an event key may be (same key, same digest)."""
+    return key if len(key) <= MAX_KEY_CHARS else "impression:sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def add_in_batches(store: FeedbackStore, events: Iterable[FeedbackEvent], batch: int = 50_000) -> int:
+    """Store a long stream of events (an import) a batch per transaction; how many were new."""
+    added = 0
+    iterator = iter(events)
+    while chunk := list(itertools.islice(iterator, batch)):
+        added += sum(store.add(chunk))
+    return added
+
+
+EVENT_COLUMNS = ("key", "kind", "user_id", "item_id", "session_id", "turn", "rank", "time")
+"""The stored fields of an event, in the stores' column order."""
+
+
+class StoredEvent(FeedbackEvent):
+    seq: int = Field(description="Arrival order in the store")
+
+
+class FeedbackStore(Protocol):
+    """Where events live. Callers use only this, so a server database can replace SQLite."""
+
+    def add(self, events: Sequence[FeedbackEvent]) -> list[bool]:
+        """Store the events atomically; per event, False when its user already stored an event with its key."""
+
+    def events_after(self, seq: int) -> list[StoredEvent]:
+        """Every stored event that arrived after `seq`, in arrival order."""
+
+    def generation(self) -> int:
+        """Changes whenever events are deleted, so readers know to rebuild rather than catch up."""
+
+    def forget_user(self, user_id: str) -> int:
+        """Delete the user's events and messages; the number of rows deleted."""
+
+    def add_message(self, user_id: str, session_id: str, turn: int, text: str) -> None:
+        """Keep the raw text of a chat message (only called when configured)."""
+
+    def close(self) -> None: ...
+
+

@@ -1,0 +1,226 @@
+"""The feedback log in PostgreSQL (psycopg 3): one log for several workers on several machines, that a DBA can back
+up, replicate and query. Same protocol and semantics as the SQLite store: per-user idempotency keys, arrival
+numbers that readers catch up by, forward-only migrations, `forget_user`, a generation counter.
+
+Writers take one transaction-scoped advisory lock, so arrival numbers commit in order: a reader that has seen
+event N never misses an event numbered below N that commits later (with concurrent sequences it could). Writes are
+short, so the lock costs little; readers never take it. Every worker catches up before each ranking by asking for
+the events after the last one it saw: one indexed query (see bench/scale.py for what it costs).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TypeVar
+
+import psycopg
+
+from recchat.errors import FeedbackStoreError
+from recchat.feedback.events import EVENT_COLUMNS, FeedbackEvent
+from recchat.feedback.sql import SqlReads
+
+WRITE_LOCK = 0x7265_6363_6861_7401  # "recchat" + 1: serialises writers (see the module's docstring)
+MIGRATION_LOCK = 0x7265_6363_6861_7402
+# Forward-only: schema version N is reached by running MIGRATIONS[:N] in order; the version is in recchat_meta.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE events (
+        seq BIGSERIAL PRIMARY KEY,
+        key TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('impression', 'click', 'like', 'dislike', 'purchase')),
+        user_id TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        session_id TEXT,
+        turn INTEGER,
+        rank INTEGER,
+        time DOUBLE PRECISION NOT NULL,
+        recorded_at DOUBLE PRECISION NOT NULL,
+        UNIQUE (user_id, key)
+    );
+    CREATE INDEX events_user ON events (user_id);
+    CREATE TABLE messages (
+        id BIGSERIAL PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        turn INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        time DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX messages_user ON messages (user_id);
+    INSERT INTO recchat_meta VALUES ('generation', 0)
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+Result = TypeVar("Result")
+
+
+class ConnectionPool:
+    """Up to `size` open connections, each used by one thread at a time; a broken one (the server restarted) is
+    dropped and replaced on next use. (psycopg's own pool is a separate package that is not available here.)"""
+
+    def __init__(self, url: str, size: int, connect_timeout_s: float):
+        self.url, self.size, self.connect_timeout_s = url, size, connect_timeout_s
+        self._idle: queue.LifoQueue[psycopg.Connection] = queue.LifoQueue()
+        self._open = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        connection = self._take()
+        try:
+            yield connection
+        finally:
+            if connection.broken or connection.closed:
+                connection.close()
+                with self._lock:
+                    self._open -= 1
+            else:
+                self._idle.put(connection)
+
+    def _take(self) -> psycopg.Connection:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            grow = self._open < self.size
+            if grow:
+                self._open += 1
+        if not grow:
+            return self._idle.get(timeout=self.connect_timeout_s * 3)
+        try:
+            return psycopg.connect(self.url, connect_timeout=max(1, round(self.connect_timeout_s)))
+        except BaseException:
+            with self._lock:
+                self._open -= 1
+            raise
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
+
+
+class PostgresFeedbackStore(SqlReads):
+    marker, meta_table, message_order = "%s", "recchat_meta", "id"
+
+    def __init__(self, url: str, pool_size: int = 4, connect_timeout_s: float = 10.0):
+        self.url = url
+        self._pool = ConnectionPool(url, pool_size, connect_timeout_s)
+        self._run(self._migrate, "open")
+
+    @classmethod
+    def from_settings(cls, settings) -> PostgresFeedbackStore:
+        feedback = settings.feedback
+        return cls(feedback.url, feedback.pool_size, feedback.busy_timeout_s)
+
+    def __repr__(self) -> str:
+        return f"PostgresFeedbackStore({self._where()})"
+
+    def _where(self) -> str:
+        """The database without any password, for messages."""
+        info = psycopg.conninfo.conninfo_to_dict(self.url)
+        where = f"{info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+        return f"postgresql://{info.get('user', '')}@{where}"
+
+    def _run(self, work: Callable[[psycopg.Connection], Result], doing: str, retry: bool = True) -> Result:
+        """`work` in one transaction. A connection the server dropped (a restart) is replaced and the work tried
+        once more: safe, as every write is idempotent (events by key, deletions by user)."""
+        for attempt in (1, 2):
+            try:
+                with self._pool.connection() as connection, connection.transaction():
+                    return work(connection)
+            except psycopg.OperationalError as error:
+                if attempt == 2 or not retry:
+                    raise self._explain(error, doing) from error
+                time.sleep(0.2)
+            except (psycopg.Error, queue.Empty) as error:
+                raise self._explain(error, doing) from error
+        raise AssertionError("unreachable")
+
+    def _explain(self, error: Exception, doing: str) -> FeedbackStoreError:
+        text = str(error).strip() or type(error).__name__
+        if isinstance(error, queue.Empty):
+            hint = f"all {self._pool.size} connections stayed busy; raise feedback.pool_size"
+        elif isinstance(error, psycopg.OperationalError):
+            hint = "is the server running and reachable? `make services-up` starts a local one"
+        else:
+            hint = "check the database"
+        return FeedbackStoreError(f"cannot {doing} the feedback store {self._where()}: {text} ({hint})")
+
+    def _migrate(self, db: psycopg.Connection) -> None:
+        db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))  # one process migrates, the others wait
+        db.execute("CREATE TABLE IF NOT EXISTS recchat_meta (name TEXT PRIMARY KEY, value BIGINT NOT NULL)")
+        row = db.execute("SELECT value FROM recchat_meta WHERE name = 'schema_version'").fetchone()
+        version = row[0] if row else 0
+        if version > SCHEMA_VERSION:
+            raise FeedbackStoreError(
+                f"{self._where()} has schema version {version}, newer than this recchat understands ({SCHEMA_VERSION});"
+                " upgrade recchat, or point feedback.url at another database"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[target - 1].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+        db.execute(
+            "INSERT INTO recchat_meta VALUES ('schema_version', %s) ON CONFLICT (name) DO UPDATE SET value = %s",
+            (SCHEMA_VERSION, SCHEMA_VERSION),
+        )
+
+    def add(self, events: Sequence[FeedbackEvent]) -> list[bool]:
+        if not events:
+            return []
+        now = time.time()
+        columns = [[getattr(event, column) for event in events] for column in EVENT_COLUMNS]
+        types = ("text", "text", "text", "text", "text", "int", "int", "float8")
+        insert = (
+            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, recorded_at) "
+            f"SELECT *, %s::float8 FROM unnest({', '.join(f'%s::{kind}[]' for kind in types)}) "
+            "ON CONFLICT (user_id, key) DO NOTHING RETURNING user_id, key"
+        )
+
+        def write(db: psycopg.Connection) -> set[tuple[str, str]]:
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            return set(db.execute(insert, (now, *columns)).fetchall())
+
+        inserted = self._run(write, "write to")
+        recorded, seen = [], set()
+        for event in events:  # of two events with one key in one call, the first is the one stored
+            identity = (event.user_id, event.key)
+            recorded.append(identity in inserted and identity not in seen)
+            seen.add(identity)
+        return recorded
+
+    def _read(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        return self._run(lambda db: db.execute(sql, params).fetchall(), "read")
+
+    def forget_user(self, user_id: str) -> int:
+        def forget(db: psycopg.Connection) -> int:
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            deleted = db.execute("DELETE FROM events WHERE user_id = %s", (user_id,)).rowcount
+            deleted += db.execute("DELETE FROM messages WHERE user_id = %s", (user_id,)).rowcount
+            db.execute("UPDATE recchat_meta SET value = value + 1 WHERE name = 'generation'")
+            return deleted
+
+        deleted = self._run(forget, "write to")
+        with self._pool.connection() as db:  # VACUUM runs outside a transaction: the rows must not linger on disk
+            db.autocommit = True
+            try:
+                db.execute("VACUUM events, messages")
+            finally:
+                db.autocommit = False
+        return deleted
+
+    def add_message(self, user_id: str, session_id: str, turn: int, text: str) -> None:
+        insert = "INSERT INTO messages (user_id, session_id, turn, text, time) VALUES (%s, %s, %s, %s, %s)"
+        self._run(lambda db: db.execute(insert, (user_id, session_id, turn, text, time.time())), "write to",
+                  retry=False)  # a retried message would be kept twice
+
+    def close(self) -> None:
+        self._pool.close()
