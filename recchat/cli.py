@@ -103,12 +103,12 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     from recchat.catalog import load_configured_catalog
     from recchat.embeddings import cached_encoder
-    from recchat.retrieval import VectorIndex, open_store
+    from recchat.retrieval import VectorIndex, open_vector_store
 
     settings = _settings(args)
     catalog = load_configured_catalog(settings)
     encoder = cached_encoder(settings)
-    client = open_store(settings.store_dir)
+    client = open_vector_store(settings)
     index = VectorIndex(client, catalog.name, encoder)
     if args.rebuild:
         client.delete_collection(index.collection.name)
@@ -118,7 +118,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     print(
         f"{catalog.name}: {len(catalog)} items; added {report.added}, updated {report.updated}, "
         f"removed {report.removed}, unchanged {report.unchanged} ({encoder.computed} embedded, "
-        f"{time.perf_counter() - started:.1f} s) -> {settings.store_dir}"
+        f"{time.perf_counter() - started:.1f} s) -> {settings.vectorstore.url or settings.store_dir}"
     )
     return 0
 
@@ -209,9 +209,10 @@ def cmd_feedback_add(args: argparse.Namespace) -> int:
         load_configured_catalog(settings), kind=args.kind, item_id=args.item, user_id=args.user or args.session,
         session_id=args.session, turn=args.turn, key=args.key, time=args.time,
     )
-    recorded = _feedback_store(settings).add([event])[0]
+    store = _feedback_store(settings)
+    recorded = store.add([event])[0]
     status = "recorded" if recorded else "already recorded (same key)"
-    print(f"{status}: {event.kind} {event.item_id} by {event.user_id} (key {event.key}) -> {settings.feedback_path}")
+    print(f"{status}: {event.kind} {event.item_id} by {event.user_id} (key {event.key}) -> {store.where}")
     return 0
 
 
@@ -221,16 +222,18 @@ def cmd_feedback_import(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     events = list(rating_events(load_ratings(args.dataset), args.dataset))
-    added = add_in_batches(_feedback_store(settings), events)
-    print(f"{args.dataset}: {added} events imported, {len(events) - added} already there -> {settings.feedback_path}. "
+    store = _feedback_store(settings)
+    added = add_in_batches(store, events)
+    print(f"{args.dataset}: {added} events imported, {len(events) - added} already there -> {store.where}. "
           f"Use them with --catalog {'movies' if args.dataset == 'ml-1m' else 'movies-ml-100k'}.")
     return 0
 
 
 def cmd_feedback_forget(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    deleted = _feedback_store(settings).forget_user(args.user)
-    print(f"deleted {deleted} rows of user {args.user!r} from {settings.feedback_path}")
+    store = _feedback_store(settings)
+    deleted = store.forget_user(args.user)
+    print(f"deleted {deleted} rows of user {args.user!r} from {store.where}")
     return 0
 
 

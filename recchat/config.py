@@ -262,6 +262,16 @@ class LearnedSettings(BaseModel):
     )
 
 
+class VectorStoreSettings(BaseModel):
+    """Where the item vectors live (Chroma)."""
+
+    url: str | None = Field(
+        default=None, pattern=r"^https?://[^/:]+(:\d+)?/?$",
+        description="A Chroma server (`chroma run`; `make services-up` starts one locally) at http://host:port, "
+        "shared by several workers; None keeps an embedded store in data_dir/chroma.",
+    )
+
+
 class ApiSettings(BaseModel):
     """The HTTP API (`recchat serve`, `recchat/server/`)."""
 
@@ -313,6 +323,7 @@ class Settings(BaseSettings):
     rerank: RerankSettings = RerankSettings()
     learned: LearnedSettings = LearnedSettings()
     api: ApiSettings = ApiSettings()
+    vectorstore: VectorStoreSettings = VectorStoreSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -73,6 +73,10 @@ class BackendUnavailableError(RecChatError, ConnectionError):
     """The LLM backend could not produce an answer (down, timed out, or failed)."""
 
 
+class VectorStoreError(RecChatError, ConnectionError):
+    """The vector store (a Chroma server, `vectorstore.url`) cannot be reached; turns work again once it is back."""
+
+
 class FeedbackError(RecChatError, ValueError):
     """A feedback call cannot be recorded as given (unknown item, malformed event, wrong session)."""
 

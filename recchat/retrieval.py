@@ -10,13 +10,17 @@ Only a filter too selective for a bounded window goes to one `where` query.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
 
 import chromadb
+import httpx
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
 from tqdm import tqdm
@@ -24,17 +28,48 @@ from tqdm import tqdm
 from recchat.catalog import Catalog
 from recchat.config import RetrievalSettings
 from recchat.embeddings import Encoder
+from recchat.errors import VectorStoreError
 from recchat.models import Constraints, Item
 
 UPSERT_BATCH = 1000  # Chroma accepts at most 5461 per call; smaller batches give a smoother progress bar
 REFERENCE_TEXT_WEIGHT = 0.5
 HNSW = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": 200}}
+Result = TypeVar("Result")
 
 
 def open_store(path: Path) -> chromadb.ClientAPI:
     """A persistent Chroma client; telemetry off, and we never use its default (downloading) embedder."""
     path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))
+
+
+def open_vector_store(settings) -> chromadb.ClientAPI:
+    """The store `settings.vectorstore` names: a Chroma server at `url` (the same API), else the embedded one."""
+    url = settings.vectorstore.url
+    if url is None:
+        return open_store(settings.store_dir)
+    address = urlsplit(url)
+    try:
+        return chromadb.HttpClient(
+            host=address.hostname, port=address.port or 8000, ssl=address.scheme == "https",
+            settings=ChromaSettings(anonymized_telemetry=False),
+        )
+    except ValueError as error:  # what chromadb raises when nothing answers
+        raise VectorStoreError(f"no Chroma server answers at {url}: {error} (`make services-up` starts one)") from None
+
+
+def reaching_the_store(method: Callable[..., Result]) -> Callable[..., Result]:
+    """A Chroma server that stops answering is a `VectorStoreError` (503 over HTTP); the next call tries again."""
+
+    @functools.wraps(method)
+    def call(*args, **kwargs) -> Result:
+        try:
+            return method(*args, **kwargs)
+        except httpx.TransportError as error:
+            message = f"the Chroma server is not answering ({error}); try again when it is back"
+            raise VectorStoreError(message) from error
+
+    return call
 
 
 @dataclass(frozen=True)
@@ -55,6 +90,7 @@ class Candidate:
 class VectorIndex:
     """One catalog's item vectors in one Chroma collection, named after catalog and encoder."""
 
+    @reaching_the_store
     def __init__(self, client: chromadb.ClientAPI, catalog_name: str, encoder: Encoder):
         self.encoder = encoder
         name = re.sub(r"[^a-zA-Z0-9._-]", "-", f"{catalog_name}--{encoder.name}")[:200].strip("-._")
@@ -65,9 +101,11 @@ class VectorIndex:
             configuration=HNSW,
         )
 
+    @reaching_the_store
     def count(self) -> int:
         return self.collection.count()
 
+    @reaching_the_store
     def stored_hashes(self) -> dict[str, str]:
         hashes: dict[str, str] = {}
         offset = 0
@@ -89,6 +127,7 @@ class VectorIndex:
         self.delete(removed)
         return SyncReport(added, len(changed) - added, len(removed), len(catalog) - len(changed))
 
+    @reaching_the_store
     def upsert(self, items: Iterable[Item], progress: bool = False) -> None:
         items = list(items)
         bar = tqdm(total=len(items), desc="indexing", unit="item", disable=not progress or not items)
@@ -103,10 +142,12 @@ class VectorIndex:
             bar.update(len(batch))
         bar.close()
 
+    @reaching_the_store
     def delete(self, item_ids: list[str]) -> None:
         for start in range(0, len(item_ids), UPSERT_BATCH):
             self.collection.delete(ids=item_ids[start : start + UPSERT_BATCH])
 
+    @reaching_the_store
     def vectors(self, item_ids: list[str]) -> np.ndarray:
         """The stored vectors of these items (those in the index), in no particular order."""
         if not item_ids:
@@ -114,6 +155,7 @@ class VectorIndex:
         found = self.collection.get(ids=list(item_ids), include=["embeddings"])
         return np.asarray(found["embeddings"], dtype=np.float32).reshape(-1, self.encoder.dimension)
 
+    @reaching_the_store
     def vectors_in_order(self, item_ids: list[str]) -> np.ndarray:
         """Unit-length vectors of these items, row i for item_ids[i]; every item must be indexed."""
         rows: dict[str, np.ndarray] = {}
@@ -125,6 +167,7 @@ class VectorIndex:
         matrix = np.stack([rows[item_id] for item_id in item_ids])
         return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
 
+    @reaching_the_store
     def nearest(self, vector: np.ndarray, n: int, where: dict | None = None) -> list[tuple[str, float]]:
         total = self.count()
         if n <= 0 or total == 0:

@@ -98,7 +98,7 @@ def start_chroma(state: dict) -> tuple[int, int]:
     port, pid = state.get("chroma_port"), state.get("chroma_pid")
     if port and pid and _alive(pid):
         return port, pid
-    port = free_port()
+    port = port or free_port()  # a restart keeps the address the workers know
     chroma = Path(sys.executable).parent / "chroma"
     if not chroma.exists():
         raise ServiceError(f"no {chroma}: chromadb's `chroma` command comes with `make setup`")

@@ -31,3 +31,86 @@ def test_a_dislike_given_through_one_worker_hides_the_item_in_the_next_answer_fr
         assert forgotten >= 1  # the dislike and the impressions both workers logged, in the one log
         again = httpx.post(f"{first.base_url}/v1/chat", json={"message": COAT, "user_id": "ann"}, timeout=60).json()
         assert disliked in [item["id"] for item in again["items"]]  # forgotten through b, so shown again by a
+
+
+def server_settings(services, tmp_path, **changes):
+    from recchat.config import Settings
+
+    return Settings(
+        data_dir=tmp_path, llm={"backend": "none"}, vectorstore={"url": services["RECCHAT_VECTORSTORE__URL"]},
+        feedback={"path": tmp_path / "feedback.sqlite3"}, **changes,
+    )
+
+
+def fresh_catalog(products, name: str):
+    """The bundled products under a name of their own: a collection no other test has filled."""
+    import uuid
+
+    from recchat.catalog import Catalog
+
+    return Catalog(f"{name}-{uuid.uuid4().hex[:8]}", list(products))
+
+
+def test_a_chroma_server_answers_as_the_embedded_store_and_syncs_incrementally(services, encoder, products, tmp_path):
+    from recchat.chat import RecChat
+    from recchat.config import Settings
+    from recchat.retrieval import VectorIndex, open_vector_store
+
+    catalog = fresh_catalog(products, "served")
+    served = RecChat.from_settings(server_settings(services, tmp_path), encoder=encoder, catalog=catalog)
+    embedded = RecChat.from_settings(
+        Settings(data_dir=tmp_path / "embedded", llm={"backend": "none"}), encoder=encoder, catalog=catalog
+    )
+    for message in (COAT, "running shoes under $100", "a leather handbag"):
+        assert [i.id for i in served.chat(message).items] == [i.id for i in embedded.chat(message).items]
+    index = VectorIndex(open_vector_store(server_settings(services, tmp_path)), catalog.name, encoder)
+    assert index.sync(catalog).unchanged == len(catalog)  # a second worker finds the server's index up to date
+
+
+SYNCER = """
+import sys
+from recchat.catalog import Catalog, load_catalog
+from recchat.config import BUNDLED_CATALOG_DIR, Settings
+from recchat.embeddings import cached_encoder
+from recchat.retrieval import VectorIndex, open_vector_store
+settings = Settings(vectorstore={"url": sys.argv[1]}, data_dir=sys.argv[3])
+catalog = Catalog(sys.argv[2], load_catalog(BUNDLED_CATALOG_DIR / "products.jsonl"))
+print(VectorIndex(open_vector_store(settings), catalog.name, cached_encoder(settings)).sync(catalog))
+"""
+
+
+def test_two_workers_syncing_one_catalog_into_the_server_at_once_leave_it_whole(services, encoder, products, tmp_path):
+    import subprocess
+    import sys
+
+    from recchat.retrieval import VectorIndex, open_vector_store
+
+    catalog = fresh_catalog(products, "racing")
+    url = services["RECCHAT_VECTORSTORE__URL"]
+    workers = [subprocess.Popen([sys.executable, "-c", SYNCER, url, catalog.name, str(tmp_path / f"w{n}")],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(2)]
+    for worker in workers:
+        _, errors = worker.communicate(timeout=300)
+        assert worker.returncode == 0, errors
+    index = VectorIndex(open_vector_store(server_settings(services, tmp_path)), catalog.name, encoder)
+    assert index.count() == len(catalog)
+    assert index.stored_hashes() == {item.id: item.content_hash() for item in catalog}
+
+
+def test_a_chroma_server_that_goes_down_is_a_clear_error_and_the_worker_recovers(services, encoder, products, tmp_path):
+    import pytest
+
+    from recchat import services as local
+    from recchat.chat import RecChat
+    from recchat.errors import VectorStoreError
+
+    bot = RecChat.from_settings(server_settings(services, tmp_path), encoder=encoder, catalog=fresh_catalog(products,
+                                                                                                            "downtime"))
+    before = [item.id for item in bot.chat(COAT).items]
+    local.stop_chroma(local.saved_state())
+    try:
+        with pytest.raises(VectorStoreError, match="not answering"):
+            bot.chat(COAT)
+    finally:
+        local.up()  # the same address as before
+    assert [item.id for item in bot.chat(COAT).items] == before

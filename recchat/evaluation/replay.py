@@ -196,9 +196,9 @@ def run_replay(
         runs.append(lambda make_learned=make_learned: hearing(make_learned()))
     if "embedding" in wanted:
         from recchat.embeddings import cached_encoder
-        from recchat.retrieval import VectorIndex, open_store
+        from recchat.retrieval import VectorIndex, open_vector_store
 
-        index = VectorIndex(open_store(base.store_dir), catalog.name, cached_encoder(base, encoder))
+        index = VectorIndex(open_vector_store(base), catalog.name, cached_encoder(base, encoder))
         runs.append(lambda: EmbeddingSimilarity(index))
     results = []
     try:

@@ -128,6 +128,10 @@ class FeedbackStore(Protocol):
     def add_message(self, user_id: str, session_id: str, turn: int, text: str) -> None:
         """Keep the raw text of a chat message (only called when configured)."""
 
+    @property
+    def where(self) -> str:
+        """Where the log is, for messages (never with a password)."""
+
     def close(self) -> None: ...
 
 

@@ -121,9 +121,10 @@ class PostgresFeedbackStore(SqlReads):
         return cls(feedback.url, feedback.pool_size, feedback.busy_timeout_s)
 
     def __repr__(self) -> str:
-        return f"PostgresFeedbackStore({self._where()})"
+        return f"PostgresFeedbackStore({self.where})"
 
-    def _where(self) -> str:
+    @property
+    def where(self) -> str:
         """The database without any password, for messages."""
         info = psycopg.conninfo.conninfo_to_dict(self.url)
         where = f"{info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
@@ -152,7 +153,7 @@ class PostgresFeedbackStore(SqlReads):
             hint = "is the server running and reachable? `make services-up` starts a local one"
         else:
             hint = "check the database"
-        return FeedbackStoreError(f"cannot {doing} the feedback store {self._where()}: {text} ({hint})")
+        return FeedbackStoreError(f"cannot {doing} the feedback store {self.where}: {text} ({hint})")
 
     def _migrate(self, db: psycopg.Connection) -> None:
         db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))  # one process migrates, the others wait
@@ -161,7 +162,7 @@ class PostgresFeedbackStore(SqlReads):
         version = row[0] if row else 0
         if version > SCHEMA_VERSION:
             raise FeedbackStoreError(
-                f"{self._where()} has schema version {version}, newer than this recchat understands ({SCHEMA_VERSION});"
+                f"{self.where} has schema version {version}, newer than this recchat understands ({SCHEMA_VERSION});"
                 " upgrade recchat, or point feedback.url at another database"
             )
         for target in range(version + 1, SCHEMA_VERSION + 1):

@@ -118,6 +118,10 @@ class SQLiteFeedbackStore(SqlReads):
                 self._db.execute("ROLLBACK")
                 raise
 
+    @property
+    def where(self) -> str:
+        return str(self.path)
+
     def _explain(self, error: Exception, doing: str) -> FeedbackStoreError:
         text = str(error)
         if "not a database" in text or "malformed" in text:

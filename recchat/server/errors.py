@@ -20,6 +20,7 @@ from recchat.errors import (
     SessionOwnerError,
     UnknownItemError,
     UnknownSessionError,
+    VectorStoreError,
 )
 
 logger = logging.getLogger("recchat.server")
@@ -30,6 +31,7 @@ STATUS = (  # the first class that matches wins: subclasses before their bases
     (SessionOwnerError, 409),
     (FeedbackStoreError, 503),
     (FeedbackOffError, 503),
+    (VectorStoreError, 503),
     (BackendUnavailableError, 503),
     (RecChatError, 400),
 )
