@@ -114,3 +114,27 @@ def test_a_chroma_server_that_goes_down_is_a_clear_error_and_the_worker_recovers
     finally:
         local.up()  # the same address as before
     assert [item.id for item in bot.chat(COAT).items] == before
+
+
+def test_a_worker_killed_with_kill_9_loses_no_confirmed_event(postgres_url, products, tmp_path):
+    import os
+    import signal
+
+    from recchat.feedback.postgres import PostgresFeedbackStore
+
+    env = {"RECCHAT_LLM__BACKEND": "none", "RECCHAT_FEEDBACK__URL": postgres_url}
+    doomed = ApiServer({**env, "RECCHAT_DATA_DIR": str(tmp_path / "a")}, tmp_path / "a.log", args=("--no-ui",))
+    with doomed, ApiServer({**env, "RECCHAT_DATA_DIR": str(tmp_path / "b")}, tmp_path / "b.log",
+                           args=("--no-ui",)) as survivor:
+        items = [item.id for item in list(products)[:30]]
+        with httpx.Client(base_url=doomed.base_url, timeout=60) as http:
+            for item in items:  # each confirmed before the next is sent
+                assert http.post("/v1/feedback", json={"kind": "dislike", "item_id": item, "user_id": "k"}).json() == {
+                    "recorded": True
+                }
+        os.killpg(doomed.process.pid, signal.SIGKILL)
+        doomed.process.wait()
+        store = PostgresFeedbackStore(postgres_url)
+        assert sorted(event.item_id for event in store.events_after(0) if event.user_id == "k") == sorted(items)
+        reply = httpx.post(f"{survivor.base_url}/v1/chat", json={"message": COAT, "user_id": "k"}, timeout=60).json()
+        assert not set(items) & {item["id"] for item in reply["items"]}  # the survivor hides every one of them
