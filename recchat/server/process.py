@@ -26,6 +26,8 @@ class ApiServer:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 300.0) -> ApiServer:
+        if self.log:
+            self.log.parent.mkdir(parents=True, exist_ok=True)
         output = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(
             self.command, env=self.env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
