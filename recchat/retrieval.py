@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import bisect
 import functools
+import logging
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -23,6 +26,7 @@ import chromadb
 import httpx
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import ChromaError, NotFoundError
 from tqdm import tqdm
 
 from recchat.catalog import Catalog
@@ -35,6 +39,9 @@ UPSERT_BATCH = 1000  # Chroma accepts at most 5461 per call; smaller batches giv
 REFERENCE_TEXT_WEIGHT = 0.5
 HNSW = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": 200}}
 Result = TypeVar("Result")
+SYNC_LOCK_STALE_S = 600.0
+"""A sync of 100k items takes minutes; a lock this old is a worker that died holding it."""
+logger = logging.getLogger(__name__)
 
 
 def open_store(path: Path) -> chromadb.ClientAPI:
@@ -93,6 +100,7 @@ class VectorIndex:
     @reaching_the_store
     def __init__(self, client: chromadb.ClientAPI, catalog_name: str, encoder: Encoder):
         self.encoder = encoder
+        self.client = client
         name = re.sub(r"[^a-zA-Z0-9._-]", "-", f"{catalog_name}--{encoder.name}")[:200].strip("-._")
         self.collection = client.get_or_create_collection(
             name=name,
@@ -117,15 +125,48 @@ class VectorIndex:
                 return hashes
             offset += 5000
 
+    @reaching_the_store
     def sync(self, catalog: Catalog, remove_missing: bool = True, progress: bool = False) -> SyncReport:
-        """Make the index match the catalog: embed and upsert only new or changed items."""
-        stored = self.stored_hashes()
-        changed = [item for item in catalog if stored.get(item.id) != item.content_hash()]
-        added = sum(1 for item in changed if item.id not in stored)
-        self.upsert(changed, progress=progress)
-        removed = [item_id for item_id in stored if item_id not in catalog] if remove_missing else []
-        self.delete(removed)
+        """Make the index match the catalog: embed and upsert only new or changed items. One worker syncs a
+        collection at a time (`_sync_lock`): the others wait, then find it up to date and embed nothing."""
+        with self._sync_lock():
+            stored = self.stored_hashes()
+            changed = [item for item in catalog if stored.get(item.id) != item.content_hash()]
+            added = sum(1 for item in changed if item.id not in stored)
+            self.upsert(changed, progress=progress)
+            removed = [item_id for item_id in stored if item_id not in catalog] if remove_missing else []
+            self.delete(removed)
         return SyncReport(added, len(changed) - added, len(removed), len(catalog) - len(changed))
+
+    @contextmanager
+    def _sync_lock(self) -> Iterator[None]:
+        """Creating a collection is atomic in Chroma (embedded or server), so a marker collection is the lock between
+        workers. A lock older than SYNC_LOCK_STALE_S belongs to a worker that died mid-sync and is broken."""
+        name = f"{self.collection.name}--sync-lock"
+        while True:
+            try:
+                self.client.create_collection(name, embedding_function=None, metadata={"since": time.time()})
+                break
+            except ChromaError:
+                try:
+                    since = float((self.client.get_collection(name, embedding_function=None).metadata or {})["since"])
+                except (NotFoundError, KeyError, ValueError):
+                    continue  # released (or half made) just now: try again
+                if time.time() - since > SYNC_LOCK_STALE_S:
+                    logger.warning("breaking a sync lock held since %.0f s ago on %s", time.time() - since, name)
+                    self._release(name)
+                else:
+                    time.sleep(0.2)
+        try:
+            yield
+        finally:
+            self._release(name)
+
+    def _release(self, lock: str) -> None:
+        try:
+            self.client.delete_collection(lock)
+        except NotFoundError:
+            pass
 
     @reaching_the_store
     def upsert(self, items: Iterable[Item], progress: bool = False) -> None:

@@ -31,6 +31,18 @@ def test_sync_embeds_only_what_changed_and_survives_reopen(tmp_path, index_parts
     assert index.count() == len(products) - 1
 
 
+def test_a_sync_lock_left_by_a_dead_worker_is_broken_and_a_finished_sync_leaves_none(index_parts, products, caplog):
+    import time
+
+    client, cached = index_parts
+    index = VectorIndex(client, "products", cached)
+    lock = f"{index.collection.name}--sync-lock"
+    client.create_collection(lock, embedding_function=None, metadata={"since": time.time() - 3600})  # died an hour ago
+    assert index.sync(products).added == len(products)
+    assert "breaking a sync lock" in caplog.text
+    assert lock not in [collection.name for collection in client.list_collections()]
+
+
 def test_embedding_cache_serves_repeats_and_vectors_are_unit_length(tmp_path, encoder):
     cached = CachedEncoder(encoder, tmp_path / "c.sqlite")
     first = cached.encode(["warm coat", "summer dress"])

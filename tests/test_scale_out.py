@@ -75,11 +75,12 @@ from recchat.embeddings import cached_encoder
 from recchat.retrieval import VectorIndex, open_vector_store
 settings = Settings(vectorstore={"url": sys.argv[1]}, data_dir=sys.argv[3])
 catalog = Catalog(sys.argv[2], load_catalog(BUNDLED_CATALOG_DIR / "products.jsonl"))
-print(VectorIndex(open_vector_store(settings), catalog.name, cached_encoder(settings)).sync(catalog))
+print(VectorIndex(open_vector_store(settings), catalog.name, cached_encoder(settings)).sync(catalog).added)
 """
 
 
-def test_two_workers_syncing_one_catalog_into_the_server_at_once_leave_it_whole(services, encoder, products, tmp_path):
+def test_two_workers_syncing_one_catalog_at_once_leave_it_whole_and_embed_it_once(services, encoder, products,
+                                                                                 tmp_path):
     import subprocess
     import sys
 
@@ -89,9 +90,12 @@ def test_two_workers_syncing_one_catalog_into_the_server_at_once_leave_it_whole(
     url = services["RECCHAT_VECTORSTORE__URL"]
     workers = [subprocess.Popen([sys.executable, "-c", SYNCER, url, catalog.name, str(tmp_path / f"w{n}")],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(2)]
+    added = []
     for worker in workers:
-        _, errors = worker.communicate(timeout=300)
+        output, errors = worker.communicate(timeout=300)
         assert worker.returncode == 0, errors
+        added.append(int(output.split()[-1]))
+    assert sorted(added) == [0, len(catalog)]  # one embedded the catalog; the other waited and found it done
     index = VectorIndex(open_vector_store(server_settings(services, tmp_path)), catalog.name, encoder)
     assert index.count() == len(catalog)
     assert index.stored_hashes() == {item.id: item.content_hash() for item in catalog}
