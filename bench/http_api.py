@@ -36,15 +36,15 @@ MESSAGES = [
 ]
 
 
-async def run(clients: int, turns: int, turn: Callable[[str], Awaitable[None]]) -> tuple[float, list[float]]:
-    """Turns per second and each turn's latency (ms), `clients` at a time."""
+async def run(clients: int, turns: int, turn: Callable[[int], Awaitable[None]]) -> tuple[float, list[float]]:
+    """Turns per second and each turn's latency (ms), `clients` at a time; `turn(n)` takes the n-th turn."""
     latencies: list[float] = []
     remaining = iter(range(turns))
 
     async def client() -> None:
         for n in remaining:
             started = time.perf_counter()
-            await turn(MESSAGES[n % len(MESSAGES)])
+            await turn(n)
             latencies.append((time.perf_counter() - started) * 1000)
 
     started = time.perf_counter()
@@ -62,14 +62,14 @@ async def main_async(args: argparse.Namespace) -> None:
     local = Settings(data_dir=data / "local", llm={"backend": "none"}, chat={"max_sessions": sessions})
     bot = RecChat.from_settings(local)
 
-    async def in_process(message: str) -> None:
-        await bot.achat(message)
+    async def in_process(n: int) -> None:
+        await bot.achat(MESSAGES[n % len(MESSAGES)])
 
     with ApiServer(env, data / "server.log", args=("--no-ui",)) as server:
         limits = httpx.Limits(max_connections=max(args.clients), max_keepalive_connections=max(args.clients))
         async with httpx.AsyncClient(base_url=server.base_url, timeout=120, limits=limits) as http:
-            async def over_http(message: str) -> None:
-                response = await http.post("/v1/chat", json={"message": message})
+            async def over_http(n: int) -> None:
+                response = await http.post("/v1/chat", json={"message": MESSAGES[n % len(MESSAGES)]})
                 response.raise_for_status()
 
             await run(4, 16, over_http)  # warm both up: the first turns load the encoder's kernels

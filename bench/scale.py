@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
 from core import scaled_catalog  # noqa: E402
+from http_api import run  # noqa: E402
 
 from recchat import services  # noqa: E402
 from recchat.config import Settings  # noqa: E402
@@ -40,16 +41,6 @@ from recchat.server.process import ApiServer  # noqa: E402
 
 MESSAGES = ["I want a warm winter coat", "running shoes under $120", "a leather handbag", "a wool scarf",
             "a rain jacket", "waterproof hiking boots", "a backpack for travel", "a summer dress"]
-
-
-def fresh_schema(url: str) -> str:
-    """The feedback URL with a schema of its own, so each set-up starts from an empty log."""
-    import psycopg
-
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(url, autocommit=True) as db:
-        db.execute(f"CREATE SCHEMA {schema}")
-    return f"{url}?options=-csearch_path%3D{schema}"
 
 
 def start_workers(stack: ExitStack, count: int, env: dict[str, str], folder: Path) -> list[str]:
@@ -66,23 +57,12 @@ async def throughput(urls: list[str], clients: int, turns: int) -> tuple[float, 
     """Turns per second, p50 and p95 ms, `clients` at once, each turn to the next worker in turn."""
     limits = httpx.Limits(max_connections=clients * len(urls))
     async with httpx.AsyncClient(timeout=120, limits=limits) as http:
-        async def run(turns: int, clients: int) -> tuple[float, list[float]]:
-            latencies: list[float] = []
-            remaining = iter(range(turns))
+        async def turn(n: int) -> None:
+            response = await http.post(f"{urls[n % len(urls)]}/v1/chat", json={"message": MESSAGES[n % 8]})
+            response.raise_for_status()
 
-            async def client() -> None:
-                for n in remaining:
-                    started = time.perf_counter()
-                    response = await http.post(f"{urls[n % len(urls)]}/v1/chat", json={"message": MESSAGES[n % 8]})
-                    response.raise_for_status()
-                    latencies.append((time.perf_counter() - started) * 1000)
-
-            started = time.perf_counter()
-            await asyncio.gather(*(client() for _ in range(clients)))
-            return turns / (time.perf_counter() - started), latencies
-
-        await run(4 * len(urls) * 4, 4 * len(urls))  # warm-up: every worker's encoder kernels and connections
-        rate, latencies = await run(turns, clients)
+        await run(4 * len(urls), 4 * len(urls) * 4, turn)  # warm-up: every worker's encoder kernels and connections
+        rate, latencies = await run(clients, turns, turn)
         return rate, percentile(latencies, 50), percentile(latencies, 95)
 
 
@@ -147,7 +127,7 @@ def main() -> None:
             baseline = rate
         for count in args.workers:
             with ExitStack() as stack:
-                env = {"RECCHAT_FEEDBACK__URL": fresh_schema(urls["RECCHAT_FEEDBACK__URL"]),
+                env = {"RECCHAT_FEEDBACK__URL": services.fresh_schema(urls["RECCHAT_FEEDBACK__URL"], "bench"),
                        "RECCHAT_VECTORSTORE__URL": urls["RECCHAT_VECTORSTORE__URL"]}
                 workers = start_workers(stack, count, env, folder / f"shared-{count}")
                 rate, p50, p95 = asyncio.run(throughput(workers, args.clients, args.turns))

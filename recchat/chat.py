@@ -21,7 +21,7 @@ from contextlib import aclosing, asynccontextmanager
 
 from recchat.catalog import Catalog, load_configured_catalog
 from recchat.config import Settings
-from recchat.embeddings import Encoder, cached_encoder
+from recchat.embeddings import Encoder
 from recchat.errors import FeedbackError, FeedbackOffError, FeedbackStoreError
 from recchat.feedback import (
     FeedbackEvent,
@@ -36,7 +36,7 @@ from recchat.llm.guard import GuardedBackend
 from recchat.models import Constraints, Item, ParsedRequest, RecommendationList, StreamEvent
 from recchat.prompts import Prompt, load_prompt
 from recchat.rerank import FeedbackModel, Reranker
-from recchat.retrieval import Candidate, Retriever, VectorIndex, open_vector_store
+from recchat.retrieval import Candidate, Retriever, synced_index
 from recchat.session import Session, Sessions, check_id
 from recchat.turn import Turn, elapsed_ms, llm_task
 from recchat.understanding import RequestParser, check_message, check_turn_arguments
@@ -101,8 +101,7 @@ class RecChat:
         it, and get ready. The LLM loads on the first turn that needs it."""
         settings = settings or Settings()
         catalog = catalog or load_configured_catalog(settings)
-        index = VectorIndex(open_vector_store(settings), catalog.name, cached_encoder(settings, encoder))
-        index.sync(catalog, progress=progress)
+        index = synced_index(settings, catalog, encoder, progress)
         if feedback_store is None and settings.feedback.enabled:
             feedback_store = open_feedback_store(settings)
         return cls(

@@ -25,11 +25,15 @@ class SessionOwnerError(SessionError):
     """A session id was used with a user other than the one it belongs to."""
 
 
-class UnknownSessionError(SessionError, KeyError):
-    """A session id this process does not know, where only a known one will do (the HTTP API's turns)."""
+class PlainKeyError(KeyError):
+    """A KeyError whose message reads as written (KeyError's own `str` would quote it)."""
 
-    def __str__(self) -> str:  # KeyError would quote the message
+    def __str__(self) -> str:
         return str(self.args[0])
+
+
+class UnknownSessionError(SessionError, PlainKeyError):
+    """A session id this process does not know, where only a known one will do (the HTTP API's turns)."""
 
 
 class CatalogNotFoundError(RecChatError, FileNotFoundError):
@@ -85,11 +89,8 @@ class FeedbackOffError(FeedbackError):
     """Feedback was sent to an engine without a feedback store (feedback.enabled = false)."""
 
 
-class UnknownItemError(FeedbackError, KeyError):
+class UnknownItemError(FeedbackError, PlainKeyError):
     """Feedback names an item that is not in the catalog."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
 
 
 class FeedbackStoreError(RecChatError, OSError):

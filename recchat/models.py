@@ -72,6 +72,11 @@ def field_errors(error: ValidationError) -> list[tuple[str, str]]:
     return [(".".join(str(part) for part in detail["loc"]) or "-", detail["msg"]) for detail in error.errors()]
 
 
+def field_errors_text(error: ValidationError) -> str:
+    """`field_errors` as one line: 'field: why; other: why'."""
+    return "; ".join(f"{field}: {why}" for field, why in field_errors(error))
+
+
 def format_price(price: float, currency: str | None) -> str:
     symbols = {"USD": "$", "EUR": "€", "GBP": "£", "CNY": "¥", "JPY": "¥"}
     symbol = symbols.get(currency or "", "")

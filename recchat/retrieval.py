@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from recchat.catalog import Catalog
 from recchat.config import RetrievalSettings
-from recchat.embeddings import Encoder
+from recchat.embeddings import Encoder, cached_encoder
 from recchat.errors import VectorStoreError
 from recchat.models import Constraints, Item
 
@@ -63,6 +63,13 @@ def open_vector_store(settings) -> chromadb.ClientAPI:
         )
     except ValueError as error:  # what chromadb raises when nothing answers
         raise VectorStoreError(f"no Chroma server answers at {url}: {error} (`make services-up` starts one)") from None
+
+
+def synced_index(settings, catalog: Catalog, encoder: Encoder | None = None, progress: bool = False) -> VectorIndex:
+    """The catalog's index in the configured store, brought up to date (only new or changed items are embedded)."""
+    index = VectorIndex(open_vector_store(settings), catalog.name, cached_encoder(settings, encoder))
+    index.sync(catalog, progress=progress)
+    return index
 
 
 def reaching_the_store(method: Callable[..., Result]) -> Callable[..., Result]:

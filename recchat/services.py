@@ -170,6 +170,19 @@ def running() -> dict[str, str]:
     return {name: value for name, _, value in lines}
 
 
+def fresh_schema(url: str, prefix: str = "scratch") -> str:
+    """`url` with a new, empty schema of its own as the search path: a separate feedback log in the same database,
+    for a test or a benchmark run."""
+    import uuid
+
+    import psycopg
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(f"CREATE SCHEMA {schema}")
+    return f"{url}?options=-csearch_path%3D{schema}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m recchat.services", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["up", "down", "status"])

@@ -132,12 +132,6 @@ def services() -> Iterator[dict[str, str]]:
 @pytest.fixture
 def postgres_url(services) -> str:
     """A database of its own for one test: a fresh schema in the local cluster, named in the URL's search_path."""
-    import uuid
+    from recchat.services import fresh_schema
 
-    import psycopg
-
-    url = services["RECCHAT_FEEDBACK__URL"]
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(url, autocommit=True) as db:
-        db.execute(f"CREATE SCHEMA {schema}")
-    return f"{url}?options=-csearch_path%3D{schema}"
+    return fresh_schema(services["RECCHAT_FEEDBACK__URL"], "test")

@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from recchat.errors import FeedbackError, UnknownItemError
-from recchat.models import RecommendationList, field_errors
+from recchat.models import RecommendationList, field_errors_text
 
 FeedbackKind = Literal["impression", "click", "like", "dislike", "purchase"]
 POSITIVE_KINDS = frozenset({"click", "like", "purchase"})
@@ -60,8 +60,7 @@ def make_event(**fields) -> FeedbackEvent:
     try:
         return FeedbackEvent(**{name: value for name, value in fields.items() if value is not None})
     except ValidationError as error:
-        problems = "; ".join(f"{field}: {why}" for field, why in field_errors(error))
-        raise FeedbackError(f"invalid feedback event ({problems})") from None
+        raise FeedbackError(f"invalid feedback event ({field_errors_text(error)})") from None
 
 
 def item_event(catalog, **fields) -> FeedbackEvent:

@@ -22,8 +22,8 @@ def app_from_environment():
 
 def serve(settings: Settings) -> None:
     """Serve until stopped. One worker serves the engine built here; several each build their own from the same
-    settings, which the caller has put in the environment (the index is brought up to date here first, so the
-    workers only read it)."""
+    settings, which the caller has put in the environment (only the index is brought up to date here first, so the
+    workers only read it; each fits its own feedback state)."""
     import uvicorn
 
     from recchat.chat import RecChat
@@ -31,10 +31,14 @@ def serve(settings: Settings) -> None:
     api = settings.api
     if api.key is None and api.host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("serving on %s without api.key: anyone who can reach it can use and forget users", api.host)
-    bot = RecChat.from_settings(settings, progress=True)  # with several workers: brings the index up to date once
     if api.workers == 1:
-        uvicorn.run(create_app(bot, api), host=api.host, port=api.port, log_level="info")
+        uvicorn.run(create_app(RecChat.from_settings(settings, progress=True), api), host=api.host, port=api.port,
+                    log_level="info")
         return
+    from recchat.catalog import load_configured_catalog
+    from recchat.retrieval import synced_index
+
+    synced_index(settings, load_configured_catalog(settings), progress=True)
     uvicorn.run(
         "recchat.server:app_from_environment", factory=True, host=api.host, port=api.port, workers=api.workers,
         log_level="info",

@@ -31,7 +31,7 @@ from recchat.chat import RecChat
 from recchat.config import PROJECT_ROOT, ApiSettings
 from recchat.errors import FeedbackStoreError, InvalidArgumentError, RecChatError, UnknownItemError, UnknownSessionError
 from recchat.feedback import KIND_ALIASES
-from recchat.models import Constraints, Item, RecommendationList, field_errors
+from recchat.models import Constraints, Item, RecommendationList, field_errors_text
 from recchat.retrieval import item_matches
 from recchat.server import errors
 from recchat.server.metrics import Metrics
@@ -196,9 +196,7 @@ def api_routes(bot: RecChat, settings: ApiSettings, metrics: Metrics) -> APIRout
         try:
             constraints = Constraints(category=category, min_price=min_price, max_price=max_price)
         except ValidationError as error:
-            raise InvalidArgumentError(
-                "; ".join(f"{field}: {message}" for field, message in field_errors(error))
-            ) from None
+            raise InvalidArgumentError(field_errors_text(error)) from None
         known = {name.lower() for name in bot.catalog.categories()}
         if category is not None and category.lower() not in known:
             raise InvalidArgumentError(f"no category {category!r}; choose one of {', '.join(bot.catalog.categories())}")
