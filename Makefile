@@ -40,7 +40,9 @@ chat-cli: setup
 	$(VENV)/bin/recchat chat
 
 chat: setup
-	$(VENV)/bin/recchat chat $(if $(JSON),--json) "$(or $(MSG),I want a winter coat)"
+	@# The message as typed: $(value ...) keeps make from reading "$200" as its variable $2, and single quotes keep the
+	@# shell from reading it as $2 (a quote in the message is closed, escaped and reopened).
+	$(VENV)/bin/recchat chat $(if $(JSON),--json) '$(subst ','\'',$(or $(value MSG),I want a winter coat))'
 
 test: setup
 	$(PY) -m pytest -m "not slow and not gpu" $(PYTEST_ARGS)

@@ -42,7 +42,8 @@ def _origin(item) -> str:
 def _print_source(reply) -> None:
     meta = reply.metadata
     if meta.source == "retrieval":
-        print(f"(answered from search results only: {meta.fallback_reason})")
+        why = meta.fallback_reason or "no item matched, so the model had nothing to explain"
+        print(f"(answered from search results only: {why})")
     else:
         counts = ", ".join(f"{n} {kind}" for kind, n in meta.reason_sources.items() if n)
         print(f"(reasons: {counts}; model {meta.backend})")

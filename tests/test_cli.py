@@ -62,3 +62,12 @@ def test_importing_movielens_twice_adds_nothing_the_second_time(tmp_path, monkey
     assert imported > 50_000 and ", 0 already there" in first
     assert main(["feedback", "import", "--dataset", "ml-100k"]) == 0
     assert f"ml-100k: 0 events imported, {imported} already there" in capsys.readouterr().out
+
+
+def test_a_request_nothing_matches_says_why_no_model_was_asked(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RECCHAT_DATA_DIR", str(tmp_path))
+    assert main(["chat", "a winter coat under $1"]) == 0
+    out = capsys.readouterr().out
+    assert "Nothing in the products catalog matches" in out
+    assert "(answered from search results only: no item matched, so the model had nothing to explain)" in out
+    assert "None" not in out
