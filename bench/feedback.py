@@ -104,22 +104,24 @@ def main() -> None:
 
 
 def refit(bot: RecChat, plain: RecChat, baseline_ms: list[float]) -> None:
-    """The learned model: one fit's time and peak memory, then turns taken while a refit runs in the background."""
+    """The learned models (EASE or ALS, and the sequential rules): one fit's time and peak memory, then turns taken
+    while a refit runs in the background."""
     model = bot.feedback_model
     assert model is not None
     model.learned.wait()  # the refit the rebuild above started (the rounds ran beside it), so this fit runs alone
-    interactions = model.learned_interactions()
+    log = model.training_log()
+    interactions = log.interactions
     tracemalloc.start()
     started = time.perf_counter()
-    model.learned.fit(interactions)
+    model.learned.fit(log)
     fit_s = time.perf_counter() - started
     peak_mib = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    kind = type(model.learned.current).__name__
-    print(f"learned model ({kind}) on {interactions.shape[0]} users x {interactions.shape[1]} items, "
+    kind = " + ".join(type(fitted).__name__ for fitted in model.learned.models.values())
+    print(f"learned models ({kind}) on {interactions.shape[0]} users x {interactions.shape[1]} items, "
           f"{interactions.nnz} interactions: fit {fit_s:.2f} s, peak {peak_mib:.0f} MiB allocated")
     fits = model.learned.fits
-    model.learned.note(bot.settings.learned.refit_events, model.learned_interactions)  # due at once
+    model.learned.note(bot.settings.learned.refit_events, model.training_log)  # due at once
     during_ms = []
     while model.learned.refitting or not during_ms:
         started = time.perf_counter()

@@ -5,8 +5,10 @@ One contract for every implementation (`fit`, `score`), checked by one shared te
   MovieLens-style data, fitted in seconds for catalogs of up to `learned.max_ease_items` items (it holds an
   item x item matrix).
 - `ALS`: matrix factorisation by the `implicit` library, for catalogs where that matrix no longer fits.
+- `SequentialRules`: which items users engage with shortly after which others (a sparse item x item count). Beside
+  EASE it is the strongest single addition measured on ML-1M: what a user looked at last says much about what next.
 
-`make_model` chooses between them; `history_weights` turns a user's opinions into the weighted history they score.
+`make_model` chooses between EASE and ALS; `history_weights` turns a user's items into the weighted history scored.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -31,12 +34,26 @@ class CollaborativeFitError(RecChatError):
     """A fit that produced no usable model (NaN or inf weights); the previous model stays in use."""
 
 
-class CollaborativeModel(Protocol):
-    """Fitted on users x items interactions; scores items for any weighted history, including a new user's."""
+@dataclass(frozen=True)
+class TrainingLog:
+    """What the models learn from: the feedback log as users x items weights, and each user's items in time order."""
 
-    def fit(self, interactions: sparse.csr_matrix) -> None:
-        """Learn from a users x items matrix of positive weights (rows: users, columns: catalog positions).
-        Raises `CollaborativeFitError` when the fit is degenerate; the model is then unchanged."""
+    interactions: sparse.csr_matrix
+    """Users x items (rows: users, columns: catalog positions), a positive weight where the user engaged."""
+    sequences: Sequence[np.ndarray]
+    """Per user, the catalog positions they engaged with, earliest first."""
+
+    @property
+    def empty(self) -> bool:
+        return self.interactions.nnz == 0
+
+
+class CollaborativeModel(Protocol):
+    """Fitted on the feedback log; scores items for any weighted history, including a new user's."""
+
+    def fit(self, log: TrainingLog) -> None:
+        """Learn from the log. Raises `CollaborativeFitError` when the fit is degenerate; the model is then
+        unchanged."""
 
     def score(self, history: np.ndarray) -> np.ndarray:
         """Per item (as many as fitted), how well it follows `history` (per item weight, 0 for unknown)."""
@@ -49,7 +66,8 @@ class EASE:
         self.l2 = l2
         self.weights: np.ndarray | None = None
 
-    def fit(self, interactions: sparse.csr_matrix) -> None:
+    def fit(self, log: TrainingLog) -> None:
+        interactions = log.interactions
         gram = (interactions.T @ interactions).toarray().astype(np.float64)
         gram[np.diag_indices_from(gram)] += self.l2
         try:
@@ -78,7 +96,7 @@ class ALS:
         self.factors, self.regularization, self.iterations, self.seed = factors, regularization, iterations, seed
         self.model = None
 
-    def fit(self, interactions: sparse.csr_matrix) -> None:
+    def fit(self, log: TrainingLog) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
         from implicit.recommender_base import ModelFitError
         from threadpoolctl import threadpool_limits
@@ -89,7 +107,7 @@ class ALS:
                     factors=self.factors, regularization=self.regularization, iterations=self.iterations,
                     random_state=self.seed, num_threads=0,
                 )
-                model.fit(sparse.csr_matrix(interactions, dtype=np.float32), show_progress=False)
+                model.fit(sparse.csr_matrix(log.interactions, dtype=np.float32), show_progress=False)
         except ModelFitError as error:
             raise CollaborativeFitError(f"ALS fit produced NaN or inf factors ({error})") from None
         if not (np.isfinite(model.item_factors).all() and np.isfinite(model.user_factors).all()):
@@ -106,6 +124,42 @@ class ALS:
             row.resize((1, items.shape[0]))
         user = self.model.recalculate_user(0, row)
         return np.asarray(items @ np.ravel(user), dtype=np.float32)
+
+
+class SequentialRules:
+    """Sequential rules: F[a, b] sums `decay`^(g-1) over every time a user engaged with b g <= `window` steps after a,
+    each row divided by the square root of its total (so a popular item's followers do not drown the others', yet
+    how much evidence a row has still counts). A history scores the followers of its items."""
+
+    def __init__(self, window: int = 3, decay: float = 0.6):
+        self.window, self.decay = window, decay
+        self.followers: sparse.csr_matrix | None = None
+        """Transposed (b, a): scoring a history reads the rows of the items it holds."""
+
+    def fit(self, log: TrainingLog) -> None:
+        items = log.interactions.shape[1]
+        sources, targets, weights = [], [], []
+        for sequence in log.sequences:
+            for gap in range(1, min(self.window, len(sequence) - 1) + 1):
+                sources.append(sequence[:-gap])
+                targets.append(sequence[gap:])
+                weights.append(np.full(len(sequence) - gap, self.decay ** (gap - 1), dtype=np.float32))
+        if not sources:
+            self.followers = sparse.csr_matrix((items, items), dtype=np.float32)
+            return
+        counts = sparse.csr_matrix(
+            (np.concatenate(weights), (np.concatenate(sources), np.concatenate(targets))), shape=(items, items)
+        )
+        counts.sum_duplicates()
+        totals = np.asarray(counts.sum(axis=1)).ravel()
+        totals[totals == 0] = 1
+        self.followers = (sparse.diags(1 / np.sqrt(totals)) @ counts).T.tocsr().astype(np.float32)
+
+    def score(self, history: np.ndarray) -> np.ndarray:
+        if self.followers is None:
+            return np.zeros(len(history), dtype=np.float32)
+        known = self.followers.shape[0]
+        return np.asarray(self.followers @ np.asarray(history[:known], dtype=np.float32)).ravel()
 
 
 def make_model(settings: LearnedSettings, items: int) -> CollaborativeModel:
@@ -132,35 +186,50 @@ def history_weights(positions_latest_first: Iterable[int], items: int, half_life
 
 
 class LearnedModel:
-    """The current fitted model, refitted in a background thread after `refit_events` new events or `refit_seconds`;
-    turns always read the model that is current, so a refit never makes them wait for the fit."""
+    """The current fitted models, refitted in a background thread after `refit_events` new events or `refit_seconds`;
+    turns always read the models that are current, so a refit never makes them wait for the fit. Two models, each
+    read by its scorer: "learned" (EASE or ALS, `model`) and "sequential" (`SequentialRules`)."""
 
     def __init__(self, settings: LearnedSettings):
         self.settings = settings
-        self.current: CollaborativeModel | None = None
+        self.models: dict[str, CollaborativeModel] = {}
         self.fits = 0
         self._events_since_fit = 0
         self._fitted_at = time.monotonic()
         self._refit: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def fit(self, interactions: sparse.csr_matrix) -> bool:
-        """Fit a new model and make it current; False (and the previous model kept, with a log line) when the log
-        is empty or the fit is degenerate."""
-        if self.settings.model == "none" or interactions.nnz == 0:
+    @property
+    def current(self) -> CollaborativeModel | None:
+        """The learned model (EASE or ALS) in use; None before any fit."""
+        return self.models.get("learned")
+
+    def _new_models(self, items: int) -> dict[str, CollaborativeModel]:
+        models: dict[str, CollaborativeModel] = {}
+        if self.settings.model != "none":
+            models["learned"] = make_model(self.settings, items)
+        if self.settings.sequence_window:
+            models["sequential"] = SequentialRules(self.settings.sequence_window, self.settings.sequence_decay)
+        return models
+
+    def fit(self, log: TrainingLog) -> bool:
+        """Fit new models and make them current; False (and the previous models kept, with a log line) when the log
+        is empty or a fit is degenerate."""
+        models = self._new_models(log.interactions.shape[1])
+        if not models or log.empty:
             return False
-        model = make_model(self.settings, interactions.shape[1])
         try:
-            model.fit(interactions)
+            for model in models.values():
+                model.fit(log)
         except CollaborativeFitError as error:
             logger.warning("learned model not refitted, the previous one stays: %s", error)
             return False
         with self._lock:
-            self.current, self.fits = model, self.fits + 1
+            self.models, self.fits = models, self.fits + 1
         return True
 
-    def note(self, new_events: int, interactions: Callable[[], sparse.csr_matrix]) -> None:
-        """Count new events; when a refit is due and none runs, start one on `interactions()` in the background."""
+    def note(self, new_events: int, log: Callable[[], TrainingLog]) -> None:
+        """Count new events; when a refit is due and none runs, start one on `log()` in the background."""
         with self._lock:
             self._events_since_fit += new_events
             waited = time.monotonic() - self._fitted_at
@@ -170,16 +239,16 @@ class LearnedModel:
             if not due or self.refitting:
                 return
             self._events_since_fit, self._fitted_at = 0, time.monotonic()
-            self._refit = threading.Thread(target=self._fit_beside_turns, args=(interactions,), daemon=True)
+            self._refit = threading.Thread(target=self._fit_beside_turns, args=(log,), daemon=True)
             self._refit.start()
 
-    def _fit_beside_turns(self, interactions: Callable[[], sparse.csr_matrix]) -> None:
+    def _fit_beside_turns(self, log: Callable[[], TrainingLog]) -> None:
         """A background refit on one BLAS thread, so the other cores stay free for turns (a 10k-item EASE fit on
         every core made turns during it up to 10x slower)."""
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(1, "blas"):
-            self.fit(interactions())
+            self.fit(log())
 
     @property
     def refitting(self) -> bool:
@@ -193,10 +262,10 @@ class LearnedModel:
         if refit is not None:
             refit.join(timeout)
 
-    def scores(self, history: np.ndarray) -> np.ndarray | None:
-        """Per catalog item, the current model's score of `history`; None before any fit (cold start). Items added
-        since the fit score 0."""
-        model = self.current
+    def scores(self, name: str, history: np.ndarray) -> np.ndarray | None:
+        """Per catalog item, the current `name` model's score of `history`; None before any fit (cold start) or
+        when that model is off. Items added since the fit score 0."""
+        model = self.models.get(name)
         if model is None or not history.any():
             return None
         scores = np.zeros(len(history), dtype=np.float32)

