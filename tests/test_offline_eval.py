@@ -101,7 +101,9 @@ def test_real_run_on_movielens_100k_writes_the_reports(settings, encoder, real_b
         settings, "ml-100k", users=2, seed=3, encoder=encoder, backend=real_backend, out_dir=tmp_path / "report"
     )
     names = [result.name for result in results]
-    assert names == ["recchat", "popularity", "item-knn", "embedding", "ease", "ease-recency", "als"]
+    assert names == [
+        "recchat", "popularity", "item-knn", "embedding", "ease", "ease-recency", "als", "sequential-rules"
+    ]
     for result in results:
         assert len(result.ranks) == len(result.latencies_ms) == 2
     recchat = results[0].summary()

@@ -72,7 +72,7 @@ def test_replay_on_ml_100k_through_the_real_engine(settings, encoder, tmp_path):
     names = [result.name for result in results]
     assert names == ["recchat + feedback", "recchat, feedback off", "recchat + feedback, no collaborative",
                      "popularity", "item-knn + feedback", "ease + feedback", "ease-recency + feedback",
-                     "als + feedback", "embedding"]
+                     "als + feedback", "sequential-rules + feedback", "embedding"]
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["users"] == 12 and data["imported_events"] > 50_000
     for result in results:
