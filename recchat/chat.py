@@ -85,7 +85,7 @@ class RecChat:
             self.feedback_model = FeedbackModel(catalog, vectors, settings.rerank, settings.learned)
             self.feedback_model.rebuild(feedback_store)
             self.reranker = Reranker(self.feedback_model, settings.rerank, settings.retrieval.min_score)
-        self.parser = RequestParser(catalog.categories(), ((item.id, item.title) for item in catalog))
+        self.parser = self._parser()
         self.prompt = prompt or load_prompt(settings.chat.prompt, settings.chat.prompt_version)
         self._currency = next((item.currency for item in catalog if item.price is not None), None)
         self.llm = GuardedBackend(settings, backend)
@@ -179,9 +179,13 @@ class RecChat:
             self.catalog.remove([item.id for item in items])
             raise
         self.retriever.add_items(items)
-        self.parser = RequestParser(self.catalog.categories(), ((item.id, item.title) for item in self.catalog))
+        self.parser = self._parser()
         if self.feedback_model is not None:
             self.feedback_model.add_items(items, self.retriever.index.vectors_in_order([item.id for item in items]))
+
+    def _parser(self) -> RequestParser:
+        titles = ((item.id, item.title) for item in self.catalog)
+        return RequestParser(self.catalog.categories(), titles, self.retriever.index.encoder.multilingual)
 
     # --- turns ----------------------------------------------------------------------------
 

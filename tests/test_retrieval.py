@@ -52,6 +52,34 @@ def test_embedding_cache_serves_repeats_and_vectors_are_unit_length(tmp_path, en
     assert cached.encode([]).shape == (0, encoder.dimension)
 
 
+def test_whether_an_encoder_understands_more_than_english_is_read_off_it(multilingual_encoder, encoder):
+    assert multilingual_encoder.name == "multilingual-e5-small" and multilingual_encoder.multilingual
+    assert encoder.name == "all-MiniLM-L6-v2" and not encoder.multilingual
+
+
+def test_e5_reads_requests_and_catalog_texts_with_their_own_prefixes(multilingual_encoder):
+    """e5 was trained with "query: " and "passage: "; a request embedded as a passage would match worse."""
+    encoder = multilingual_encoder
+    query, passage = encoder.encode_queries(["warm coat"])[0], encoder.encode(["warm coat"])[0]
+    assert not np.allclose(query, passage) and abs(np.linalg.norm(query) - 1) < 1e-4
+    assert encoder.encode_queries([]).shape == (0, encoder.dimension)
+
+
+def test_a_chinese_request_finds_english_items_and_the_reverse(multilingual_encoder):
+    encoder = multilingual_encoder
+    english = encoder.encode(["Wool overcoat. Coats & jackets. A warm winter coat",
+                              "Running shoes. Shoes. Light trainers for a 10k", "Tent. Outdoor gear. Sleeps two"])
+    chinese = encoder.encode(
+        ["羽绒服。外套。冬天很暖和的长款羽绒服", "跑鞋。鞋。轻便的跑步鞋", "帐篷。户外装备。两人露营帐篷"]
+    )
+    for request, items in [("我想买一件冬季外套", english), ("a warm winter coat", chinese)]:
+        assert int(np.argmax(items @ encoder.encode_queries([request])[0])) == 0, request
+    for request, items in [("跑步鞋", english), ("running shoes", chinese)]:
+        assert int(np.argmax(items @ encoder.encode_queries([request])[0])) == 1, request
+    for request, items in [("露营帐篷", english), ("a camping tent", chinese)]:
+        assert int(np.argmax(items @ encoder.encode_queries([request])[0])) == 2, request
+
+
 @pytest.fixture
 def retriever(index_parts, products):
     client, cached = index_parts

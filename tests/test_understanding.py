@@ -60,6 +60,15 @@ def test_chinese_request_becomes_english_keywords(parser):
     assert "down parka" in priced.query
 
 
+def test_with_a_multilingual_encoder_a_chinese_request_is_searched_in_its_own_words(products):
+    parser = RequestParser(products.categories(), multilingual=True)
+    request = parser.parse("我想要200元以下的羽绒服，不要黑色")
+    assert request.query == "羽绒服" and not request.notes  # price, exclusion and filler are constraints, not query
+    assert request.constraints.max_price == 200 and request.constraints.excluded_terms == ["black"]
+    assert request.constraints.category == "coats & jackets"
+    assert parser.parse("我想要一件 winter coat 不要黑色 under $200").query == "winter coat"
+
+
 def test_contradictory_prices_are_noted(parser):
     request = parser.parse("a coat over $300 under $100")
     assert request.constraints.min_price == 300 and request.constraints.max_price == 100

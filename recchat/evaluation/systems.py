@@ -64,7 +64,7 @@ class EmbeddingSimilarity(Baseline):
         self._index = index
 
     def rank(self, request: str, excluded: Collection[str], depth: int) -> list[str]:
-        hits = self._index.nearest(self._index.encoder.encode([request])[0], depth + len(excluded))
+        hits = self._index.nearest(self._index.encoder.encode_queries([request])[0], depth + len(excluded))
         return take_unseen((item for item, _ in hits), excluded, depth)
 
 
