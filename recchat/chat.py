@@ -84,7 +84,7 @@ class RecChat:
             vectors = retriever.index.vectors_in_order([item.id for item in catalog])
             self.feedback_model = FeedbackModel(catalog, vectors, settings.rerank, settings.learned)
             self.feedback_model.rebuild(feedback_store)
-            self.reranker = Reranker(self.feedback_model, settings.rerank, settings.retrieval.min_score)
+            self.reranker = Reranker(self.feedback_model, settings.rerank, retriever.min_score)
         self.parser = self._parser()
         self.prompt = prompt or load_prompt(settings.chat.prompt, settings.chat.prompt_version)
         self._currency = next((item.currency for item in catalog if item.price is not None), None)

@@ -104,11 +104,11 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     from recchat.catalog import load_configured_catalog
     from recchat.embeddings import cached_encoder
-    from recchat.retrieval import VectorIndex, open_vector_store
+    from recchat.retrieval import VectorIndex, catalog_texts, open_vector_store
 
     settings = _settings(args)
     catalog = load_configured_catalog(settings)
-    encoder = cached_encoder(settings)
+    encoder = cached_encoder(settings, texts=catalog_texts(catalog))
     client = open_vector_store(settings)
     index = VectorIndex(client, catalog.name, encoder)
     if args.rebuild:
@@ -140,7 +140,7 @@ def cmd_build_movies(args: argparse.Namespace) -> int:
 def cmd_eval_prompts(args: argparse.Namespace) -> int:
     """Run prompt regression suites; exit 1 when a suite's pass rate (of the first variant) is below its threshold."""
     from recchat.chat import RecChat
-    from recchat.embeddings import cached_encoder
+    from recchat.embeddings import cached_encoder, chosen_model
     from recchat.evaluation.suite import load_suite, run_suite, suite_catalog, suite_paths, table, write_report
 
     base = _settings(args)
@@ -153,7 +153,7 @@ def cmd_eval_prompts(args: argparse.Namespace) -> int:
     variants = [variant(args.prompt_version, args.model)]
     if args.against is not None or args.against_model is not None:
         variants.append(variant(args.against or args.prompt_version, args.against_model or args.model))
-    encoder = cached_encoder(base)
+    encoders: dict = {}  # one loaded encoder per model: 'auto' may choose another for another suite's catalog
     all_results = []
     below = []
     backends: dict = {}  # one loaded model per (backend, model), shared by every suite and prompt variant
@@ -161,6 +161,9 @@ def cmd_eval_prompts(args: argparse.Namespace) -> int:
         suite = load_suite(path)
         cases = suite.selected(set(args.tag or []), set(args.case or []))
         catalog = suite_catalog(suite, base)
+        texts = [item.embedding_text() for item in catalog]
+        model = chosen_model(base.embedding, texts)
+        encoder = encoders[model] = encoders.get(model) or cached_encoder(base, texts=texts)
         results = []
         for settings in variants:
             key = (settings.llm.backend, settings.llm.model)

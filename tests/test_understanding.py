@@ -37,6 +37,8 @@ def test_follow_ups_refine_the_previous_request(parser, products):
     assert parser.parse("in wool", first, shown).query == "winter coat in wool"
     pricier = parser.parse("more expensive", first, shown)
     assert pricier.constraints.min_price == pytest.approx(max(i.price for i in shown) + 0.01)
+    turned = parser.parse("more expensive", cheaper, shown)  # after "cheaper": the old upper limit goes
+    assert turned.constraints.max_price is None and turned.constraints.min_price == pricier.constraints.min_price
 
 
 def test_a_new_subject_starts_over(parser, products):
@@ -56,7 +58,7 @@ def test_chinese_request_becomes_english_keywords(parser):
     assert request.language == "zh" and request.constraints.category == "coats & jackets"
     assert "winter" in request.query and "coat" in request.query
     priced = parser.parse("我想要200元以下的羽绒服，不要黑色")
-    assert priced.constraints.max_price == 200 and priced.constraints.excluded_terms == ["black"]
+    assert priced.constraints.max_price == 200 and priced.constraints.excluded_terms == ["black", "黑色"]
     assert "down parka" in priced.query
 
 
@@ -64,9 +66,54 @@ def test_with_a_multilingual_encoder_a_chinese_request_is_searched_in_its_own_wo
     parser = RequestParser(products.categories(), multilingual=True)
     request = parser.parse("我想要200元以下的羽绒服，不要黑色")
     assert request.query == "羽绒服" and not request.notes  # price, exclusion and filler are constraints, not query
-    assert request.constraints.max_price == 200 and request.constraints.excluded_terms == ["black"]
+    assert request.constraints.max_price == 200 and request.constraints.excluded_terms == ["black", "黑色"]
     assert request.constraints.category == "coats & jackets"
     assert parser.parse("我想要一件 winter coat 不要黑色 under $200").query == "winter coat"
+
+
+@pytest.mark.parametrize("multilingual", [False, True], ids=["glossary", "multilingual"])
+@pytest.mark.parametrize(
+    "message, searched, low, high, excluded",
+    [
+        ("100到200元之间的跑鞋", "跑鞋", 100, 200, []),
+        ("价格在100和200之间的毛衣", "毛衣", 100, 200, []),
+        ("100-200元的背包", "背包", 100, 200, []),
+        ("100至200块钱的帐篷", "帐篷", 100, 200, []),
+        ("200块钱以下的毛衣", "毛衣", None, 200, []),
+        ("除了黑色的毛衣", "毛衣", None, None, ["black", "黑色"]),  # 除了 excludes the colour, not "黑色的毛"
+        ("毛衣，除了羊毛的", "毛衣", None, None, ["wool", "羊毛"]),
+        ("不要黑色羽绒服", "羽绒服", None, None, ["black", "黑色"]),  # the words run together: the colour is excluded
+        ("毛衣，不要格子", "毛衣", None, None, ["格子"]),  # no English for it: excluded as written
+        ("羊绒毛衣 ￥１５０以下", "羊绒毛衣", None, 150, []),  # full-width digits and yuan sign
+        ("２００元以上的外套", "外套", 200, None, []),
+    ],
+)
+def test_chinese_prices_and_exclusions(products, multilingual, message, searched, low, high, excluded):
+    request = RequestParser(products.categories(), multilingual=multilingual).parse(message)
+    assert (request.constraints.min_price, request.constraints.max_price) == (low, high)
+    assert request.constraints.excluded_terms == excluded
+    assert not any(character.isdigit() for character in request.query)  # amounts are limits, not search words
+    if multilingual:
+        assert request.query == searched
+
+
+@pytest.mark.parametrize("multilingual", [False, True], ids=["glossary", "multilingual"])
+def test_chinese_follow_ups(products, multilingual):
+    parser = RequestParser(products.categories(), multilingual=multilingual)
+    first = parser.parse("我想买一件冬季外套")
+    shown = [products["P0001-down-parka"], products["P0002-down-parka"]]
+    cheapest, dearest = min(i.price for i in shown), max(i.price for i in shown)
+    for message in ("便宜一点", "再便宜些"):
+        cheaper = parser.parse(message, first, shown)
+        assert cheaper.follow_up and cheaper.constraints.max_price == pytest.approx(cheapest - 0.01)
+        assert cheaper.query == first.query  # "一点", "再", "些" are not searched for
+    for message in ("更贵的", "有没有更贵一点的"):
+        pricier = parser.parse(message, first, shown)
+        assert pricier.follow_up and pricier.constraints.min_price == pytest.approx(dearest + 0.01)
+    other = parser.parse("换一批", first, shown)
+    assert other.follow_up and other.constraints.excluded_ids == sorted(i.id for i in shown)
+    assert other.query == first.query
+    assert parser.parse("不要黑色的", first, shown).constraints.excluded_terms == ["black", "黑色"]
 
 
 def test_contradictory_prices_are_noted(parser):

@@ -196,9 +196,10 @@ def run_replay(
         runs.append(lambda make_learned=make_learned: hearing(make_learned()))
     if "embedding" in wanted:
         from recchat.embeddings import cached_encoder
-        from recchat.retrieval import VectorIndex, open_vector_store
+        from recchat.retrieval import VectorIndex, catalog_texts, open_vector_store
 
-        index = VectorIndex(open_vector_store(base), catalog.name, cached_encoder(base, encoder))
+        encoder = cached_encoder(base, encoder, catalog_texts(catalog))
+        index = VectorIndex(open_vector_store(base), catalog.name, encoder)
         runs.append(lambda: EmbeddingSimilarity(index))
     results = []
     try:
