@@ -21,6 +21,7 @@ from contextlib import aclosing, asynccontextmanager
 
 from recchat.catalog import Catalog, load_configured_catalog
 from recchat.config import Settings
+from recchat.crosslingual import bridge_for
 from recchat.embeddings import Encoder
 from recchat.errors import FeedbackError, FeedbackOffError, FeedbackStoreError
 from recchat.feedback import (
@@ -102,12 +103,22 @@ class RecChat:
         settings = settings or Settings()
         catalog = catalog or load_configured_catalog(settings)
         index = synced_index(settings, catalog, encoder, progress)
+        bridge = bridge_for(settings, catalog, index.encoder.multilingual)
         if feedback_store is None and settings.feedback.enabled:
             feedback_store = open_feedback_store(settings)
         return cls(
-            settings, catalog, Retriever(catalog, index, settings.retrieval), backend=backend,
+            settings, catalog, Retriever(catalog, index, settings.retrieval, bridge), backend=backend,
             feedback_store=feedback_store,
         )
+
+    def read_other_languages(self, wait: bool = False) -> bool:
+        """Start indexing the catalog for requests in other languages, where the catalog's encoder is English-only and
+        `embedding.bridge` names a multilingual one (see `crosslingual.py`); `wait`: until it is ready. Whether
+        requests in other languages are read in their own words now."""
+        bridge = self.retriever.bridge
+        if bridge is not None:
+            bridge.wait() if wait else bridge.start()
+        return self.retriever.multilingual
 
     @property
     def backend(self) -> LLMBackend:
@@ -183,9 +194,10 @@ class RecChat:
         if self.feedback_model is not None:
             self.feedback_model.add_items(items, self.retriever.index.vectors_in_order([item.id for item in items]))
 
-    def _parser(self) -> RequestParser:
+    def _parser(self, multilingual: bool | None = None) -> RequestParser:
         titles = ((item.id, item.title) for item in self.catalog)
-        return RequestParser(self.catalog.categories(), titles, self.retriever.index.encoder.multilingual)
+        multilingual = self.retriever.multilingual if multilingual is None else multilingual
+        return RequestParser(self.catalog.categories(), titles, multilingual)
 
     # --- turns ----------------------------------------------------------------------------
 
@@ -261,7 +273,12 @@ class RecChat:
                 logger.warning("ranking without the newest feedback: %s", error)
         shown = [self.catalog[i.id] for i in session.turns[-1].items if i.id in self.catalog] if session.turns else []
         liked = self.feedback_model.session_likes(session.id) if self.feedback_model is not None else []
+        multilingual = self.retriever.multilingual  # once: the cross-lingual index may become ready meanwhile
+        if self.parser.multilingual != multilingual:
+            self.parser = self._parser(multilingual)
         request = self.parser.parse(message, session.last_request, shown, liked)
+        if request.language != "en" and not multilingual:
+            self.read_other_languages()  # for the next request: this one is read through the glossary
         if exclude_ids:  # for this turn and its follow-ups
             request.constraints.excluded_ids = sorted(exclude_ids.union(request.constraints.excluded_ids))
         parsed = request.model_copy(deep=True)  # what follow-ups refine
@@ -275,8 +292,7 @@ class RecChat:
         retrieval_ms = elapsed_ms(started)
         wished = wish(request, self.catalog)
         opening = intro(
-            request, wished, bool(candidates), self.catalog.name, self._currency,
-            self.retriever.index.encoder.multilingual,
+            request, wished, bool(candidates), self.catalog.name, self._currency, multilingual
         )
         retrieval = self.settings.retrieval
         return Turn(

@@ -51,15 +51,20 @@ def _print_source(reply) -> None:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     from recchat.chat import RecChat
+    from recchat.understanding import detect_language
 
     bot = RecChat.from_settings(_settings(args), progress=sys.stderr.isatty())
     if args.message:
-        reply = bot.chat(" ".join(args.message), user_id=args.user)
+        message = " ".join(args.message)
+        if detect_language(message) != "en":  # one request, no later turn: read it in its own words now
+            bot.read_other_languages(wait=True)
+        reply = bot.chat(message, user_id=args.user)
         if args.json:
             print(reply.model_dump_json(indent=2))
         else:
             _print_reply(reply)
         return 0
+    bot.read_other_languages()  # in the background, while the shopper types
     session = bot.new_session(user_id=args.user)
     print(f"recchat on the {bot.catalog.name} catalog ({len(bot.catalog)} items). Ask for something; "
           f"'/like N', '/dislike N', '/buy N' rate item N of the last answer; empty line or Ctrl-D quits.")
@@ -168,6 +173,7 @@ def cmd_eval_prompts(args: argparse.Namespace) -> int:
         for settings in variants:
             key = (settings.llm.backend, settings.llm.model)
             bot = RecChat.from_settings(settings, encoder=encoder, catalog=catalog, backend=backends.get(key))
+            bot.read_other_languages(wait=True)  # every case as a shopper meets it once the engine is ready
             backends[key] = bot.backend
             print(f"{suite.name}: {len(cases)} cases, {bot.prompt.label} on {bot.backend.name}", file=sys.stderr)
             results.append(run_suite(bot, suite, cases, progress=lambda case: print(

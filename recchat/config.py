@@ -30,6 +30,13 @@ class EmbeddingSettings(BaseModel):
         "cannot tell an off-topic request from a real one. Or a sentence-transformers folder or hub id. Whether "
         "the encoder understands more than English is read off it.",
     )
+    bridge: str = Field(
+        default="multilingual-e5-small",
+        description="With an English-only encoder, a multilingual one that reads requests in other languages: it "
+        "indexes the same catalog in the background at start-up (seconds for the demo shop; cached after), and a "
+        "Chinese request is then searched from the items nearest to it instead of through the glossary, without "
+        "the English-only notice. '' turns it off.",
+    )
     batch_size: int = Field(default=64, ge=1, description="Texts encoded per forward pass when indexing.")
     device: str = Field(default="cpu", description="torch device for sentence-transformers encoders.")
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 import chromadb
@@ -34,6 +34,10 @@ from recchat.config import RetrievalSettings
 from recchat.embeddings import Encoder, cached_encoder
 from recchat.errors import VectorStoreError
 from recchat.models import Constraints, Item
+from recchat.understanding import detect_language
+
+if TYPE_CHECKING:
+    from recchat.crosslingual import CrossLingualBridge
 
 UPSERT_BATCH = 1000  # Chroma accepts at most 5461 per call; smaller batches give a smoother progress bar
 REFERENCE_TEXT_WEIGHT = 0.5
@@ -273,10 +277,15 @@ def _flat(values: Iterable) -> Iterable:
 class Retriever:
     """Query text + constraints -> the best matching catalog items."""
 
-    def __init__(self, catalog: Catalog, index: VectorIndex, settings: RetrievalSettings):
+    def __init__(
+        self, catalog: Catalog, index: VectorIndex, settings: RetrievalSettings,
+        bridge: CrossLingualBridge | None = None,
+    ):
+        """`bridge`: reads requests the index's English-only encoder cannot (see `crosslingual.py`)."""
         self.catalog = catalog
         self.index = index
         self.settings = settings
+        self.bridge = bridge
         self.min_score = settings.min_score if settings.min_score is not None else index.encoder.relevance_floor
         """Items less similar than this to the request are not offered."""
         self._prices: dict[str | None, list[float]] = {None: []}  # sorted prices per category; None: all
@@ -288,7 +297,11 @@ class Retriever:
             prices.sort()
 
     def add_items(self, items: Iterable[Item]) -> None:
-        """Know new catalog items' prices (the index and catalog are updated by the caller)."""
+        """Know new catalog items' prices, and index them in the bridge (the index and catalog are updated by the
+        caller)."""
+        items = list(items)
+        if self.bridge is not None:
+            self.bridge.add_items(items)
         for item in items:
             price = item.price if item.price is not None else math.inf
             bisect.insort(self._prices.setdefault(item.category.lower(), []), price)
@@ -335,9 +348,23 @@ class Retriever:
         pushed = self.index.nearest(vector, k * self.settings.overfetch + excluded, where=where_filter(constraints))
         return self._filtered(pushed, constraints, k)
 
+    @property
+    def multilingual(self) -> bool:
+        """Whether requests in other languages are read in their own words (by the encoder, or the ready bridge)."""
+        return self.index.encoder.multilingual or (self.bridge is not None and self.bridge.ready)
+
     def query_vector(self, query: str, similar_to: Sequence[str] = ()) -> np.ndarray:
         """The query text's vector; with reference items, the centre of their vectors, nudged by the text
-        (at half weight, so "a comedy like X" leans to comedies without losing X's neighbourhood)."""
+        (at half weight, so "a comedy like X" leans to comedies without losing X's neighbourhood). A request the
+        encoder cannot read, read by the bridge, is the centre of its nearest items (none near: a zero vector,
+        which nothing matches)."""
+        if not self.index.encoder.multilingual and self.multilingual and detect_language(query) != "en":
+            assert self.bridge is not None
+            references = self.index.vectors([*similar_to, *self.bridge.nearest_ids(query)])
+            if not len(references):
+                return np.zeros(self.index.encoder.dimension, dtype=np.float32)
+            vector = references.mean(axis=0)
+            return vector / max(float(np.linalg.norm(vector)), 1e-12)
         references = self.index.vectors(list(similar_to))
         if not len(references):
             return self.index.encoder.encode_queries([query])[0]

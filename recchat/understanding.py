@@ -31,7 +31,7 @@ MAX_PRICE = re.compile(
 MIN_PRICE = re.compile(rf"\b(?:over|above|more than|at least|min(?:imum)?|>=?)\s*{NUMBER}", re.I)
 RANGE = re.compile(rf"\bbetween\s*{NUMBER}\s*(?:and|-|to)\s*{NUMBER}", re.I)
 OR_LESS = re.compile(rf"{NUMBER}\s*or (less|under|cheaper)", re.I)
-ZH_YUAN = r"(?:元|块钱?)?"
+ZH_YUAN = r"(?:元|块钱?|美元|美金)?"
 ZH_MAX = re.compile(rf"(?:低于|不超过|少于|以内)\s*(\d+){ZH_YUAN}|(\d+)\s*{ZH_YUAN}\s*(?:以下|以内)")
 ZH_MIN = re.compile(rf"(?:高于|(?<!不)超过|至少)\s*(\d+){ZH_YUAN}|(\d+)\s*{ZH_YUAN}\s*以上")
 # "100到200元", "100-200元之间", "价格在100和200之间": two amounts joined by 到/至/和/-, then 元 or 之间, which make
@@ -54,7 +54,7 @@ NOT_A_TERM = {
 LATIN_WORD = re.compile(  # a number followed by 元/以下... is read by ZH_MAX/ZH_MIN instead
     r"[A-Za-z$€£¥￥][A-Za-z0-9$€£¥￥.,'-]*"
     r"|(?<![\d.,])(?<!低于)(?<!少于)(?<!高于)(?<!超过)(?<!至少)(?<!到|至|和|与|-|~|—)\d[\d.,]*"
-    r"(?![\d.,]|\s*(?:元|块|以下|以上|以内|到|至|和|与|-|~|—))"
+    r"(?![\d.,]|\s*(?:元|块|美元|美金|以下|以上|以内|到|至|和|与|-|~|—))"
 )
 YUAN_SIGN = re.compile(r"[¥￥]\s*(?=\d)")
 ZERO_WIDTH = re.compile("[\u200b-\u200f\u2060\ufeff]")
@@ -102,6 +102,9 @@ ZH_GLOSSARY = {
     "儿童": "kids", "电影": "movie", "喜剧": "comedy", "恐怖": "horror", "动作": "action", "爱情": "romance",
     "科幻": "sci-fi", "动画": "animation", "纪录片": "documentary", "悬疑": "thriller", "战争": "war",
 }
+# The glossary the other way ("black" -> 黑色, its first Chinese word), so "not black" holds in a Chinese catalog.
+ENGLISH_TO_ZH = {english: chinese for chinese, english in reversed(ZH_GLOSSARY.items())}
+
 # Words that name a category, for catalogs whose category names are different words.
 # The demo categories in Chinese, so an English request ("a winter coat") finds its category in a Chinese catalog.
 ZH_CATEGORIES = {
@@ -229,6 +232,9 @@ class RequestParser:
         than its glossary keywords in English."""
         self.multilingual = multilingual
         self.categories = {category.lower(): category for category in categories}
+        self.chinese_catalog = any(_is_cjk(category[:1]) for category in self.categories.values())
+        """Whether the catalog states its facts in Chinese (its categories are Chinese), so English exclusions are
+        looked for in Chinese too."""
         self.titles: dict[str, str] = {}
         self.title_of: dict[str, str] = {}
         without_year: dict[str, list[str]] = {}
@@ -319,6 +325,8 @@ class RequestParser:
                 if term not in constraints.excluded_terms:
                     constraints.excluded_terms.append(term)
                 remainder = remainder.replace(match.group(0), " ", 1)
+        if self.chinese_catalog:
+            excluded_native += [ENGLISH_TO_ZH[term] for term in constraints.excluded_terms if term in ENGLISH_TO_ZH]
         constraints.excluded_terms += [term for term in excluded_native if term not in constraints.excluded_terms]
 
         more_like = bool(MORE_LIKE_THIS.search(remainder)) and previous is not None and bool(liked or shown)

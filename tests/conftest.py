@@ -13,7 +13,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from recchat.catalog import load_catalog  # noqa: E402
 from recchat.chat import RecChat  # noqa: E402
-from recchat.config import BUNDLED_CATALOG_DIR, Settings  # noqa: E402
+from recchat.config import BUNDLED_CATALOG_DIR, EmbeddingSettings, Settings  # noqa: E402
 from recchat.embeddings import load_encoder  # noqa: E402
 from recchat.errors import BackendUnavailableError  # noqa: E402
 from recchat.llm import LLMBackend, make_backend  # noqa: E402
@@ -45,8 +45,16 @@ def products_zh():
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory) -> Settings:
-    """Default settings with a private data folder; models come from the usual cache."""
-    return Settings(data_dir=tmp_path_factory.mktemp("data"))
+    """Default settings with a private data folder; models come from the usual cache. The cross-lingual bridge is
+    off here, so that engines made for English requests (the UI's movie catalogs among them) do not index in the
+    background through the run; `bridged` turns it back on where a test asks in Chinese."""
+    return Settings(data_dir=tmp_path_factory.mktemp("data"), embedding={"bridge": ""})
+
+
+def bridged(settings: Settings) -> Settings:
+    """The settings with the default cross-lingual bridge (multilingual-e5-small)."""
+    bridge = EmbeddingSettings.model_fields["bridge"].default
+    return settings.model_copy(update={"embedding": settings.embedding.model_copy(update={"bridge": bridge})})
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 and in English, Chinese constraints against Chinese facts, and the odd inputs Chinese shoppers type."""
 
 import pytest
-from conftest import ScriptedBackend
+from conftest import ScriptedBackend, bridged
 
 from recchat.catalog import Catalog
 from recchat.chat import RecChat
@@ -66,6 +66,8 @@ def test_chinese_constraints_hold_against_chinese_facts(zh_bot):
     without_black = zh_bot.chat("羊绒毛衣，不要黑色")
     assert without_black.items and all(_colour(zh_bot, item) != "黑色" for item in without_black.items)
     assert "羊绒毛衣" in without_black.items[0].title
+    english = zh_bot.chat("a cashmere sweater, not black")  # "black" is looked for as 黑色 too
+    assert english.items and all(_colour(zh_bot, item) != "黑色" for item in english.items)
     priced = zh_bot.chat("1000到2000元之间的羽绒服")
     assert priced.items and all(1000 <= item.price <= 2000 for item in priced.items)
     session = zh_bot.new_session()
@@ -106,3 +108,39 @@ def test_a_mixed_language_catalog_is_searched_in_either_language(scripted_bot, m
     assert "Z-parka" in [item.id for item in bot.chat("羽绒服").items]
     assert bot.chat("waterproof rain boots").items[0].category == "shoes"
     assert {"Z-parka"} & {item.id for item in bot.chat("不要黑色的羽绒服").items} == set()
+
+
+def test_the_bridge_reads_chinese_against_the_english_catalog(settings, encoder, products):
+    """all-MiniLM-L6-v2 stays the English catalog's encoder; the bridge (multilingual-e5-small, indexed in the
+    background) reads what the glossary does not know (泳衣: swimsuit; 保温杯: water bottle)."""
+    bot = RecChat.from_settings(bridged(settings), encoder=encoder, backend=ScriptedBackend("x"))
+    assert bot.retriever.bridge is not None and not bot.retriever.bridge.started  # only when a shopper needs it
+    before = bot.chat("我想买一件冬季外套")
+    assert "只懂英文" in before.message and bot.retriever.bridge.started  # the first starts it, read by the glossary
+    assert bot.read_other_languages(wait=True)
+    for message, kind in [("泳衣", "Swimsuit"), ("保温杯", "Water Bottle"), ("我想买一件冬季外套", "")]:
+        reply = bot.chat(message)
+        assert reply.items and kind in reply.items[0].title and "只懂英文" not in reply.message, message
+        assert reply.metadata.request.query == message.replace("我想买一件", "")
+    english = bot.chat("a swimsuit")  # English requests are the English encoder's, as before
+    assert "Swimsuit" in english.items[0].title
+
+
+def test_a_bridge_that_cannot_load_leaves_the_glossary(settings, encoder, products, tmp_path):
+    """Bad input tried: `embedding.bridge` naming an encoder that is not there."""
+    broken = settings.model_copy(
+        update={"embedding": settings.embedding.model_copy(update={"bridge": str(tmp_path / "no-encoder")})}
+    )
+    bot = RecChat.from_settings(broken, encoder=encoder, backend=ScriptedBackend("x"))
+    assert not bot.read_other_languages(wait=True)
+    assert "no-encoder" in bot.retriever.bridge.error
+    reply = bot.chat("我想买一件冬季外套")
+    assert reply.items and "只懂英文" in reply.message  # still answered, honestly
+
+
+def test_no_bridge_when_it_is_off_or_the_encoder_reads_chinese(settings, encoder, multilingual_encoder, products_zh):
+    assert settings.embedding.bridge == ""  # off in the tests' settings
+    assert RecChat.from_settings(settings, encoder=encoder, backend=ScriptedBackend("x")).retriever.bridge is None
+    backend = ScriptedBackend("x")
+    zh = RecChat.from_settings(bridged(settings), encoder=multilingual_encoder, catalog=products_zh, backend=backend)
+    assert zh.retriever.bridge is None and zh.read_other_languages()

@@ -4,9 +4,11 @@ with the real default model (the whole suites run with `make test-all`)."""
 import json
 
 import pytest
+from conftest import bridged
 
 from recchat.chat import RecChat
 from recchat.cli import main
+from recchat.embeddings import chosen_model
 from recchat.evaluation.suite import (
     Case,
     CaseResult,
@@ -30,6 +32,7 @@ SUITES = {path.stem: load_suite(path) for path in suite_paths()}
 def test_suites_cover_what_a_regression_run_needs():
     products, movies = SUITES["products"], SUITES["movies"]
     assert len(products.cases) >= 40 and len(movies.cases) >= 10
+    assert len(SUITES["products-zh"].cases) + len(SUITES["zh-on-products"].cases) >= 30  # Chinese, both catalogs
     tagged = lambda suite, tag: [case.id for case in suite.cases if tag in case.tags]  # noqa: E731
     assert len(tagged(products, "adversarial")) >= 8 and len(tagged(products, "zh")) >= 4
     assert any("FREE-IPHONE" in item.description for item in products.planted_items)
@@ -52,7 +55,7 @@ def test_bad_suite_files_are_refused_with_the_reason(tmp_path, text, problem):
 
 
 def test_an_unknown_suite_name_lists_the_known_ones():
-    with pytest.raises(SuiteError, match="movies, products"):
+    with pytest.raises(SuiteError, match="movies, products-zh, products, zh-on-products"):
         suite_paths(["no-such-suite"])
 
 
@@ -160,11 +163,19 @@ def test_cli_exit_status_follows_the_threshold(tmp_path, monkeypatch, capsys):
 _bots: dict[str, RecChat] = {}
 
 
-def suite_bot(name, settings, encoder, backend) -> RecChat:
+def suite_bot(name, settings, encoders, backend) -> RecChat:
+    """`encoders`: the loaded ones by name; the suite's catalog chooses, as `embedding.model = 'auto'` does."""
     if name not in _bots:
         catalog = suite_catalog(SUITES[name], settings)
-        _bots[name] = RecChat.from_settings(settings, encoder=encoder, backend=backend, catalog=catalog)
+        encoder = encoders[chosen_model(settings.embedding, [item.embedding_text() for item in catalog])]
+        _bots[name] = RecChat.from_settings(bridged(settings), encoder=encoder, backend=backend, catalog=catalog)
+        _bots[name].read_other_languages(wait=True)  # as `recchat eval prompts` runs them
     return _bots[name]
+
+
+@pytest.fixture
+def encoders(encoder, multilingual_encoder) -> dict:
+    return {encoder.name: encoder, multilingual_encoder.name: multilingual_encoder}
 
 
 CI_CASES = [(name, case) for name, suite in SUITES.items() for case in suite.selected({"ci"})]
@@ -172,14 +183,14 @@ CI_CASES = [(name, case) for name, suite in SUITES.items() for case in suite.sel
 
 @pytest.mark.prompts
 @pytest.mark.parametrize("suite_name, case", CI_CASES, ids=[f"{name}:{case.id}" for name, case in CI_CASES])
-def test_ci_cases_pass_on_the_default_model(suite_name, case, settings, encoder, real_backend):
-    result = run_case(suite_bot(suite_name, settings, encoder, real_backend), case)
+def test_ci_cases_pass_on_the_default_model(suite_name, case, settings, encoders, real_backend):
+    result = run_case(suite_bot(suite_name, settings, encoders, real_backend), case)
     assert result.passed, result.why
 
 
 @pytest.mark.slow
 @pytest.mark.prompts
 @pytest.mark.parametrize("suite_name", sorted(SUITES))
-def test_whole_suite_meets_its_threshold(suite_name, settings, encoder, real_backend):
-    result = run_suite(suite_bot(suite_name, settings, encoder, real_backend), SUITES[suite_name])
+def test_whole_suite_meets_its_threshold(suite_name, settings, encoders, real_backend):
+    result = run_suite(suite_bot(suite_name, settings, encoders, real_backend), SUITES[suite_name])
     assert result.ok, table([result])

@@ -80,6 +80,7 @@ def test_with_a_multilingual_encoder_a_chinese_request_is_searched_in_its_own_wo
         ("100-200元的背包", "背包", 100, 200, []),
         ("100至200块钱的帐篷", "帐篷", 100, 200, []),
         ("200块钱以下的毛衣", "毛衣", None, 200, []),
+        ("跑鞋 100美元以下", "跑鞋", None, 100, []),
         ("除了黑色的毛衣", "毛衣", None, None, ["black", "黑色"]),  # 除了 excludes the colour, not "黑色的毛"
         ("毛衣，除了羊毛的", "毛衣", None, None, ["wool", "羊毛"]),
         ("不要黑色羽绒服", "羽绒服", None, None, ["black", "黑色"]),  # the words run together: the colour is excluded

@@ -101,7 +101,8 @@ class Engines:
                 if catalog in MOVIE_DATASETS:
                     name = str(ensure_movie_catalog(self.settings.generated_catalog_dir, MOVIE_DATASETS[catalog]))
                 settings = self.settings.model_copy(update={"catalog": name})
-                self._engines[catalog] = RecChat.from_settings(settings, **self.engine_args)
+                engine = self._engines[catalog] = RecChat.from_settings(settings, **self.engine_args)
+                engine.read_other_languages()  # shoppers may ask in any language: index for them in the background
             return self._engines[catalog]
 
 

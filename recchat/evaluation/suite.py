@@ -62,7 +62,8 @@ class Expect(BaseModel):
         default_factory=dict, description="no item has the attribute containing the value (or any of the values)"
     )
     first_with: dict[str, str | list[str]] = Field(
-        default_factory=dict, description="the first item has the attribute containing the value (or one of them)"
+        default_factory=dict,
+        description="the first item has the attribute (or title, or category) containing the value (or one of them)",
     )
     includes_any: list[str] = Field(default_factory=list, description="at least one of these ids is listed")
     excludes_ids: list[str] = Field(default_factory=list, description="none of these ids is listed")
@@ -216,7 +217,13 @@ def check_reply(
             why.append(f"{word!r} appears in {off}")
     why.extend(_against_previous(expect, known, previous, catalog))
     if expect.language:
-        answered_in = "zh" if CJK.search(reply.message) else "en"
+        # The reply's own words: an English answer quotes the catalog's words and the request's as they are.
+        request = reply.metadata.request
+        own_words = reply.message
+        quoted = [*catalog.categories(), *(item.title for item in items), *request.constraints.excluded_terms]
+        for words in sorted(quoted, key=len, reverse=True):
+            own_words = own_words.replace(words, " ")
+        answered_in = "zh" if CJK.search(own_words) else "en"
         if (reply.metadata.request.language, answered_in) != (expect.language, expect.language):
             read_as = reply.metadata.request.language
             why.append(f"read as {read_as!r} and answered in {answered_in!r}, not {expect.language!r}")
@@ -248,8 +255,8 @@ def _against_previous(
 
 
 def _has(item: Item, attribute: str, values: str | list[str]) -> bool:
-    """Whether the attribute (or 'title') contains the value or one of the values, ignoring case."""
-    value = item.title if attribute == "title" else item.attributes.get(attribute)
+    """Whether the attribute (or 'title', or 'category') contains the value or one of the values, ignoring case."""
+    value = {"title": item.title, "category": item.category}.get(attribute, item.attributes.get(attribute))
     if value is None:
         return False
     text = " ".join(value) if isinstance(value, list) else str(value)

@@ -17,7 +17,9 @@ def app_from_environment():
     from recchat.chat import RecChat
 
     settings = Settings()
-    return create_app(RecChat.from_settings(settings), settings.api)
+    bot = RecChat.from_settings(settings)
+    bot.read_other_languages()  # shoppers may ask in any language: index for them in the background
+    return create_app(bot, settings.api)
 
 
 def serve(settings: Settings) -> None:
@@ -32,8 +34,9 @@ def serve(settings: Settings) -> None:
     if api.key is None and api.host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("serving on %s without api.key: anyone who can reach it can use and forget users", api.host)
     if api.workers == 1:
-        uvicorn.run(create_app(RecChat.from_settings(settings, progress=True), api), host=api.host, port=api.port,
-                    log_level="info")
+        bot = RecChat.from_settings(settings, progress=True)
+        bot.read_other_languages()  # shoppers may ask in any language: index for them in the background
+        uvicorn.run(create_app(bot, api), host=api.host, port=api.port, log_level="info")
         return
     from recchat.catalog import load_configured_catalog
     from recchat.retrieval import synced_index

@@ -1,0 +1,119 @@
+"""Requests in other languages against a catalog searched by an English-only encoder.
+
+all-MiniLM-L6-v2 stays the English catalog's encoder because its similarities tell off-topic requests from real
+ones (see `embeddings.E5_FLOOR`), but it cannot read Chinese. The bridge indexes the same catalog with a
+multilingual encoder, in a background thread, and turns a request it reads into the English encoder's space: the
+mean vector of the items nearest to it. The search, the re-ranking and the feedback then go on as for any request.
+Until the bridge is ready, a Chinese request is read through the glossary, with the English-only notice.
+
+It starts when something serves shoppers (`recchat serve`, the UI, `recchat chat` with a request in another
+language) or at the first request in another language, never in harnesses and benchmarks that only ask in English,
+where its background indexing would take their CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+
+from recchat.catalog import Catalog
+from recchat.config import Settings
+from recchat.models import Item
+
+logger = logging.getLogger(__name__)
+
+NEIGHBOURS = 3
+"""Items whose English-space vectors stand for a request: enough to steady one odd neighbour, few enough to keep
+the request's kind (measured on the paired requests: the category of the first item agrees as with e5 alone)."""
+
+
+class CrossLingualBridge:
+    """A multilingual index of a catalog, built in the background, that stands a request in for its nearest items."""
+
+    def __init__(self, open_index: Callable[[], object], catalog: Catalog, floor: float | None = None):
+        """`open_index`: opens (and loads the encoder of) the multilingual `VectorIndex`; called in the background
+        thread, since loading the model and embedding the catalog take seconds to minutes. `floor`: similarity
+        below which an item does not stand for a request (None: the multilingual encoder's own floor)."""
+        self._open_index = open_index
+        self._floor = floor
+        self.index = None
+        self.error: str | None = None
+        """Why the bridge could not be built (it stays off; Chinese requests keep the glossary)."""
+        self._ready = threading.Event()
+        self._pending: list[Item] = []  # items added while the index was being built
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._build, args=(catalog,), name="crosslingual-index", daemon=True)
+
+    def start(self) -> CrossLingualBridge:
+        """Begin building the index in the background (once; later calls do nothing)."""
+        with self._lock:
+            if self._thread.ident is None:
+                self._thread.start()
+        return self
+
+    @property
+    def started(self) -> bool:
+        return self._thread.ident is not None
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Start if need be, and block until the index is built (or failed, or `timeout` passed); whether it is
+        ready."""
+        self.start()
+        self._thread.join(timeout)
+        return self.ready
+
+    def _build(self, catalog: Catalog) -> None:
+        try:
+            index = self._open_index()
+            index.sync(catalog, remove_missing=False)
+            with self._lock:
+                if self._pending:
+                    index.upsert(self._pending)
+                self.index, self._pending = index, []
+            self._floor = index.encoder.relevance_floor if self._floor is None else self._floor
+            self._ready.set()
+            logger.info("cross-lingual index of %s ready (%s)", catalog.name, index.encoder.name)
+        except Exception as error:  # the product still answers: Chinese through the glossary, as without a bridge
+            self.error = f"{type(error).__name__}: {error}"
+            logger.warning("no cross-lingual index for %s: %s", catalog.name, self.error)
+
+    def add_items(self, items: Iterable[Item]) -> None:
+        """Index new catalog items too. A failure is logged, not raised: the items are in the catalog's own index,
+        and requests in English find them."""
+        items = list(items)
+        with self._lock:
+            if self.index is None:
+                self._pending.extend(items)
+                return
+        try:
+            self.index.upsert(items)
+        except Exception as error:
+            logger.warning("%d new items not in the cross-lingual index: %s", len(items), error)
+
+    def nearest_ids(self, request: str) -> list[str]:
+        """The catalog items nearest to the request, as the multilingual encoder reads it (empty when none is near
+        enough, or the bridge is not ready)."""
+        if not self.ready or not request.strip():
+            return []
+        vector = self.index.encoder.encode_queries([request])[0]
+        return [item_id for item_id, score in self.index.nearest(vector, NEIGHBOURS) if score >= self._floor]
+
+
+def bridge_for(settings: Settings, catalog: Catalog, multilingual_catalog_encoder: bool) -> CrossLingualBridge | None:
+    """The configured bridge (`embedding.bridge`), not yet started; None when it is off or the catalog's encoder
+    reads other languages itself."""
+    if not settings.embedding.bridge or multilingual_catalog_encoder:
+        return None
+    from recchat.embeddings import cached_encoder, load_encoder
+    from recchat.retrieval import VectorIndex, open_vector_store
+
+    def open_index():
+        encoder = load_encoder(settings.embedding.model_copy(update={"model": settings.embedding.bridge}))
+        return VectorIndex(open_vector_store(settings), catalog.name, cached_encoder(settings, encoder))
+
+    return CrossLingualBridge(open_index, catalog)
