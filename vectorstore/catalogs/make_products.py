@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 BRANDS = ["Northwind", "Ridgeway", "Fjell & Co", "Harbor Lane", "Kestrel", "Atlas Trail",
@@ -241,42 +242,51 @@ TYPES = [
 FITS = ["regular fit", "relaxed fit", "slim fit"]
 
 
+def variants(types: list[tuple], brands: list[str], lines: list[str], rng: random.Random, title) -> Iterator[tuple]:
+    """Each type's variants in order, as (variant number, title, type row): brand and line rotate, and a title
+    already taken gets another line. `title(brand, line, kind)` writes one. Shared with make_products_zh.py."""
+    used_titles: set[str] = set()
+    made = 0
+    for row in types:
+        kind, count = row[0], row[9]
+        for variant in range(count):
+            brand = brands[(made * 7 + variant) % len(brands)]
+            line = lines[(made * 5 + variant * 3) % len(lines)]
+            while title(brand, line, kind) in used_titles:
+                line = rng.choice(lines)
+            used_titles.add(title(brand, line, kind))
+            made += 1
+            yield variant, title(brand, line, kind), row
+
+
 def build_items() -> list[dict]:
     rng = random.Random(20261122)
     items = []
-    used_titles = set()
-    for (kind, category, audiences, (low, high), materials, colours, season, warmth, waterproof, variants,
-         what, details) in TYPES:
-        for variant in range(variants):
-            brand = BRANDS[(len(items) * 7 + variant) % len(BRANDS)]
-            line = LINES[(len(items) * 5 + variant * 3) % len(LINES)]
-            title = f"{brand} {line} {kind}"
-            while title in used_titles:
-                line = rng.choice(LINES)
-                title = f"{brand} {line} {kind}"
-            used_titles.add(title)
-            material = materials[variant % len(materials)]
-            colour = colours[variant % len(colours)]
-            audience = audiences[variant % len(audiences)]
-            price = round(rng.uniform(low, high)) - 0.01 if variant % 2 else float(round(rng.uniform(low, high) / 5) * 5)
-            picked = rng.sample(details, k=min(2, len(details)))
-            for_whom = {"women": "Women's", "men": "Men's", "kids": "Kids'", "unisex": "Unisex"}[audience]
-            description = " ".join([what.format(material=material), *picked, f"{for_whom} sizing, {FITS[variant % 3]}."])
-            attributes: dict = {"material": material, "color": colour, "season": season, "for": audience}
-            if warmth:
-                attributes["warmth"] = warmth
-            if waterproof:
-                attributes["waterproof"] = True
-            slug = kind.lower().replace(" ", "-").replace("/", "-")
-            items.append({
-                "id": f"P{len(items) + 1:04d}-{slug}",
-                "title": title,
-                "description": description,
-                "category": category,
-                "price": price,
-                "currency": "USD",
-                "attributes": attributes,
-            })
+    for variant, title, row in variants(TYPES, BRANDS, LINES, rng, lambda brand, line, kind: f"{brand} {line} {kind}"):
+        (kind, category, audiences, (low, high), materials, colours, season, warmth, waterproof, _, what,
+         details) = row
+        material = materials[variant % len(materials)]
+        colour = colours[variant % len(colours)]
+        audience = audiences[variant % len(audiences)]
+        price = round(rng.uniform(low, high)) - 0.01 if variant % 2 else float(round(rng.uniform(low, high) / 5) * 5)
+        picked = rng.sample(details, k=min(2, len(details)))
+        for_whom = {"women": "Women's", "men": "Men's", "kids": "Kids'", "unisex": "Unisex"}[audience]
+        description = " ".join([what.format(material=material), *picked, f"{for_whom} sizing, {FITS[variant % 3]}."])
+        attributes: dict = {"material": material, "color": colour, "season": season, "for": audience}
+        if warmth:
+            attributes["warmth"] = warmth
+        if waterproof:
+            attributes["waterproof"] = True
+        slug = kind.lower().replace(" ", "-").replace("/", "-")
+        items.append({
+            "id": f"P{len(items) + 1:04d}-{slug}",
+            "title": title,
+            "description": description,
+            "category": category,
+            "price": price,
+            "currency": "USD",
+            "attributes": attributes,
+        })
     return items
 
 

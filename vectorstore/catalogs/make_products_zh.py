@@ -9,9 +9,13 @@ are Chinese too, so the reasons built from facts read as Chinese.
 
 from __future__ import annotations
 
-import json
 import random
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared walk over variants, and the JSONL writer
+
+from make_products import render, variants  # noqa: E402
 
 BRANDS = ["北风", "山脊", "峡湾", "港湾", "红隼", "远径", "枫林", "至日", "城蕨", "花岗峰", "潮汐", "余烬"]
 LINES = ["巅峰", "经典", "都市", "步道", "海岸", "日常", "高山", "传承", "漂流", "北欧"]
@@ -101,45 +105,38 @@ TYPES = [
 ]
 
 
+def series_title(brand: str, line: str, kind: str) -> str:
+    """"北风" + "巅峰" + "羽绒服" -> 北风巅峰系列羽绒服, as Chinese shops name a product line."""
+    return f"{brand}{line}系列{kind}"
+
+
 def build_items() -> list[dict]:
     rng = random.Random(20261203)
     items = []
-    used_titles = set()
-    for (kind, category, audiences, (low, high), materials, colours, season, warmth, waterproof, variants,
-         what, details) in TYPES:
-        for variant in range(variants):
-            brand = BRANDS[(len(items) * 7 + variant) % len(BRANDS)]
-            line = LINES[(len(items) * 5 + variant * 3) % len(LINES)]
-            title = f"{brand}{line}系列{kind}"
-            while title in used_titles:
-                line = rng.choice(LINES)
-                title = f"{brand}{line}系列{kind}"
-            used_titles.add(title)
-            material = materials[variant % len(materials)]
-            colour = colours[variant % len(colours)]
-            audience = audiences[variant % len(audiences)]
-            price = float(round(rng.uniform(low, high) / 10) * 10 - (1 if variant % 2 else 0))
-            picked = rng.sample(details, k=min(2, len(details)))
-            description = "".join([what.format(material=material), *picked, f"{audience}，{colour}。"])
-            attributes: dict = {"材质": material, "颜色": colour, "季节": season, "适合": audience}
-            if warmth:
-                attributes["保暖"] = warmth
-            if waterproof:
-                attributes["防水"] = "是"
-            items.append({
-                "id": f"Z{len(items) + 1:04d}",
-                "title": title,
-                "description": description,
-                "category": category,
-                "price": price,
-                "currency": "CNY",
-                "attributes": attributes,
-            })
+    for variant, title, row in variants(TYPES, BRANDS, LINES, rng, series_title):
+        (kind, category, audiences, (low, high), materials, colours, season, warmth, waterproof, _, what,
+         details) = row
+        material = materials[variant % len(materials)]
+        colour = colours[variant % len(colours)]
+        audience = audiences[variant % len(audiences)]
+        price = float(round(rng.uniform(low, high) / 10) * 10 - (1 if variant % 2 else 0))
+        picked = rng.sample(details, k=min(2, len(details)))
+        description = "".join([what.format(material=material), *picked, f"{audience}，{colour}。"])
+        attributes: dict = {"材质": material, "颜色": colour, "季节": season, "适合": audience}
+        if warmth:
+            attributes["保暖"] = warmth
+        if waterproof:
+            attributes["防水"] = "是"
+        items.append({
+            "id": f"Z{len(items) + 1:04d}",
+            "title": title,
+            "description": description,
+            "category": category,
+            "price": price,
+            "currency": "CNY",
+            "attributes": attributes,
+        })
     return items
-
-
-def render(items: list[dict]) -> str:
-    return "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
 
 
 if __name__ == "__main__":
