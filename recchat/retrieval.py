@@ -34,7 +34,7 @@ from recchat.config import RetrievalSettings
 from recchat.embeddings import Encoder, cached_encoder
 from recchat.errors import VectorStoreError
 from recchat.models import Constraints, Item
-from recchat.understanding import detect_language
+from recchat.understanding import detect_language, is_cjk
 
 if TYPE_CHECKING:
     from recchat.crosslingual import CrossLingualBridge
@@ -260,7 +260,7 @@ def item_matches(item: Item, constraints: Constraints) -> bool:
         facts = " ".join([item.title, item.category, *map(str, _flat(item.attributes.values()))]).lower()
         for term in constraints.excluded_terms:
             # Chinese runs words together, so a Chinese term has no word boundary to start at ("黑色" in "北风黑色").
-            boundary = "" if "\u4e00" <= term[:1] <= "\u9fff" else r"\b"
+            boundary = "" if is_cjk(term[:1]) else r"\b"
             if re.search(rf"{boundary}{re.escape(term.lower())}", facts):
                 return False
     return True
@@ -358,18 +358,16 @@ class Retriever:
         (at half weight, so "a comedy like X" leans to comedies without losing X's neighbourhood). A request the
         encoder cannot read, read by the bridge, is the centre of its nearest items (none near: a zero vector,
         which nothing matches)."""
-        if not self.index.encoder.multilingual and self.multilingual and detect_language(query) != "en":
-            assert self.bridge is not None
-            references = self.index.vectors([*similar_to, *self.bridge.nearest_ids(query)])
-            if not len(references):
-                return np.zeros(self.index.encoder.dimension, dtype=np.float32)
-            vector = references.mean(axis=0)
-            return vector / max(float(np.linalg.norm(vector)), 1e-12)
-        references = self.index.vectors(list(similar_to))
+        # Read across: the encoder cannot read the request, the ready bridge can (so `self.bridge` is set).
+        across = not self.index.encoder.multilingual and self.multilingual and detect_language(query) != "en"
+        stand_ins = self.bridge.nearest_ids(query) if across else []
+        references = self.index.vectors([*similar_to, *stand_ins])
         if not len(references):
+            if across:
+                return np.zeros(self.index.encoder.dimension, dtype=np.float32)
             return self.index.encoder.encode_queries([query])[0]
         vector = references.mean(axis=0)
-        if query.strip():
+        if query.strip() and not across:  # text the encoder cannot read would only add noise
             vector = vector + REFERENCE_TEXT_WEIGHT * self.index.encoder.encode_queries([query])[0]
         return vector / max(float(np.linalg.norm(vector)), 1e-12)
 

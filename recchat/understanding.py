@@ -158,11 +158,16 @@ def check_turn_arguments(exclude_ids: object, filters: object) -> set[str]:
     return set(ids)
 
 
+def is_cjk(character: str) -> bool:
+    """Whether a character is a Chinese one (CJK unified ideograph); False for the empty string."""
+    return "\u4e00" <= character <= "\u9fff"
+
+
 def detect_language(text: str) -> str:
     letters = [char for char in text if char.isalpha()]
     if not letters:
         return "en"
-    cjk = sum(1 for char in letters if "\u4e00" <= char <= "\u9fff")
+    cjk = sum(1 for char in letters if is_cjk(char))
     if cjk / len(letters) > 0.2:  # mixed messages too ("我想要一件 winter coat"): the Chinese path keeps Latin words
         return "zh"
     ascii_letters = sum(1 for char in letters if char.isascii())
@@ -185,10 +190,6 @@ def translate_zh(text: str) -> str:
             remaining = remaining[:position] + "\0" * len(word) + remaining[position + len(word) :]
             position = remaining.find(word)
     return " ".join(english for _, english in sorted(found))
-
-
-def _is_cjk(character: str) -> bool:
-    return "\u4e00" <= character <= "\u9fff"
 
 
 def _leading_word(chinese: str) -> str:
@@ -232,7 +233,7 @@ class RequestParser:
         than its glossary keywords in English."""
         self.multilingual = multilingual
         self.categories = {category.lower(): category for category in categories}
-        self.chinese_catalog = any(_is_cjk(category[:1]) for category in self.categories.values())
+        self.chinese_catalog = any(is_cjk(category[:1]) for category in self.categories.values())
         """Whether the catalog states its facts in Chinese (its categories are Chinese), so English exclusions are
         looked for in Chinese too."""
         self.titles: dict[str, str] = {}
@@ -399,7 +400,7 @@ class RequestParser:
 
     def _native_category(self, chinese: str) -> str | None:
         """The catalog's Chinese category named first in the request ("跑鞋" names 鞋, "羊绒毛衣" 毛衣)."""
-        found = [(chinese.find(category), category) for category in self.categories.values() if _is_cjk(category[0])]
+        found = [(chinese.find(category), category) for category in self.categories.values() if is_cjk(category[:1])]
         named = sorted((position, -len(category), category) for position, category in found if position >= 0)
         return named[0][2] if named else None
 

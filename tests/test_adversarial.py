@@ -422,7 +422,8 @@ def test_any_command_line_chat_answers_or_exits_2_with_one_line(
 ):
     monkeypatch.setenv("RECCHAT_DATA_DIR", str(engines.settings.data_dir))  # indexed by the UI's engine
     monkeypatch.setenv("RECCHAT_LLM__BACKEND", "none")
-    monkeypatch.setattr("recchat.embeddings.load_encoder", lambda config, texts=(): encoder)  # loaded once per run, not per call
+    # The encoder is loaded once per run, not per call.
+    monkeypatch.setattr("recchat.embeddings.load_encoder", lambda config, texts=(): encoder)
     engines["products"]
     capsys.readouterr()
     code = main(["chat", "--json", *(["--user", user] if user is not None else []), "--", *words])
