@@ -31,12 +31,10 @@ the request's kind (measured on the paired requests: the category of the first i
 class CrossLingualBridge:
     """A multilingual index of a catalog, built in the background, that stands a request in for its nearest items."""
 
-    def __init__(self, open_index: Callable[[], object], catalog: Catalog, floor: float | None = None):
+    def __init__(self, open_index: Callable[[], object], catalog: Catalog):
         """`open_index`: opens (and loads the encoder of) the multilingual `VectorIndex`; called in the background
-        thread, since loading the model and embedding the catalog take seconds to minutes. `floor`: similarity
-        below which an item does not stand for a request (None: the multilingual encoder's own floor)."""
+        thread, since loading the model and embedding the catalog take seconds to minutes."""
         self._open_index = open_index
-        self._floor = floor
         self.index = None
         self.error: str | None = None
         """Why the bridge could not be built (it stays off; Chinese requests keep the glossary)."""
@@ -75,7 +73,6 @@ class CrossLingualBridge:
                 if self._pending:
                     index.upsert(self._pending)
                 self.index, self._pending = index, []
-            self._floor = index.encoder.relevance_floor if self._floor is None else self._floor
             self._ready.set()
             logger.info("cross-lingual index of %s ready (%s)", catalog.name, index.encoder.name)
         except Exception as error:  # the product still answers: Chinese through the glossary, as without a bridge
@@ -97,11 +94,12 @@ class CrossLingualBridge:
 
     def nearest_ids(self, request: str) -> list[str]:
         """The catalog items nearest to the request, as the multilingual encoder reads it (empty when none is near
-        enough, or the bridge is not ready)."""
+        enough by the encoder's own floor, or the bridge is not ready)."""
         if not self.ready or not request.strip():
             return []
-        vector = self.index.encoder.encode_queries([request])[0]
-        return [item_id for item_id, score in self.index.nearest(vector, NEIGHBOURS) if score >= self._floor]
+        encoder = self.index.encoder
+        hits = self.index.nearest(encoder.encode_queries([request])[0], NEIGHBOURS)
+        return [item_id for item_id, score in hits if score >= encoder.relevance_floor]
 
 
 def bridge_for(settings: Settings, catalog: Catalog, multilingual_catalog_encoder: bool) -> CrossLingualBridge | None:
