@@ -344,9 +344,12 @@ class RequestParser:
         # What the encoder reads: the request in its own words when the encoder understands them.
         searched = " ".join([native, *quoted]).strip() if native is not None else content
 
+        # A request read in its own words refines the last only when it says nothing to search for, or a word or two
+        # the glossary knows ("羊毛的": wool); one the glossary does not know ("泳衣") is a new subject.
         refines = previous is not None and (more_like or not similar_to) and (
-            more_like or cheaper or pricier or something_else or not content
-            or (len(content.split()) <= 2 and (category is None or category == previous.constraints.category))
+            more_like or cheaper or pricier or something_else or not searched
+            or (bool(content) and len(content.split()) <= 2
+                and (category is None or category == previous.constraints.category))
         )
         if refines:
             assert previous is not None

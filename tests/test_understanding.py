@@ -115,6 +115,10 @@ def test_chinese_follow_ups(products, multilingual):
     assert other.follow_up and other.constraints.excluded_ids == sorted(i.id for i in shown)
     assert other.query == first.query
     assert parser.parse("不要黑色的", first, shown).constraints.excluded_terms == ["black", "黑色"]
+    assert parser.parse("羊毛的", first, shown).follow_up  # "in wool": a word the glossary knows refines
+    if multilingual:  # a thing the glossary does not know is a new subject, not a refinement of the coat
+        swimsuit = parser.parse("泳衣", first, shown)
+        assert not swimsuit.follow_up and swimsuit.query == "泳衣" and swimsuit.constraints.category is None
 
 
 def test_contradictory_prices_are_noted(parser):
