@@ -201,6 +201,11 @@ def test_a_missing_or_wrong_api_key_is_refused_and_nothing_happens(server, autho
         ("no user or session", {"kind": "like", "item_id": "P0007-wool-overcoat"}, 400, "FeedbackError"),
         ("a turn of 0", {"kind": "like", "item_id": "P0007-wool-overcoat", "user_id": "u", "turn": 0}, 422,
          "ValidationError"),
+        # Found by the adversarial test: 2**63 overflowed SQLite's INTEGER mid-write (PostgreSQL's ends at 2**31 - 1).
+        ("a turn of 2**63", {"kind": "like", "item_id": "P0007-wool-overcoat", "user_id": "u", "turn": 2**63}, 422,
+         "ValidationError"),
+        ("a turn of 2**31", {"kind": "like", "item_id": "P0007-wool-overcoat", "user_id": "u", "turn": 2**31}, 422,
+         "ValidationError"),
     ],
 )
 def test_bad_feedback_gets_a_json_error_and_is_not_stored(http, what, body, status, error_type):

@@ -25,6 +25,11 @@ MAX_FUTURE_S = 24 * 3600
 """Clocks drift; an event dated further ahead than this is a bug in the caller, not drift."""
 
 
+MAX_COUNT = 2**31 - 1
+"""The largest turn or rank a store keeps (PostgreSQL's INTEGER; SQLite's is larger): one beyond is refused when the
+event is made, not by the store mid-write."""
+
+
 class FeedbackEvent(BaseModel):
     """One thing a user did with one item."""
 
@@ -32,8 +37,10 @@ class FeedbackEvent(BaseModel):
     user_id: str = Field(min_length=1, max_length=200)
     item_id: str = Field(min_length=1, max_length=200)
     session_id: str | None = Field(default=None, max_length=200)
-    turn: int | None = Field(default=None, ge=1, description="The reply (1 = first) that showed the item")
-    rank: int | None = Field(default=None, ge=1, description="Position in that reply (impressions)")
+    turn: int | None = Field(
+        default=None, ge=1, le=MAX_COUNT, description="The reply (1 = first) that showed the item"
+    )
+    rank: int | None = Field(default=None, ge=1, le=MAX_COUNT, description="Position in that reply (impressions)")
     time: float = Field(default_factory=time.time, description="When it happened, Unix seconds")
     key: str = Field(
         default_factory=lambda: uuid.uuid4().hex, min_length=1, max_length=MAX_KEY_CHARS,

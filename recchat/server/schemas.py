@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from recchat.feedback.events import MAX_COUNT
 from recchat.models import Constraints, Item
 
 
@@ -40,7 +41,7 @@ class FeedbackRequest(Body):
     item_id: str
     session_id: str | None = None
     user_id: str | None = Field(default=None, description="Whose event it is; none: the session's user.")
-    turn: int | None = Field(default=None, ge=1, description="The reply that showed the item.")
+    turn: int | None = Field(default=None, ge=1, le=MAX_COUNT, description="The reply that showed the item.")
     key: str | None = Field(default=None, description="Idempotency key: the same key again records nothing.")
     time: float | None = Field(default=None, description="When it happened, Unix seconds; none: now.")
 
