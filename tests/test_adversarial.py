@@ -426,7 +426,8 @@ def test_any_command_line_chat_answers_or_exits_2_with_one_line(
     monkeypatch.setattr("recchat.embeddings.load_encoder", lambda config, texts=(): encoder)
     engines["products"]
     capsys.readouterr()
-    code = main(["chat", "--json", *(["--user", user] if user is not None else []), "--", *words])
+    # --user=VALUE, as a user passes any id: "--user -x" is argparse's usage error (found by this test).
+    code = main(["chat", "--json", *([f"--user={user}"] if user is not None else []), "--", *words])
     out, err = capsys.readouterr()
     event(f"exit {code}")
     if code == 0:
