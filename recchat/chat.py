@@ -23,7 +23,7 @@ from recchat.catalog import Catalog, load_configured_catalog
 from recchat.config import Settings
 from recchat.crosslingual import bridge_for
 from recchat.embeddings import Encoder
-from recchat.errors import FeedbackError, FeedbackOffError, FeedbackStoreError
+from recchat.errors import FeedbackError, FeedbackOffError, FeedbackStoreError, UnknownSessionError
 from recchat.feedback import (
     FeedbackEvent,
     FeedbackKind,
@@ -34,13 +34,13 @@ from recchat.feedback import (
 )
 from recchat.llm import LLMBackend
 from recchat.llm.guard import GuardedBackend
-from recchat.models import Constraints, Item, ParsedRequest, RecommendationList, StreamEvent
+from recchat.models import Constraints, Item, ParsedRequest, RecommendationList, ShoppingState, StreamEvent
 from recchat.prompts import Prompt, load_prompt
 from recchat.rerank import FeedbackModel, Reranker
-from recchat.retrieval import Candidate, Retriever, synced_index
+from recchat.retrieval import Candidate, Retriever, preference_match, synced_index, unmet_facets
 from recchat.session import Session, Sessions, check_id
 from recchat.turn import Turn, elapsed_ms, llm_task
-from recchat.understanding import RequestParser, check_message, check_turn_arguments
+from recchat.understanding import CatalogLexicon, RequestParser, check_message, check_turn_arguments, release
 from recchat.wording import intro, wish
 
 logger = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ class RecChat:
             self.feedback_model = FeedbackModel(catalog, vectors, settings.rerank, settings.learned)
             self.feedback_model.rebuild(feedback_store)
             self.reranker = Reranker(self.feedback_model, settings.rerank, retriever.min_score)
+        self.lexicon = CatalogLexicon.from_items(catalog)
         self.parser = self._parser()
         self.prompt = prompt or load_prompt(settings.chat.prompt, settings.chat.prompt_version)
         self._currency = next((item.currency for item in catalog if item.price is not None), None)
@@ -180,6 +181,18 @@ class RecChat:
         self.feedback_model.sync(self.feedback_store)
         return deleted
 
+    def release(self, session_id: str, entry: str) -> ShoppingState:
+        """Take one entry out of a session's dialogue state, as the UI's chips do: a facet ('color', 'for', a numeric
+        facet), 'category', 'price', 'subject', 'excluded_terms', 'excluded_ids' or 'references'. The next turn no
+        longer reads it. Returns the state; an unknown session or entry is refused, saying what there is."""
+        session = self.sessions.get(check_id(session_id, "session id"))
+        if session is None or session.last_request is None:
+            raise UnknownSessionError(f"unknown session {session_id!r}, or it has no turn yet: there is no state")
+        with session.lock:
+            state = release(session.last_request.state, entry)
+            session.last_request = session.last_request.model_copy(update={"state": state})
+        return state
+
     def add_items(self, items: Iterable[Item]) -> None:
         """Add items to the catalog: indexed and recommendable from the next turn. All or nothing: if indexing fails,
         the catalog is as it was, and the same items can be added again."""
@@ -190,6 +203,7 @@ class RecChat:
             self.catalog.remove([item.id for item in items])
             raise
         self.retriever.add_items(items)
+        self.lexicon = CatalogLexicon.from_items(self.catalog)
         self.parser = self._parser()
         if self.feedback_model is not None:
             self.feedback_model.add_items(items, self.retriever.index.vectors_in_order([item.id for item in items]))
@@ -197,7 +211,7 @@ class RecChat:
     def _parser(self, multilingual: bool | None = None) -> RequestParser:
         titles = ((item.id, item.title) for item in self.catalog)
         multilingual = self.retriever.multilingual if multilingual is None else multilingual
-        return RequestParser(self.catalog.categories(), titles, multilingual)
+        return RequestParser(self.catalog.categories(), titles, multilingual, self.lexicon)
 
     # --- turns ----------------------------------------------------------------------------
 
@@ -276,7 +290,8 @@ class RecChat:
         multilingual = self.retriever.multilingual  # once: the cross-lingual index may become ready meanwhile
         if self.parser.multilingual != multilingual:
             self.parser = self._parser(multilingual)
-        request = self.parser.parse(message, session.last_request, shown, liked)
+        previous = session.last_request if self.settings.chat.dialogue_state else None
+        request = self.parser.parse(message, previous, shown, liked)
         if request.language != "en" and not multilingual:
             self.read_other_languages()  # for the next request: this one is read through the glossary
         if exclude_ids:  # for this turn and its follow-ups
@@ -291,8 +306,9 @@ class RecChat:
         candidates, because = self.candidates(request, session.user_id, session.id)
         retrieval_ms = elapsed_ms(started)
         wished = wish(request, self.catalog)
+        nearest = any(unmet_facets(candidate.item, request.constraints) for candidate in candidates)
         opening = intro(
-            request, wished, bool(candidates), self.catalog.name, self._currency, multilingual
+            request, wished, bool(candidates), self.catalog.name, self._currency, multilingual, self.lexicon, nearest
         )
         retrieval = self.settings.retrieval
         return Turn(
@@ -315,17 +331,33 @@ class RecChat:
         self, request: ParsedRequest, user_id: str | None = None, session_id: str | None = None, k: int | None = None
     ) -> tuple[list[Candidate], dict[str, str]]:
         """The k (default `retrieval.candidates`) best items for a parsed request as this user's and session's
-        feedback ranks them: what the LLM chooses from. Also, for items feedback moved up, why."""
+        feedback ranks them: what the LLM chooses from. Also, for items feedback moved up, why. When the hard facets
+        leave nothing, the nearest items without them (each shown with what it does not meet)."""
         k = k or self.settings.retrieval.candidates
-        if self.reranker is None:
-            return self.retriever.search(request.query, request.constraints, k=k, similar_to=request.similar_to), {}
+        found, because = self._ranked(request, user_id, session_id, k)
+        constraints = request.constraints
+        if found or not (constraints.facets or constraints.ranges):
+            return found, because
+        relaxed = constraints.model_copy(update={"facets": {}, "ranges": {}})
+        nearest = request.model_copy(update={"constraints": relaxed})
+        return self._ranked(nearest, user_id, session_id, k)
+
+    def _ranked(
+        self, request: ParsedRequest, user_id: str | None, session_id: str | None, k: int
+    ) -> tuple[list[Candidate], dict[str, str]]:
+        if self.reranker is None:  # wished facets first, then similarity, over a pool as deep as the reranker's
+            depth = max(k, self.settings.rerank.pool) if request.preferences else k
+            found = self.retriever.search(request.query, request.constraints, k=depth, similar_to=request.similar_to)
+            found.sort(key=lambda candidate: -preference_match(candidate.item, request.preferences))
+            return found[:k], {}
         vector = self.retriever.query_vector(request.query, request.similar_to)
         pool = self.retriever.search(
             request.query, request.constraints, k=max(k, self.settings.rerank.pool), similar_to=request.similar_to,
             vector=vector,
         )
         ranked = self.reranker.rank(
-            pool, vector, request.constraints, k, user_id=user_id, session_id=session_id, references=request.similar_to
+            pool, vector, request.constraints, k, user_id=user_id, session_id=session_id, references=request.similar_to,
+            preferences=request.preferences,
         )
         return [r.candidate for r in ranked], {r.candidate.item.id: r.because for r in ranked if r.because}
 

@@ -132,6 +132,11 @@ class RetrievalSettings(BaseModel):
 
 
 class ChatSettings(BaseModel):
+    dialogue_state: bool = Field(
+        default=True,
+        description="Carry the conversation's state from turn to turn (see recchat/understanding/state.py). False "
+        "reads each message alone: the ablation `recchat eval converse` compares against.",
+    )
     max_message_chars: int = Field(default=2000, ge=10, description="Longer messages are refused with an error.")
     max_sessions: int = Field(default=1000, ge=1, description="Sessions kept in memory; the oldest is dropped.")
     prompt: str = Field(default="recommend", description="Prompt name under prompts/.")
@@ -189,6 +194,11 @@ class RerankSettings(BaseModel):
         "`retrieval.candidates` of them go on to the LLM.",
     )
     similarity: float = Field(default=1.0, ge=0, description="Weight of the cosine similarity to the request.")
+    preferences: float = Field(
+        default=1.0, ge=0,
+        description="Weight of the share of wished facets an item matches (colour, material... said without 'only'). "
+        "At 1.0, above any difference of similarity among items of one kind, matching items rank first.",
+    )
     collaborative: float = Field(
         default=1.0, ge=0,
         description="Weight of item-item co-occurrence (users who liked both, cosine) with the items the user quoted "

@@ -94,6 +94,16 @@ class Constraints(BaseModel):
     max_price: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     excluded_terms: list[str] = Field(default_factory=list)
     excluded_ids: list[str] = Field(default_factory=list)
+    facets: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Facets that filter, by attribute: the catalog values an item may hold (who it is for: 'women' "
+        "admits 'women' and 'unisex'). An item without the attribute passes.",
+    )
+    ranges: dict[str, tuple[float | None, float | None]] = Field(
+        default_factory=dict,
+        description="Numeric facets that filter, by attribute: (low, high) in the attribute's own unit. An item "
+        "without the attribute fails, as one without a price fails a price limit.",
+    )
 
     def narrow(self, filters: Constraints) -> None:
         """Apply `filters` (e.g. a UI's controls) on top: their category wins, and of two price limits the tighter
@@ -108,11 +118,42 @@ class Constraints(BaseModel):
         self.excluded_ids = sorted({*self.excluded_ids, *filters.excluded_ids})
 
 
+class ShoppingState(BaseModel):
+    """What a conversation is looking for now, merged from every message of its subject: what the next turn reads,
+    not the previous message's text. Facet values are as said (an audience group such as 'women', a catalog value
+    or a word of one); the request built from the state maps them to the catalog's values."""
+
+    subject: str = Field(default="", description="What is looked for, in the shopper's words: its kind and free words")
+    category: str | None = None
+    wants: dict[str, list[str]] = Field(
+        default_factory=dict, description="Facet values asked for, by attribute ('color': ['navy'])"
+    )
+    required: list[str] = Field(
+        default_factory=list,
+        description="Facets the shopper said 'only' of: they filter like who it is for, instead of ranking first",
+    )
+    min_price: float | None = None
+    max_price: float | None = None
+    ranges: dict[str, tuple[float | None, float | None]] = Field(
+        default_factory=dict, description="Numeric facets' limits, in the attribute's own unit"
+    )
+    excluded_terms: list[str] = Field(default_factory=list)
+    excluded_ids: list[str] = Field(default_factory=list)
+    references: list[str] = Field(default_factory=list, description="Items named as liked ('like \"Heat\"')")
+    liked: list[str] = Field(default_factory=list, description="Items liked in this session, latest first")
+
+
 class ParsedRequest(BaseModel):
     """One user turn as understood: the retrieval query plus constraints."""
 
     query: str
     constraints: Constraints
+    preferences: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Facets that rank matching items first, by attribute: the catalog values wished for (colour, "
+        "material...)",
+    )
+    state: ShoppingState = Field(default_factory=ShoppingState, description="The conversation's state after this turn")
     follow_up: bool = Field(description="True when the turn refines the previous request")
     language: Literal["en", "zh", "other"] = "en"
     notes: list[str] = Field(default_factory=list, description="How the request was interpreted")
@@ -142,6 +183,11 @@ class RecommendedItem(BaseModel):
         default=None,
         description="Set when feedback moved the item up: 'because you liked X' (X: the liked item that explains it "
         "best)",
+    )
+    unmet: list[str] = Field(
+        default_factory=list,
+        description="What the item does not match of what was asked ('for: kids'): shown only when nothing matches "
+        "it all, as the nearest",
     )
 
 
@@ -173,12 +219,23 @@ class ReplyMetadata(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
+class ClarifyingQuestion(BaseModel):
+    """One short question on a facet the shopper has not stated, where the items found split on it."""
+
+    facet: str = Field(description="The attribute asked about ('for', 'category')")
+    text: str
+    options: list[str] = Field(description="What the shopper may answer: each is a message to send as it is")
+
+
 class RecommendationList(BaseModel):
     """The reply to one chat turn."""
 
     message: str
     items: list[RecommendedItem]
     metadata: ReplyMetadata
+    question: ClarifyingQuestion | None = Field(
+        default=None, description="Asked with the best guesses, when the answer would narrow them most"
+    )
 
 
 class StreamEvent(BaseModel):

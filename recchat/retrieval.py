@@ -15,6 +15,7 @@ import logging
 import math
 import re
 import time
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,7 +35,8 @@ from recchat.config import RetrievalSettings
 from recchat.embeddings import Encoder, cached_encoder
 from recchat.errors import VectorStoreError
 from recchat.models import Constraints, Item
-from recchat.understanding import detect_language, is_cjk
+from recchat.understanding.chinese import detect_language, is_cjk
+from recchat.understanding.lexicon import number
 
 if TYPE_CHECKING:
     from recchat.crosslingual import CrossLingualBridge
@@ -256,6 +258,8 @@ def item_matches(item: Item, constraints: Constraints) -> bool:
         return False
     if item.id in constraints.excluded_ids:
         return False
+    if unmet_facets(item, constraints):
+        return False
     if constraints.excluded_terms:
         facts = " ".join([item.title, item.category, *map(str, _flat(item.attributes.values()))]).lower()
         for term in constraints.excluded_terms:
@@ -264,6 +268,51 @@ def item_matches(item: Item, constraints: Constraints) -> bool:
             if re.search(rf"{boundary}{re.escape(term.lower())}", facts):
                 return False
     return True
+
+
+def unmet_facets(item: Item, constraints: Constraints) -> list[str]:
+    """The hard facets and numeric limits an item does not meet, as 'facet: wanted' (an item without a facet's
+    attribute meets it; one without a numeric attribute does not meet its limit, as with prices)."""
+    unmet = []
+    for facet, allowed in constraints.facets.items():
+        held = item.attributes.get(facet)
+        if held is not None and not allowed_values(allowed).intersection(_held(held)):
+            unmet.append(f"{facet}: {', '.join(allowed[:2])}")
+    for facet, (low, high) in constraints.ranges.items():
+        value = number(item.attributes.get(facet, ""))
+        if value is None or low is not None and value < low or high is not None and value > high:
+            unmet.append(f"{facet}: {_shown_range(low, high)}")
+    return unmet
+
+
+def preference_match(item: Item, preferences: dict[str, list[str]]) -> float:
+    """The share of wished facets (colour, material...) the item matches, 0..1; ranks matching items first."""
+    if not preferences:
+        return 0.0
+    matched = sum(
+        bool(allowed_values(allowed).intersection(_held(item.attributes.get(facet, "")))) for facet, allowed in
+        preferences.items()
+    )
+    return matched / len(preferences)
+
+
+@functools.lru_cache(maxsize=1024)
+def _allowed(allowed: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(value.lower() for value in allowed)
+
+
+def allowed_values(allowed: list[str]) -> frozenset[str]:
+    return _allowed(tuple(allowed))
+
+
+def _held(value: object) -> set[str]:
+    return {str(part).strip().lower() for part in (value if isinstance(value, list) else [value])}
+
+
+def _shown_range(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"{low:g}-{high:g}"
+    return f"at least {low:g}" if low is not None else f"at most {high:g}"
 
 
 def _flat(values: Iterable) -> Iterable:
@@ -295,6 +344,14 @@ class Retriever:
             self._prices[None].append(price)
         for prices in self._prices.values():
             prices.sort()
+        self._values: dict[str, Counter[str]] = defaultdict(Counter)
+        """Per attribute, how many items hold each value (lower-cased), to estimate the share a facet lets pass."""
+        self._count_values(catalog)
+
+    def _count_values(self, items: Iterable[Item]) -> None:
+        for item in items:
+            for key, value in item.attributes.items():
+                self._values[key].update(_held(value))
 
     def add_items(self, items: Iterable[Item]) -> None:
         """Know new catalog items' prices, and index them in the bridge (the index and catalog are updated by the
@@ -306,9 +363,11 @@ class Retriever:
             price = item.price if item.price is not None else math.inf
             bisect.insort(self._prices.setdefault(item.category.lower(), []), price)
             bisect.insort(self._prices[None], price)
+        self._count_values(items)
 
     def share(self, constraints: Constraints) -> float:
-        """Fraction of the catalog that passes the category and price constraints."""
+        """Fraction of the catalog that passes the category and price constraints, times the share each hard facet
+        lets pass (as if they were independent)."""
         prices = self._prices.get(constraints.category.lower() if constraints.category else None, [])
         if constraints.min_price is None and constraints.max_price is None:
             matching = len(prices)
@@ -320,7 +379,16 @@ class Retriever:
                 else bisect.bisect_left(prices, math.inf)
             )
             matching = max(0, high - low)
-        return matching / max(1, len(self._prices[None]))
+        total = max(1, len(self._prices[None]))
+        return matching / total * self._facet_share(constraints, total)
+
+    def _facet_share(self, constraints: Constraints, total: int) -> float:
+        share = 1.0
+        for facet, allowed in constraints.facets.items():
+            counts = self._values.get(facet, Counter())
+            without = max(0, total - sum(counts.values()))  # about: a list attribute counts each of its values
+            share *= min(1.0, (without + sum(counts[value] for value in allowed_values(allowed))) / total)
+        return share
 
     def search(
         self, query: str, constraints: Constraints | None = None, k: int | None = None, similar_to: Sequence[str] = (),
@@ -345,7 +413,9 @@ class Retriever:
             if len(found) >= k or window >= total or where_filter(constraints) is None:
                 return found
         # Too selective for a bounded window: let Chroma pre-filter what it can express, then finish here.
-        pushed = self.index.nearest(vector, k * self.settings.overfetch + excluded, where=where_filter(constraints))
+        facets = self._facet_share(constraints, max(1, total))  # what the `where` cannot say is filtered here
+        depth = min(total, math.ceil(k * self.settings.overfetch / max(facets, 1e-6)) + excluded)
+        pushed = self.index.nearest(vector, depth, where=where_filter(constraints))
         return self._filtered(pushed, constraints, k)
 
     @property

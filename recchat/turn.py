@@ -28,7 +28,7 @@ from recchat.llm import Message
 from recchat.llm.guard import GuardedBackend
 from recchat.models import Item, ParsedRequest, RecommendationList, RecommendedItem, ReplyMetadata, StreamEvent
 from recchat.prompts import Prompt
-from recchat.retrieval import Candidate
+from recchat.retrieval import Candidate, unmet_facets
 from recchat.session import Session
 
 
@@ -174,9 +174,14 @@ class Turn:
         return fact_item(candidate, self.request)
 
     def personal(self, item: RecommendedItem) -> RecommendedItem:
-        """The item with why feedback moved it up, if it did."""
-        because = self.because.get(item.id)
-        return item.model_copy(update={"because": because}) if because else item
+        """The item with why feedback moved it up, if it did, and what it misses of the hard facets, if anything (it is
+        shown as the nearest, when nothing has them all)."""
+        update: dict = {"because": self.because[item.id]} if item.id in self.because else {}
+        candidate = next((c for c in self.candidates if c.item.id == item.id), None)
+        unmet = unmet_facets(candidate.item, self.request.constraints) if candidate is not None else []
+        if unmet:
+            update["unmet"] = unmet
+        return item.model_copy(update=update) if update else item
 
     def finish(self) -> Iterator[StreamEvent]:
         """The final list, its items yielded as they are settled: the LLM's picks topped up in ranking order (when

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from recchat.catalog import Catalog
 from recchat.models import ParsedRequest, format_price
+from recchat.understanding.lexicon import CatalogLexicon
 
 
 def wish(request: ParsedRequest, catalog: Catalog) -> str:
@@ -15,13 +16,18 @@ def wish(request: ParsedRequest, catalog: Catalog) -> str:
 
 
 def intro(
-    request: ParsedRequest, wished: str, found: bool, catalog_name: str, currency: str | None, multilingual: bool
+    request: ParsedRequest, wished: str, found: bool, catalog_name: str, currency: str | None, multilingual: bool,
+    lexicon: CatalogLexicon | None = None, nearest: bool = False,
 ) -> str:
-    """The reply's opening line: what was looked for (and what nothing matched), with any notices."""
+    """The reply's opening line: what was looked for (and what nothing matched), with any notices. `nearest`: the
+    items shown miss a hard facet, since none has them all."""
     constraints = request.constraints
+    chinese = request.language == "zh"  # answer in the shopper's language; item facts stay as the catalog has them
     wanted = [wished]
     if constraints.category:
         wanted.append(f"in {constraints.category}")
+    limits = [_range(lexicon, facet, low, high) for facet, (low, high) in constraints.ranges.items()]
+    wanted.extend(limit for limit in limits if limit)
     if constraints.min_price is not None:
         wanted.append(f"from {format_price(constraints.min_price, currency)}")
     if constraints.max_price is not None:
@@ -29,7 +35,6 @@ def intro(
     if constraints.excluded_terms:
         wanted.append("without " + ", ".join(constraints.excluded_terms))
     described = " ".join(wanted)
-    chinese = request.language == "zh"  # answer in the shopper's language; item facts stay as the catalog has them
     notices = []
     if request.language != "en" and not multilingual:
         notices.append(
@@ -38,10 +43,25 @@ def intro(
             "for best results ask in English."
         )
     notices.extend(note[0].upper() + note[1:] + "." for note in request.notes if not note.startswith("Chinese"))
-    if found:
+    if found and nearest:
+        text = (
+            f"没有完全符合（{described}）的商品，这些最接近：" if chinese else
+            f"Nothing in the {catalog_name} catalog matches all of {described}; these are the nearest, each marked "
+            "with what it misses."
+        )
+    elif found:
         text = f"为您找到这些（{described}）：" if chinese else f"Here is what I found for {described}."
     elif chinese:
         text = f"{catalog_name} 目录里没有符合（{described}）的商品。请减少条件或换个说法。"
     else:
         text = f"Nothing in the {catalog_name} catalog matches {described}. Try fewer constraints or other words."
     return " ".join([text, *notices])
+
+
+def _range(lexicon: CatalogLexicon | None, name: str, low: float | None, high: float | None) -> str:
+    """A numeric limit as said back: "weight up to 300", "year 1990-1999"."""
+    facet = lexicon.facets.get(name) if lexicon is not None else None
+    label = facet.label if facet is not None and facet.label else name.replace("_", " ")
+    if low is not None and high is not None:
+        return f"{label} {low:g}-{high:g}"
+    return f"{label} from {low:g}" if low is not None else f"{label} up to {high:g}" if high is not None else ""

@@ -29,7 +29,7 @@ from recchat.errors import (
 )
 from recchat.facts import fact_phrases, fact_reason
 from recchat.models import Constraints, Item
-from recchat.understanding import MAX_QUERY_WORDS, RequestParser
+from recchat.understanding import MAX_SUBJECT_WORDS, RequestParser
 from ui.app import UNEXPECTED, Engines, TabState, respond
 
 
@@ -138,7 +138,7 @@ def test_follow_ups_do_not_grow_the_query_without_limit(bot):
     bot.chat("a warm winter coat", session)
     for turn in range(40):
         reply = bot.chat(f"something else, maybe wool{turn} or down{turn}", session)
-    assert len(reply.metadata.request.query.split()) <= MAX_QUERY_WORDS
+    assert len(reply.metadata.request.query.split()) <= MAX_SUBJECT_WORDS
     assert "wool39" in reply.metadata.request.query  # the newest words are the ones kept
 
 

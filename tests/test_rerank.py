@@ -14,7 +14,12 @@ from recchat.models import Constraints, Item
 from recchat.rerank import CatalogScorer, FeedbackModel, RankingContext, Reranker, default_scorers
 from recchat.retrieval import Candidate
 
-ITEMS = [Item(id=f"i{n}", title=f"Item {n}", category="a" if n < 4 else "b", price=10.0 * (n + 1)) for n in range(8)]
+ITEMS = [
+    Item(id=f"i{n}", title=f"Item {n}", category="a" if n < 4 else "b", price=10.0 * (n + 1),
+         attributes={"color": "red" if n % 3 else "blue"})
+    for n in range(8)
+]
+WISHED = {"color": ["blue"]}
 
 
 def unit_vectors(n: int, dim: int = 8, seed: int = 0) -> np.ndarray:
@@ -268,10 +273,12 @@ def test_every_scorer_gives_one_finite_score_per_candidate_and_its_weight_turns_
     assert hasattr(m.settings, scorer.weight)  # one scorer per weight
     pool = [Candidate(item, 0.5) for item in ITEMS]
     ranked = Reranker(m, m.settings, -1.0, scorers=[scorer]).rank(
-        pool, m.vectors[1], Constraints(), 8, user_id="u", session_id="s", references=["i3"]
+        pool, m.vectors[1], Constraints(), 8, user_id="u", session_id="s", references=["i3"], preferences=WISHED
     )
     assert sorted(r.candidate.item.id for r in ranked) == sorted(item.id for item in ITEMS)
-    context = RankingContext(m, m.settings, m.users["u"], [(m.users["u"], 1.0)], ["i3"], m.vectors[1])
+    context = RankingContext(
+        m, m.settings, m.users["u"], [(m.users["u"], 1.0)], ["i3"], m.vectors[1], preferences=WISHED
+    )
     if isinstance(scorer, CatalogScorer):
         context.catalog_scores[scorer.weight] = scorer.catalog_scores(context)
     context.positions = np.arange(8)

@@ -1,6 +1,6 @@
 import pytest
 
-from recchat.understanding import RequestParser, detect_language
+from recchat.understanding import CatalogLexicon, RequestParser, detect_language
 
 
 @pytest.fixture(scope="module")
@@ -34,18 +34,20 @@ def test_follow_ups_refine_the_previous_request(parser, products):
     assert cheaper.constraints.max_price == pytest.approx(min(i.price for i in shown) - 0.01)
     assert parser.parse("not black", first, shown).constraints.excluded_terms == ["black"]
     assert parser.parse("something else", first, shown).constraints.excluded_ids == sorted(i.id for i in shown)
-    assert parser.parse("in wool", first, shown).query == "winter coat in wool"
+    assert parser.parse("in wool", first, shown).query == "winter coat wool"
     pricier = parser.parse("more expensive", first, shown)
     assert pricier.constraints.min_price == pytest.approx(max(i.price for i in shown) + 0.01)
     turned = parser.parse("more expensive", cheaper, shown)  # after "cheaper": the old upper limit goes
     assert turned.constraints.max_price is None and turned.constraints.min_price == pricier.constraints.min_price
 
 
-def test_a_new_subject_starts_over(parser, products):
-    first = parser.parse("a winter coat under $150 not black")
+def test_a_new_subject_starts_over_keeping_whom_it_is_for_and_the_budget(products):
+    parser = RequestParser(products.categories(), lexicon=CatalogLexicon.from_items(products))
+    first = parser.parse("a winter coat for my wife under $150 not black")
     second = parser.parse("running shoes for the gym", first, [products["P0001-down-parka"]])
     assert not second.follow_up and second.constraints.category == "shoes"
-    assert second.constraints.max_price is None and second.constraints.excluded_terms == []
+    assert second.constraints.max_price == 150 and second.constraints.excluded_terms == []
+    assert second.constraints.facets == {"for": ["women", "unisex"]} and second.preferences == {}
 
 
 def test_exclusions_skip_non_terms(parser):

@@ -36,8 +36,10 @@ class Reranker:
     def rank(
         self, pool: Sequence[Candidate], query_vector: np.ndarray, constraints: Constraints, k: int,
         user_id: str | None = None, session_id: str | None = None, references: Iterable[str] = (),
+        preferences: dict[str, list[str]] | None = None,
     ) -> list[Ranked]:
-        """The k best candidates. `references` are items the user named as liked in the request."""
+        """The k best candidates. `references` are items the user named as liked in the request; `preferences` the
+        facet values it wishes for."""
         model, settings = self.model, self.settings
         weighted = [(scorer, getattr(settings, scorer.weight)) for scorer in self.scorers]
         active = [(scorer, weight) for scorer, weight in weighted if weight]
@@ -45,7 +47,9 @@ class Reranker:
             user = model.users.get(user_id) if user_id else None
             session = model.sessions.get(session_id) if session_id else None
             profiles = [(profile, scale) for profile, scale in ((user, 1.0), (session, settings.session)) if profile]
-            context = RankingContext(model, settings, user, profiles, list(references), query_vector)
+            context = RankingContext(
+                model, settings, user, profiles, list(references), query_vector, preferences=preferences or {}
+            )
 
             positions = [model.position[c.item.id] for c in pool if c.item.id in model.position]
             for scorer, _ in active:

@@ -15,6 +15,7 @@ import numpy as np
 from recchat.collaborative import history_weights
 from recchat.config import RerankSettings
 from recchat.rerank.profiles import Profile, Scaled
+from recchat.retrieval import preference_match
 
 if TYPE_CHECKING:
     from recchat.rerank.state import FeedbackModel
@@ -38,6 +39,8 @@ class RankingContext:
     """The candidates' catalog positions."""
     similarity: np.ndarray = field(default_factory=lambda: np.zeros(0))
     """The candidates' cosine similarity to the request, clipped to 0..1."""
+    preferences: dict[str, list[str]] = field(default_factory=dict)
+    """The request's soft facets: the catalog values wished for, by attribute."""
 
 
 class Scorer(Protocol):
@@ -75,6 +78,19 @@ class Similarity(ImpersonalScorer):
 
     def score(self, context: RankingContext) -> np.ndarray:
         return context.similarity
+
+
+class Preferences(ImpersonalScorer):
+    """The share of the facets the request wishes for (colour, material...) that the item matches: what the shopper
+    said "preferably" of ranks first."""
+
+    weight = "preferences"
+
+    def score(self, context: RankingContext) -> np.ndarray:
+        if not context.preferences:
+            return np.zeros(len(context.positions))
+        items = (context.model.catalog[context.model.ids[p]] for p in context.positions)
+        return np.array([preference_match(item, context.preferences) for item in items])
 
 
 class Preference(PersonalScorer):
@@ -232,6 +248,6 @@ class Exploration(ImpersonalScorer):
 def default_scorers(settings: RerankSettings) -> list[Scorer]:
     """Every weighted part of `RerankSettings`; the collaborative ones draw candidates in this order."""
     return [
-        Similarity(), Preference(), Category(), CoOccurrenceScorer(), LearnedScorer(), SequentialScorer(), Price(),
-        Popularity(), Exploration(settings.seed),
+        Similarity(), Preferences(), Preference(), Category(), CoOccurrenceScorer(), LearnedScorer(),
+        SequentialScorer(), Price(), Popularity(), Exploration(settings.seed),
     ]

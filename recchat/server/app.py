@@ -31,7 +31,7 @@ from recchat.chat import RecChat
 from recchat.config import PROJECT_ROOT, ApiSettings
 from recchat.errors import FeedbackStoreError, InvalidArgumentError, RecChatError, UnknownItemError, UnknownSessionError
 from recchat.feedback import KIND_ALIASES
-from recchat.models import Constraints, Item, RecommendationList, field_errors_text
+from recchat.models import Constraints, Item, RecommendationList, ShoppingState, field_errors_text
 from recchat.retrieval import item_matches
 from recchat.server import errors
 from recchat.server.metrics import Metrics
@@ -162,6 +162,12 @@ def api_routes(bot: RecChat, settings: ApiSettings, metrics: Metrics) -> APIRout
     @routes.post("/sessions", status_code=201)
     def new_session(body: SessionRequest | None = None) -> SessionCreated:
         return SessionCreated(session_id=bot.new_session(user_id=body.user_id if body else None))
+
+    @routes.delete("/sessions/{session_id}/state/{entry}")
+    def release_state(session_id: str, entry: str) -> ShoppingState:
+        """Take one entry out of the session's dialogue state (a facet such as 'color', or 'category', 'price',
+        'subject'...): the next turn no longer reads it. Answers with the state as it is now."""
+        return bot.release(known_session(session_id), entry)
 
     @routes.post("/feedback")
     def feedback(body: FeedbackRequest) -> FeedbackRecorded:
