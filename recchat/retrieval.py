@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import chromadb
@@ -37,9 +37,6 @@ from recchat.errors import VectorStoreError
 from recchat.models import Constraints, Item
 from recchat.understanding.chinese import detect_language, is_cjk
 from recchat.understanding.lexicon import number
-
-if TYPE_CHECKING:
-    from recchat.crosslingual import CrossLingualBridge
 
 UPSERT_BATCH = 1000  # Chroma accepts at most 5461 per call; smaller batches give a smoother progress bar
 REFERENCE_TEXT_WEIGHT = 0.5
@@ -323,12 +320,28 @@ def _flat(values: Iterable) -> Iterable:
             yield value
 
 
+class Bridge(Protocol):
+    """What retrieval needs of a reader of other languages (`crosslingual.CrossLingualBridge`): named here, so that
+    the two modules do not import each other."""
+
+    @property
+    def ready(self) -> bool: ...
+
+    def start(self) -> object: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+    def nearest_ids(self, request: str) -> list[str]: ...
+
+    def add_items(self, items: Iterable[Item]) -> None: ...
+
+
 class Retriever:
     """Query text + constraints -> the best matching catalog items."""
 
     def __init__(
         self, catalog: Catalog, index: VectorIndex, settings: RetrievalSettings,
-        bridge: CrossLingualBridge | None = None,
+        bridge: Bridge | None = None,
     ):
         """`bridge`: reads requests the index's English-only encoder cannot (see `crosslingual.py`)."""
         self.catalog = catalog
