@@ -219,23 +219,12 @@ class ReplyMetadata(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
-class ClarifyingQuestion(BaseModel):
-    """One short question on a facet the shopper has not stated, where the items found split on it."""
-
-    facet: str = Field(description="The attribute asked about ('for', 'category')")
-    text: str
-    options: list[str] = Field(description="What the shopper may answer: each is a message to send as it is")
-
-
 class RecommendationList(BaseModel):
     """The reply to one chat turn."""
 
     message: str
     items: list[RecommendedItem]
     metadata: ReplyMetadata
-    question: ClarifyingQuestion | None = Field(
-        default=None, description="Asked with the best guesses, when the answer would narrow them most"
-    )
 
 
 class StreamEvent(BaseModel):
