@@ -204,6 +204,23 @@ def cmd_eval_offline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_converse(args: argparse.Namespace) -> int:
+    from recchat.evaluation.converse import CATALOGS, run_converse
+
+    names = CATALOGS if args.catalogs == "all" else (args.catalogs,)
+    for name in names:
+        out = Path(args.out) if args.out else None
+        if out and len(names) > 1:  # one folder per catalog under the one given
+            out = out / f"converse-{name}"
+        _, paths = run_converse(
+            _settings(args), name, targets=args.targets, seed=args.seed, llm=args.llm, out_dir=out,
+            progress=sys.stderr.isatty(),
+        )
+        print(paths["markdown"].read_text(encoding="utf-8").split("## Protocol")[0].rstrip())
+        print(f"\nreport: {paths['json']}, {paths['markdown']}, {paths['plot']}\n")
+    return 0
+
+
 def _feedback_store(settings):
     from recchat.feedback import open_feedback_store
 
@@ -362,6 +379,18 @@ def build_parser() -> argparse.ArgumentParser:
     offline.add_argument("--systems", default=",".join(OFFLINE_SYSTEMS), help="comma-separated")
     offline.add_argument("--out", help="report folder (default: eval-results/offline-DATASET)")
     offline.set_defaults(run=cmd_eval_offline)
+    converse = eval_commands.add_parser(
+        "converse", help="simulated shoppers: success per turn as a target's attributes are revealed one by one"
+    )
+    converse.add_argument(  # not dest "catalog": that would become the configured catalog, and "all" is none
+        "--catalog", dest="catalogs", default="products",
+        help="products, products-zh, movies (built on first use), all (the three), or a .jsonl/.csv catalog file",
+    )
+    converse.add_argument("--targets", type=int, default=60, help="seeded random sample of target items")
+    converse.add_argument("--seed", type=int, default=0)
+    converse.add_argument("--llm", action="store_true", help="let the configured LLM explain (default: off)")
+    converse.add_argument("--out", help="report folder (default: eval-results/converse-CATALOG)")
+    converse.set_defaults(run=cmd_eval_converse)
     replay = eval_commands.add_parser(
         "replay", help="feedback replay on MovieLens: HR/NDCG@10 after 1-3 feedback turns"
     )

@@ -10,14 +10,16 @@ from __future__ import annotations
 import re
 
 ZH_YUAN = r"(?:元|块钱?|美元|美金)?"
-ZH_MAX = re.compile(rf"(?:低于|不超过|少于|以内)\s*(\d+){ZH_YUAN}|(\d+)\s*{ZH_YUAN}\s*(?:以下|以内)")
-ZH_MIN = re.compile(rf"(?:高于|(?<!不)超过|至少)\s*(\d+){ZH_YUAN}|(\d+)\s*{ZH_YUAN}\s*以上")
+ZH_MAX = re.compile(
+    rf"(?:低于|不超过|不要超过|别超过|不能超过|少于|以内|预算(?:是|在|有)?)\s*(\d+){ZH_YUAN}|(\d+)\s*{ZH_YUAN}\s*(?:以下|以内)"
+)
+ZH_MIN = re.compile(rf"(?:高于|(?<![不要别能])超过|至少)\s*(\d+){ZH_YUAN}|(\d+)\s*{ZH_YUAN}\s*以上")
 # "100到200元", "100-200元之间", "价格在100和200之间": two amounts joined by 到/至/和/-, then 元 or 之间, which make
 # them a price range (a bare "100-200" may be a size or a model number).
 ZH_RANGE = re.compile(
     rf"(?:价格)?在?\s*(\d+)\s*{ZH_YUAN}\s*(?:到|至|和|与|-|~|—)\s*(\d+)\s*(?:(?:元|块钱?)\s*(?:之间)?|之间)"
 )
-ZH_EXCLUDE = re.compile(r"(?:不要|不想要|除了|别要?|不是)\s*((?:(?!的)[\u4e00-\u9fff]){1,4})")
+ZH_EXCLUDE = re.compile(r"(?:不要|不想要|除了|别要?|不是)(?!超过|高于|低于|太贵)\s*((?:(?!的)[\u4e00-\u9fff]){1,4})")
 LATIN_WORD = re.compile(  # a number followed by 元/以下... is read by ZH_MAX/ZH_MIN instead
     r"[A-Za-z$€£¥￥][A-Za-z0-9$€£¥￥.,'-]*"
     r"|(?<![\d.,])(?<!低于)(?<!少于)(?<!高于)(?<!超过)(?<!至少)(?<!到|至|和|与|-|~|—)\d[\d.,]*"

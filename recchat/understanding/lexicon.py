@@ -212,8 +212,13 @@ class Mention:
 class CatalogLexicon:
     """Facets and kinds of one catalog. Build with `from_items`; `add_items` keeps it current."""
 
-    def __init__(self, facets: dict[str, Facet], kinds: dict[str, str], cjk_kinds: dict[str, str]):
+    def __init__(
+        self, facets: dict[str, Facet], kinds: dict[str, str], cjk_kinds: dict[str, str],
+        spread: frozenset[str] = frozenset(),
+    ):
         self.facets = facets
+        self.spread = spread
+        """Latin title words found across the categories: brands and product lines, which come before the kind."""
         self.kinds = kinds
         """Latin title word -> its category."""
         self.cjk_kinds = cjk_kinds
@@ -237,7 +242,7 @@ class CatalogLexicon:
         value_words = {
             word for facet in facets.values() for value in facet.values for word in words(value)
         } | {word for facet in facets.values() if facet.kind == "boolean" for word in words(facet.label)}
-        return cls(facets, _kinds(items, value_words), _cjk_kinds(items))
+        return cls(facets, _kinds(items, value_words), _cjk_kinds(items), _spread(items))
 
     # --- what a catalog item holds -----------------------------------------------------------
 
@@ -253,8 +258,12 @@ class CatalogLexicon:
         title = item.title
         if is_cjk_text(title):
             return next((kind for kind in sorted(self.cjk_kinds, key=len, reverse=True) if title.endswith(kind)), "")
-        found = [word for word in words(title) if self.kinds.get(_singular(word, self.kinds)) == item.category]
-        return " ".join(found)
+        said = words(title)
+        after = max((position + 1 for position, word in enumerate(said) if word in self.spread), default=0)
+        tail = said[after:]  # "Northwind Summit | Down Parka": what follows the brand and the line
+        if any(self.kinds.get(_singular(word, self.kinds)) == item.category for word in tail):
+            return " ".join(tail)
+        return " ".join(word for word in said if self.kinds.get(_singular(word, self.kinds)) == item.category)
 
     # --- what a message says ------------------------------------------------------------------
 
@@ -418,6 +427,16 @@ def _kinds(items: list[Item], value_words: set[str]) -> dict[str, str]:
         if total >= MIN_KIND_ITEMS and count >= KIND_PURITY * total and word not in value_words and len(word) > 2:
             kinds[word] = category
     return kinds
+
+
+def _spread(items: list[Item]) -> frozenset[str]:
+    """Latin title words found in half the categories or more (two at least): brands and lines, not kinds."""
+    categories = {item.category for item in items}
+    seen: dict[str, set[str]] = defaultdict(set)
+    for item in items:
+        for word in words(item.title):
+            seen[word].add(item.category)
+    return frozenset(word for word, found in seen.items() if len(found) >= max(2, len(categories) / 2))
 
 
 def _cjk_kinds(items: list[Item]) -> dict[str, str]:

@@ -46,7 +46,9 @@ ZERO_WIDTH = re.compile("[\u200b-\u200f\u2060\ufeff]")
 MAX_TITLE_WORDS = 12
 """Longest title looked for unquoted in a message."""
 MAX_PRICE = re.compile(
-    rf"\b(?:under|below|less than|cheaper than|no more than|at most|up to|max(?:imum)?|within|<=?)\s*{NUMBER}", re.I
+    rf"\b(?:under|below|less than|cheaper than|no more than|at most|up to|max(?:imum)?|within|<=?"
+    rf"|budget(?: is| of)?|(?:can|could|want to) spend(?: up to| at most)?)\s*{NUMBER}",
+    re.I,
 )
 MIN_PRICE = re.compile(rf"\b(?:over|above|more than|at least|min(?:imum)?|>=?)\s*{NUMBER}", re.I)
 RANGE = re.compile(rf"\bbetween\s*{NUMBER}\s*(?:and|-|to)\s*{NUMBER}", re.I)
@@ -63,6 +65,8 @@ NOT_A_TERM = {
     "so", "the", "that", "this", "it", "i", "want", "like", "just", "only", "else",
 }
 QUOTED = re.compile(r'"[^"]+"|“[^”]+”|「[^」]+」')
+NOT_TOO = re.compile(r"\bnot (?:too|very|that|so) (?:pricey|expensive|costly|dear)\b", re.I)
+"""A wish about price that sets no limit ("not too pricey, under $460"): neither an exclusion nor "cheaper"."""
 CHEAPER = re.compile(r"\b(cheaper|less expensive|lower price|more affordable|too expensive|budget)\b|便宜", re.I)
 PRICIER = re.compile(r"\b(more expensive|pricier|higher[- ]end|premium|fancier)\b|更贵|高档", re.I)
 MORE_LIKE_THIS = re.compile(
@@ -235,6 +239,7 @@ class RequestParser:
             else:
                 stated[bound] = amount
         excluded_terms: list[str] = []
+        remainder = NOT_TOO.sub(" ", remainder)
         for match in EXCLUDE.finditer(remainder):
             term = match.group(1).lower()
             if term not in NOT_A_TERM:
