@@ -89,7 +89,7 @@ class RecChat:
         self.lexicon = CatalogLexicon.from_items(catalog)
         self.parser = self._parser()
         self.prompt = prompt or load_prompt(settings.chat.prompt, settings.chat.prompt_version)
-        self._currency = next((item.currency for item in catalog if item.price is not None), None)
+        self.catalog_currency = next((item.currency for item in catalog if item.price is not None), None)
         self.llm = GuardedBackend(settings, backend)
         self.sessions = Sessions(settings.chat.max_sessions)
 
@@ -308,7 +308,8 @@ class RecChat:
         wished = wish(request, self.catalog)
         nearest = any(unmet_facets(candidate.item, request.constraints) for candidate in candidates)
         opening = intro(
-            request, wished, bool(candidates), self.catalog.name, self._currency, multilingual, self.lexicon, nearest
+            request, wished, bool(candidates), self.catalog.name, self.catalog_currency, multilingual, self.lexicon,
+            nearest,
         )
         retrieval = self.settings.retrieval
         return Turn(

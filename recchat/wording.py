@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from recchat.catalog import Catalog
-from recchat.models import ParsedRequest, format_price
+from recchat.models import ParsedRequest, ShoppingState, format_price
 from recchat.understanding.lexicon import CatalogLexicon
 
 
@@ -65,3 +65,25 @@ def _range(lexicon: CatalogLexicon | None, name: str, low: float | None, high: f
     if low is not None and high is not None:
         return f"{label} {low:g}-{high:g}"
     return f"{label} from {low:g}" if low is not None else f"{label} up to {high:g}" if high is not None else ""
+
+
+def state_labels(state: ShoppingState, lexicon: CatalogLexicon, currency: str | None) -> list[tuple[str, str]]:
+    """What a conversation's state holds, as (entry, label) pairs a shopper reads and may take away one by one (the
+    UI's chips; `RecChat.release` takes the entry)."""
+    labels = [("subject", f"Looking for: {state.subject}")] if state.subject else []
+    labels += [("category", f"Category: {state.category}")] if state.category else []
+    for name, values in state.wants.items():
+        facet = lexicon.facets.get(name)
+        label = "for" if facet is not None and facet.kind == "audience" else facet.label if facet else name
+        shown = "yes" if facet is not None and facet.kind == "boolean" else ", ".join(values)
+        only = " (only)" if name in state.required else ""
+        labels.append((name, f"{label[:1].upper()}{label[1:]}: {shown}{only}"))
+    low, high = state.min_price, state.max_price
+    if low is not None or high is not None:
+        limit = [f"from {format_price(low, currency)}"] if low is not None else []
+        limit += [f"up to {format_price(high, currency)}"] if high is not None else []
+        labels.append(("price", "Price: " + " ".join(limit)))
+    for name, (low, high) in state.ranges.items():
+        labels.append((name, _range(lexicon, name, low, high).capitalize()))
+    labels += [("excluded_terms", "Not: " + ", ".join(state.excluded_terms))] if state.excluded_terms else []
+    return labels

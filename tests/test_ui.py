@@ -7,7 +7,18 @@ import asyncio
 
 import pytest
 
-from ui.app import ANY_CATEGORY, Engines, TabState, card_html, categories, chat_text, new_session, rate, respond
+from ui.app import (
+    ANY_CATEGORY,
+    Engines,
+    TabState,
+    card_html,
+    categories,
+    chat_text,
+    drop_chip,
+    new_session,
+    rate,
+    respond,
+)
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +146,21 @@ def test_a_price_the_boxes_would_refuse_is_a_readable_error_from_gradios_api(eng
     history, state, _ = ask(engines, "I want a winter coat", low=low, high=high)[-1]
     assert history[-1]["content"].startswith("Sorry: the price boxes take amounts of 0 or more")
     assert state.items == []
+
+
+def test_the_state_shows_as_chips_and_a_chip_taken_away_is_not_read_again(engines):
+    _, state, _ = ask(engines, "a coat for my wife in red")[-1]
+    chips = dict(state.chips)
+    assert chips["for"] == "For: women" and chips["color"] == "Color: red" and "category" in chips
+    state, status = drop_chip(engines, "color", state, "products")
+    assert "color" not in dict(state.chips) and "Removed Color: red" in status
+    _, after, _ = ask(engines, "under $300", state)[-1]
+    assert "color" not in dict(after.chips) and dict(after.chips)["price"] == "Price: up to $300"
+    assert drop_chip(engines, "color", after, "products")[1].startswith("Sorry: the session's state holds no 'color'")
+    assert drop_chip(engines, "color", TabState(), "products")[1] == "Ask for something first."
+
+
+def test_a_card_shown_as_the_nearest_says_what_it_misses(engines):
+    _, state, _ = ask(engines, "a tent for my son")[-1]  # no tent is for kids
+    assert state.items and all(item["unmet"] for item in state.items)
+    assert "Nearest, but not for: kids" in card_html(state.items[0])

@@ -143,6 +143,25 @@ def test_a_disliked_item_disappears(page):
     shot(page, "3-disliked-gone")
 
 
+def test_the_state_shows_as_chips_above_the_answer_and_one_can_be_taken_away(page):
+    ask(page, "a coat for my wife in red")
+    chips = page.locator(".rc-chip")
+    assert any("For: women" in text for text in chips.all_inner_texts())
+    assert any("Color: red" in text for text in chips.all_inner_texts())
+    shot(page, "4-chips")
+    page.locator(".rc-chip", has_text="Color: red").click()
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Removed')", timeout=20_000)
+    page.wait_for_function(  # the chips are drawn again from the new state
+        "() => ![...document.querySelectorAll('.rc-chip')].some(c => c.innerText.includes('Color'))", timeout=20_000
+    )
+    assert any("For: women" in text for text in page.locator(".rc-chip").all_inner_texts())
+    ask(page, "under $300")
+    texts = page.locator(".rc-chip").all_inner_texts()
+    assert any("Price: up to $300" in text for text in texts) and not any("Color" in text for text in texts)
+    assert any("For: women" in text for text in texts)
+    shot(page, "4-chip-removed")
+
+
 def test_switching_to_movies(page):
     page.locator("#catalog input").click()
     page.get_by_role("option", name="movies-ml-100k").click()

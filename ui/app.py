@@ -32,6 +32,7 @@ from recchat.config import Settings  # noqa: E402
 from recchat.errors import InvalidArgumentError, RecChatError  # noqa: E402
 from recchat.models import Constraints, RecommendedItem, field_errors, format_price  # noqa: E402
 from recchat.movies import ensure_movie_catalog  # noqa: E402
+from recchat.wording import state_labels  # noqa: E402
 
 logger = logging.getLogger(__name__)
 MOVIE_DATASETS = {"movies": "ml-1m", "movies-ml-100k": "ml-100k"}
@@ -64,6 +65,9 @@ CSS = """
 .rc-reason {font-size: 0.92rem; margin: 4px 0;}
 .rc-because {font-size: 0.85rem; font-style: italic; color: var(--color-accent);}
 .rc-origin {font-size: 0.75rem; color: var(--body-text-color-subdued);}
+.rc-unmet {font-size: 0.85rem; color: #b45309;}
+.rc-chip {border-radius: 999px !important; white-space: nowrap; flex: 0 0 auto !important; width: auto !important;}
+#chips {flex-wrap: wrap; gap: 6px;}
 .rc-notice {border-left: 4px solid #d97706; padding: 6px 10px; background: rgba(217, 119, 6, 0.08);}
 .rc-card-column > .block {flex-grow: 1 !important;}
 .rc-card-column .html-container, .rc-card-column .prose {height: 100%;}
@@ -82,6 +86,8 @@ class TabState:
 
     sessions: dict[str, str] = field(default_factory=dict)
     items: list[dict] = field(default_factory=list)
+    chips: list[tuple[str, str]] = field(default_factory=list)
+    """The conversation's state as (entry, label): what the next message builds on, each removable."""
 
 
 class Engines:
@@ -135,7 +141,8 @@ async def respond(
                     | {"facts": [f for f in bot.catalog[item.id].facts() if not f.startswith("price:")]}
                     for item in event.reply.items
                 ]
-                state = TabState(dict(state.sessions), items)  # a new object, so Gradio sees the change and redraws
+                chips = state_labels(event.reply.metadata.request.state, bot.lexicon, bot.catalog_currency)
+                state = TabState(dict(state.sessions), items, chips)  # a new object: Gradio sees the change, redraws
                 meta = event.reply.metadata
                 notice = "" if meta.source == "llm" else (
                     "These picks come from search alone: the language model is off, down, or gave no usable answer. "
@@ -189,6 +196,22 @@ def rate(engines: Engines, kind: str, item_id: str, state: TabState | None, cata
     return f"Noted: you like {title}. Ask again (\"more like that\") to see the effect."
 
 
+def drop_chip(engines: Engines, entry: str, state: TabState | None, catalog: str) -> tuple[TabState, str]:
+    """Take one entry out of the conversation's state (a chip's x); the tab state to show and the status line."""
+    state = state or TabState()
+    session = state.sessions.get(catalog)
+    label = dict(state.chips).get(entry, entry)
+    if session is None:
+        return state, "Ask for something first."
+    try:
+        bot = engines[catalog]
+        kept = bot.release(session, entry)
+    except RecChatError as error:
+        return state, f"Sorry: {error}"
+    chips = state_labels(kept, bot.lexicon, bot.catalog_currency)
+    return TabState(dict(state.sessions), state.items, chips), f"Removed {label}: your next message will not use it."
+
+
 def new_session(state: TabState | None, catalog: str) -> tuple[list[dict], TabState, str]:
     """Forget this tab's conversation in this catalog (the feedback given stays with the old session's user)."""
     sessions = dict(state.sessions) if state else {}
@@ -216,6 +239,7 @@ def card_html(item: dict) -> str:
         f"<div class='rc-reason'>{html.escape(shown.reason)}</div>",
         f"<div class='rc-origin' data-source='{shown.reason_source}'>{REASON_ORIGINS[shown.reason_source]}</div>",
         f"<div class='rc-because'>{html.escape(shown.because)}</div>" if shown.because else "",
+        f"<div class='rc-unmet'>Nearest, but not {html.escape('; '.join(shown.unmet))}</div>" if shown.unmet else "",
         "</div>",
     ]
     return "".join(parts)
@@ -256,6 +280,11 @@ def build_app(engines: Engines, catalogs: list[str]) -> gr.Blocks:
         @gr.render(inputs=[state, catalog])
         def cards(tab: TabState | None, shop: str):
             items = tab.items if tab else []
+            with gr.Row(elem_id="chips"):  # what the next message builds on; x takes one away
+                for entry, label in tab.chips if tab else []:
+                    chip = gr.Button(f"{label} ×", size="sm", min_width=40, scale=0, elem_classes=["rc-chip"])
+                    chip.click(lambda tab, shop, entry=entry: drop_chip(engines, entry, tab, shop), [state, catalog],
+                               [state, status])
             with gr.Row(equal_height=True, elem_id="cards"):
                 for item in items:
                     with gr.Column(min_width=220, elem_classes=["rc-card-column"]):

@@ -144,7 +144,8 @@ def request_parts(state: ShoppingState, lexicon: CatalogLexicon) -> tuple[str, C
         values = list(dict.fromkeys(value for term in said for value in lexicon.values_for(name, term)))
         (hard if facet.hard or name in state.required else soft)[name] = values
         if facet.kind == "audience":
-            after.append(" ".join(dict.fromkeys(lexicon.values_for(name, said[0])[:1] or said)))
+            value = (lexicon.values_for(name, said[0])[:1] or said)[0]
+            after.append(value if is_cjk_text(value) else f"for {value}")  # "navy sweater for men"
         elif facet.kind == "boolean":
             before.append(facet.label)
         elif facet.kind == "colour":  # "navy down parka": the colour first, as people say it
