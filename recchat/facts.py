@@ -96,7 +96,13 @@ def asks_about_price(request: ParsedRequest) -> bool:
     return limited or bool(PRICE_WORDS.intersection(_WORD.findall(request.query.lower())))
 
 
+CSV_BOOLEANS = {"true": True, "false": False, "yes": True, "no": False}
+"""How spreadsheets write booleans: "electric: FALSE" is no fact to quote, "electric" is."""
+
+
 def _phrase(key: str, value: object) -> str | None:
+    if isinstance(value, str) and value.strip().lower() in CSV_BOOLEANS:
+        value = CSV_BOOLEANS[value.strip().lower()]
     if value is False:
         return None
     name = key.replace("_", " ")

@@ -289,3 +289,11 @@ def test_without_the_state_each_message_is_read_alone(tmp_path, encoder):
     bot.chat("a down parka", session)
     alone = bot.chat("it's for women", session)
     assert not alone.metadata.request.follow_up and alone.metadata.request.constraints.category is None
+
+
+def test_bad_input_booleans_written_by_a_spreadsheet_are_no_reason(furniture):
+    from recchat.facts import fact_phrases
+
+    folding = next(item for item in furniture if item.attributes["foldable"] == "yes")
+    fixed = next(item for item in furniture if item.attributes["foldable"] == "no")
+    assert "foldable" in fact_phrases(folding) and not any("foldable" in p for p in fact_phrases(fixed))
