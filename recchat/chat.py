@@ -41,6 +41,7 @@ from recchat.retrieval import Candidate, Retriever, preference_match, synced_ind
 from recchat.session import Session, Sessions, check_id
 from recchat.turn import Turn, elapsed_ms, llm_task
 from recchat.understanding import CatalogLexicon, RequestParser, check_message, check_turn_arguments, release
+from recchat.understanding.model_reading import read_with_model
 from recchat.wording import intro, wish
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class RecChat:
         self.lexicon = CatalogLexicon.from_items(catalog)
         self.parser = self._parser()
         self.prompt = prompt or load_prompt(settings.chat.prompt, settings.chat.prompt_version)
+        self.state_prompt = load_prompt("read-state")
         self.catalog_currency = next((item.currency for item in catalog if item.price is not None), None)
         self.llm = GuardedBackend(settings, backend)
         self.sessions = Sessions(settings.chat.max_sessions)
@@ -291,7 +293,12 @@ class RecChat:
         if self.parser.multilingual != multilingual:
             self.parser = self._parser(multilingual)
         previous = session.last_request if self.settings.chat.dialogue_state else None
-        request = self.parser.parse(message, previous, shown, liked)
+        reader, model_read, timings = self.settings.chat.state_reader, None, {}
+        if reader != "rules":  # the model reads the facets too (model_reading.py); the rules read all the rest
+            reading = time.perf_counter()
+            model_read = read_with_model(self.llm, self.state_prompt, self.lexicon, message)
+            timings["state_reading_ms"] = elapsed_ms(reading)
+        request = self.parser.parse(message, previous, shown, liked, model_read, model_only=reader == "model")
         if request.language != "en" and not multilingual:
             self.read_other_languages()  # for the next request: this one is read through the glossary
         if exclude_ids:  # for this turn and its follow-ups
@@ -315,7 +322,8 @@ class RecChat:
         return Turn(
             message=message, session=session, request=request, parsed=parsed, candidates=candidates, because=because,
             hidden=hidden, intro=opening, started=started, llm_ranks=self.settings.chat.ranking == "llm",
-            min_items=retrieval.min_items, max_items=retrieval.max_items, timings={"retrieval_ms": retrieval_ms},
+            min_items=retrieval.min_items, max_items=retrieval.max_items,
+            timings={"retrieval_ms": retrieval_ms, **timings},
             task=llm_task(self.prompt, candidates, request, wished, self.settings),
         )
 

@@ -137,6 +137,13 @@ class ChatSettings(BaseModel):
         description="Carry the conversation's state from turn to turn (see recchat/understanding/state.py). False "
         "reads each message alone: the ablation `recchat eval converse` compares against.",
     )
+    state_reader: Literal["rules", "model", "both"] = Field(
+        default="rules",
+        description="Who reads what a message says of the catalog's facets: 'rules' (the lexicon), 'model' (the LLM, "
+        "choosing among the facets' values under a grammar: prompts/read-state) or 'both' (the rules, and the model "
+        "for the facets they did not find). Prices, limits, exclusions and kinds are always the rules'. Measured in "
+        "the README: the rules are the default.",
+    )
     max_message_chars: int = Field(default=2000, ge=10, description="Longer messages are refused with an error.")
     max_sessions: int = Field(default=1000, ge=1, description="Sessions kept in memory; the oldest is dropped.")
     prompt: str = Field(default="recommend", description="Prompt name under prompts/.")

@@ -297,3 +297,40 @@ def test_bad_input_booleans_written_by_a_spreadsheet_are_no_reason(furniture):
     folding = next(item for item in furniture if item.attributes["foldable"] == "yes")
     fixed = next(item for item in furniture if item.attributes["foldable"] == "no")
     assert "foldable" in fact_phrases(folding) and not any("foldable" in p for p in fact_phrases(fixed))
+
+
+# --- the model reading the message (chat.state_reader) ---------------------------------------------------------------
+
+def reader_bot(tmp_path, encoder, reader: str, *answers: str) -> tuple[RecChat, ScriptedBackend]:
+    from recchat.config import Settings
+
+    backend = ScriptedBackend(*answers)
+    settings = Settings(data_dir=tmp_path, embedding={"bridge": ""}, chat={"state_reader": reader})
+    return RecChat.from_settings(settings, encoder=encoder, backend=backend), backend
+
+
+def test_the_model_reads_facets_under_a_schema_of_the_catalogs_own_values(lexicon):
+    from recchat.understanding.model_reading import readable_facets, reading_schema
+
+    readable = readable_facets(lexicon)
+    assert readable["for"] == ["women", "men", "kids"] and readable["waterproof"] == ["true"]
+    assert "color" not in readable  # 51 colours: past MAX_ENUM, left to the rules
+    schema = reading_schema(readable)
+    assert schema["properties"]["season"]["enum"] == ["all-season", "winter", "summer", "spring/autumn", None]
+
+
+def test_with_both_the_model_fills_what_the_rules_did_not_find_and_the_rules_win(tmp_path, encoder):
+    answer = '{"season": "winter", "for": "men", "warmth": null, "waterproof": null}'
+    bot, backend = reader_bot(tmp_path, encoder, "both", answer, "not json")
+    reply = bot.chat("a coat for my wife")
+    assert reply.metadata.request.state.wants == {"season": ["winter"], "for": ["women"]}  # the rules' audience wins
+    assert "state_reading_ms" in reply.metadata.timings_ms and "Message: a coat for my wife" in str(backend.calls[0])
+
+
+def test_with_the_model_alone_its_reading_replaces_the_rules_and_a_bad_answer_leaves_the_rules(tmp_path, encoder):
+    bot, _ = reader_bot(tmp_path, encoder, "model", '{"season": null, "for": "kids", "warmth": null, "waterproof": null}')
+    assert bot.chat("a coat for my wife").metadata.request.state.wants == {"for": ["kids"]}
+    broken, _ = reader_bot(tmp_path / "b", encoder, "model", "not json at all")
+    assert broken.chat("a coat for my wife").metadata.request.state.wants == {"for": ["women"]}
+    invented, _ = reader_bot(tmp_path / "c", encoder, "both", '{"for": "aliens", "season": "monsoon"}')
+    assert invented.chat("a coat").metadata.request.state.wants == {}  # values outside the catalog are dropped

@@ -176,11 +176,12 @@ class RequestParser:
 
     def parse(
         self, message: str, previous: ParsedRequest | None = None, shown: list[Item] | None = None,
-        liked: list[str] | None = None,
+        liked: list[str] | None = None, model_read: dict[str, list[str]] | None = None, model_only: bool = False,
     ) -> ParsedRequest:
         """The message as a change of the previous turn's state (`previous.state`), merged (see `state.py`).
         `shown`: the previous reply's items; `liked`: items liked in this session, latest first, which "more like
-        that" refers to (else the first item shown)."""
+        that" refers to (else the first item shown). `model_read`: the facet values the model read in the message
+        (`model_reading.py`): they fill the facets the rules did not find, or with `model_only` replace the rules'."""
         shown = shown or []
         state = previous.state if previous is not None else None
         # Full-width letters, digits and signs read as their plain forms; zero-width characters are dropped.
@@ -253,6 +254,8 @@ class RequestParser:
         excluded_terms += [term for term in excluded_native if term not in excluded_terms]
         said = read_facets(self.lexicon, remainder, chinese, native)
         remainder, native = said.remainder, said.native
+        if model_read is not None:
+            said.wants = dict(model_read) if model_only else {**model_read, **said.wants}
         notes += said.notes
 
         more_like = bool(MORE_LIKE_THIS.search(remainder)) and previous is not None and bool(liked or shown)
