@@ -328,7 +328,8 @@ def test_with_both_the_model_fills_what_the_rules_did_not_find_and_the_rules_win
 
 
 def test_with_the_model_alone_its_reading_replaces_the_rules_and_a_bad_answer_leaves_the_rules(tmp_path, encoder):
-    bot, _ = reader_bot(tmp_path, encoder, "model", '{"season": null, "for": "kids", "warmth": null, "waterproof": null}')
+    kids = '{"season": null, "for": "kids", "warmth": null, "waterproof": null}'
+    bot, _ = reader_bot(tmp_path, encoder, "model", kids)
     assert bot.chat("a coat for my wife").metadata.request.state.wants == {"for": ["kids"]}
     broken, _ = reader_bot(tmp_path / "b", encoder, "model", "not json at all")
     assert broken.chat("a coat for my wife").metadata.request.state.wants == {"for": ["women"]}
