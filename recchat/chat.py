@@ -313,15 +313,15 @@ class RecChat:
         candidates, because = self.candidates(request, session.user_id, session.id)
         retrieval_ms = elapsed_ms(started)
         wished = wish(request, self.catalog)
-        nearest = any(unmet_facets(candidate.item, request.constraints) for candidate in candidates)
+        unmet = {c.item.id: missed for c in candidates if (missed := unmet_facets(c.item, request.constraints))}
         opening = intro(
             request, wished, bool(candidates), self.catalog.name, self.catalog_currency, multilingual, self.lexicon,
-            nearest,
+            bool(unmet),
         )
         retrieval = self.settings.retrieval
         return Turn(
             message=message, session=session, request=request, parsed=parsed, candidates=candidates, because=because,
-            hidden=hidden, intro=opening, started=started, llm_ranks=self.settings.chat.ranking == "llm",
+            unmet=unmet, hidden=hidden, intro=opening, started=started, llm_ranks=self.settings.chat.ranking == "llm",
             min_items=retrieval.min_items, max_items=retrieval.max_items,
             timings={"retrieval_ms": retrieval_ms, **timings},
             task=llm_task(self.prompt, candidates, request, wished, self.settings),

@@ -34,9 +34,9 @@ from recchat.catalog import Catalog
 from recchat.config import RetrievalSettings
 from recchat.embeddings import Encoder, cached_encoder
 from recchat.errors import VectorStoreError
-from recchat.models import Constraints, Item
+from recchat.models import AttributeValue, Constraints, Item
 from recchat.understanding.chinese import detect_language, is_cjk
-from recchat.understanding.lexicon import number
+from recchat.understanding.lexicon import flat, number
 
 UPSERT_BATCH = 1000  # Chroma accepts at most 5461 per call; smaller batches give a smoother progress bar
 REFERENCE_TEXT_WEIGHT = 0.5
@@ -302,8 +302,8 @@ def allowed_values(allowed: list[str]) -> frozenset[str]:
     return _allowed(tuple(allowed))
 
 
-def _held(value: object) -> set[str]:
-    return {str(part).strip().lower() for part in (value if isinstance(value, list) else [value])}
+def _held(value: AttributeValue) -> set[str]:
+    return {part.strip().lower() for part in flat(value)}
 
 
 def _shown_range(low: float | None, high: float | None) -> str:

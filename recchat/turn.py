@@ -28,7 +28,7 @@ from recchat.llm import Message
 from recchat.llm.guard import GuardedBackend
 from recchat.models import Item, ParsedRequest, RecommendationList, RecommendedItem, ReplyMetadata, StreamEvent
 from recchat.prompts import Prompt
-from recchat.retrieval import Candidate, unmet_facets
+from recchat.retrieval import Candidate
 from recchat.session import Session
 
 
@@ -76,6 +76,8 @@ class Turn:
     """The message as understood, without this turn's filters: what the next follow-up refines."""
     candidates: list[Candidate]
     because: dict[str, str]
+    unmet: dict[str, list[str]]
+    """Candidates shown as the nearest, since none meets every hard facet: what each misses."""
     hidden: set[str]
     intro: str
     started: float
@@ -177,10 +179,8 @@ class Turn:
         """The item with why feedback moved it up, if it did, and what it misses of the hard facets, if anything (it is
         shown as the nearest, when nothing has them all)."""
         update: dict = {"because": self.because[item.id]} if item.id in self.because else {}
-        candidate = next((c for c in self.candidates if c.item.id == item.id), None)
-        unmet = unmet_facets(candidate.item, self.request.constraints) if candidate is not None else []
-        if unmet:
-            update["unmet"] = unmet
+        if item.id in self.unmet:
+            update["unmet"] = self.unmet[item.id]
         return item.model_copy(update=update) if update else item
 
     def finish(self) -> Iterator[StreamEvent]:

@@ -24,6 +24,7 @@ from typing import Protocol
 from recchat.catalog import Catalog
 from recchat.models import Item, format_price
 from recchat.understanding import CatalogLexicon, Facet, detect_language
+from recchat.understanding.lexicon import COMPATIBLE, number
 
 CATALOGS = ("products", "products-zh", "movies")
 """What `--catalog all` runs: the two bundled shops and the movie catalog built from MovieLens."""
@@ -32,7 +33,7 @@ SLOTS = ("subject", "audience", "detail", "kind", "limit")
 CREATOR_KEYS = ("director", "author", "artist", "creator", "designer", "maker")
 """Who made an item is not a facet (too many values to ask for by kind), so it is found by the words people use
 for such a column; a catalog without a price says it instead of a budget ("by Michael Mann")."""
-FITS = {"women": {"women", "unisex"}, "men": {"men", "unisex"}, "kids": {"kids"}, "unisex": {"unisex"}}
+FITS = {**COMPATIBLE, "unisex": {"unisex"}}
 """Which audience groups meet a stated one: a unisex item is for women and for men too; an adult's is not a
 child's, and "for anyone" asks for what anyone can use."""
 PRICE_MARGIN = 1.1
@@ -413,18 +414,10 @@ def contradicts(item: Item, said: Said, lexicon: CatalogLexicon) -> bool:
     if said.max_price is not None and item.price is not None and item.price > said.max_price:
         return True
     for facet, (low, high) in said.ranges.items():
-        numbers = [float(value) for value in lexicon.item_values(item, facet) if _is_number(value)]
+        numbers = [n for value in lexicon.item_values(item, facet) if (n := number(value)) is not None]
         if numbers and not any(low <= number <= high for number in numbers):
             return True
     return False
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def has_hard_facet(said: Said) -> bool:

@@ -293,8 +293,8 @@ class CatalogLexicon:
         lowered = text.lower()
         taken: list[tuple[int, int]] = []
         found: list[Mention] = []
-        for phrase, facet, values, missing in self._phrases:
-            for match in re.finditer(phrase_pattern(phrase), lowered):
+        for pattern, facet, values, missing in self._phrases:
+            for match in pattern.finditer(lowered):
                 start, end = match.span()
                 if any(start < other_end and other_start < end for other_start, other_end in taken):
                     continue
@@ -315,9 +315,10 @@ class CatalogLexicon:
         pattern = phrase_pattern(said)
         return [value for value in facet.values if re.search(pattern, value.lower())]
 
-    def _said_phrases(self) -> list[tuple[str, str, tuple[str, ...], bool]]:
-        """Every phrase that names a facet value: (phrase, facet, what it stands for (a group, a value or a term),
-        missing), longest first so that "forest green" wins over "green" and "very warm" over "warm"."""
+    def _said_phrases(self) -> list[tuple[re.Pattern[str], str, tuple[str, ...], bool]]:
+        """Every phrase that names a facet value, compiled once (every message is matched against all of them):
+        (pattern, facet, what it stands for (a group, a value or a term), missing), longest phrase first so that
+        "forest green" wins over "green" and "very warm" over "warm"."""
         phrases: dict[str, tuple[str, tuple[str, ...], bool]] = {}
         for facet in self.facets.values():
             if facet.kind == "numeric":
@@ -343,10 +344,11 @@ class CatalogLexicon:
                     nearest = tuple(value.lower() for value in facet.values if colour_family(value) == family)
                     for name in names:
                         phrases.setdefault(name, (facet.name, nearest, True))
-        return sorted(
-            ((phrase, facet, said, missing) for phrase, (facet, said, missing) in phrases.items()),
-            key=lambda entry: -len(entry[0]),
-        )
+        longest_first = sorted(phrases.items(), key=lambda entry: -len(entry[0]))
+        return [
+            (re.compile(phrase_pattern(phrase)), facet, said, missing)
+            for phrase, (facet, said, missing) in longest_first
+        ]
 
 
 def _facet(key: str, values: list[AttributeValue]) -> Facet | None:

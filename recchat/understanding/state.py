@@ -155,8 +155,9 @@ def request_parts(state: ShoppingState, lexicon: CatalogLexicon) -> tuple[str, C
     if is_cjk_text(state.subject):  # a subject in its own words: glossary terms in English would only add noise
         before = [term for term in before if is_cjk_text(term)]
         after = [term for term in after if is_cjk_text(term)]
-    said = " ".join([*before, *after]).split()
-    subject = state.subject.split()[-max(0, MAX_SUBJECT_WORDS - len(said)) :] if len(said) < MAX_SUBJECT_WORDS else []
+    facet_words = " ".join([*before, *after]).split()
+    room = MAX_SUBJECT_WORDS - len(facet_words)
+    subject = state.subject.split()[-room:] if room > 0 else []
     query = " ".join([*before, *subject, *after])
     constraints = Constraints(
         category=state.category, min_price=state.min_price, max_price=state.max_price,
