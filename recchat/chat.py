@@ -41,6 +41,7 @@ from recchat.retrieval import Candidate, Retriever, preference_match, synced_ind
 from recchat.session import Session, Sessions, check_id
 from recchat.turn import Turn, elapsed_ms, llm_task
 from recchat.understanding import CatalogLexicon, RequestParser, check_message, check_turn_arguments, release
+from recchat.understanding.clarify import clarifying_question
 from recchat.understanding.model_reading import read_with_model
 from recchat.wording import intro, wish
 
@@ -319,11 +320,17 @@ class RecChat:
             bool(unmet),
         )
         retrieval = self.settings.retrieval
+        question = None
+        if self.settings.chat.clarify and candidates and not unmet:
+            before = session.turns[-1].question if session.turns else None
+            question = clarifying_question(
+                [c.item for c in candidates], request.state, self.lexicon, request.language, before and before.facet
+            )
         return Turn(
             message=message, session=session, request=request, parsed=parsed, candidates=candidates, because=because,
             unmet=unmet, hidden=hidden, intro=opening, started=started, llm_ranks=self.settings.chat.ranking == "llm",
             min_items=retrieval.min_items, max_items=retrieval.max_items,
-            timings={"retrieval_ms": retrieval_ms, **timings},
+            timings={"retrieval_ms": retrieval_ms, **timings}, question=question,
             task=llm_task(self.prompt, candidates, request, wished, self.settings),
         )
 
@@ -345,9 +352,9 @@ class RecChat:
         k = k or self.settings.retrieval.candidates
         found, because = self._ranked(request, user_id, session_id, k)
         constraints = request.constraints
-        if found or not (constraints.facets or constraints.ranges):
+        if found or not (constraints.facets or constraints.ranges or constraints.named):
             return found, because
-        relaxed = constraints.model_copy(update={"facets": {}, "ranges": {}})
+        relaxed = constraints.model_copy(update={"facets": {}, "ranges": {}, "named": {}})
         nearest = request.model_copy(update={"constraints": relaxed})
         return self._ranked(nearest, user_id, session_id, k)
 

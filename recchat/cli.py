@@ -32,6 +32,7 @@ def _print_reply(reply) -> None:
         because = f" ({item.because})" if item.because else ""
         print(f"{rank}. {item.title}{price}  [{item.id}]\n   {item.reason}{_origin(item)}{because}")
     _print_source(reply)
+    _print_question(reply)
 
 
 def _origin(item) -> str:
@@ -47,6 +48,12 @@ def _print_source(reply) -> None:
     else:
         counts = ", ".join(f"{n} {kind}" for kind, n in meta.reason_sources.items() if n)
         print(f"(reasons: {counts}; model {meta.backend})")
+
+
+def _print_question(reply) -> None:
+    """The clarifying question with its options, each as the message that answers it."""
+    if reply.question is not None:
+        print(f"{reply.question.text} " + " / ".join(f'"{option.message}"' for option in reply.question.options))
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -100,6 +107,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
                 elif event.kind == "done" and event.reply:
                     last = event.reply.items
                     _print_source(event.reply)
+                    _print_question(event.reply)
         except RecChatError as error:
             print(f"sorry: {error}")
 

@@ -144,6 +144,12 @@ class ChatSettings(BaseModel):
         "for the facets they did not find). Prices, limits, exclusions and kinds are always the rules'. Measured in "
         "the README: the rules are the default.",
     )
+    clarify: bool = Field(
+        default=True,
+        description="Ask one short question with the items when the candidates split on something the shopper has not "
+        "said (who it is for, the colour, the category...): `RecommendationList.question`, buttons in the UI. The "
+        "README has the harness figures that decided the default.",
+    )
     max_message_chars: int = Field(default=2000, ge=10, description="Longer messages are refused with an error.")
     max_sessions: int = Field(default=1000, ge=1, description="Sessions kept in memory; the oldest is dropped.")
     prompt: str = Field(default="recommend", description="Prompt name under prompts/.")

@@ -157,5 +157,8 @@ def tool_text(reply: RecommendationList) -> str:
         lines.append(f"{rank}. {item.title} [{item.id}]{price}: {item.reason}")
     if not reply.items:
         lines.append("No item in the catalog matches.")
+    if reply.question is not None:  # the agent may put it to the user, or answer it from what the user said
+        options = ", ".join(option.message for option in reply.question.options)
+        lines.append(f"To narrow it down, ask the user: {reply.question.text} ({options})")
     lines.append(f"(session_id: {reply.metadata.session_id})")
     return "\n".join(lines)

@@ -104,6 +104,11 @@ class Constraints(BaseModel):
         description="Numeric facets that filter, by attribute: (low, high) in the attribute's own unit. An item "
         "without the attribute fails, as one without a price fails a price limit.",
     )
+    named: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Names that filter, by attribute: a director or an actor said ('by Michael Mann'). An item "
+        "without the attribute fails: it is not by them.",
+    )
 
     def narrow(self, filters: Constraints) -> None:
         """Apply `filters` (e.g. a UI's controls) on top: their category wins, and of two price limits the tighter
@@ -219,11 +224,32 @@ class ReplyMetadata(BaseModel):
     timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
+class QuestionOption(BaseModel):
+    """One answer to a clarifying question: a value of the facet asked about."""
+
+    value: str = Field(description="The catalog's value ('Outerwear', 'navy') or an audience group ('women')")
+    label: str = Field(description="How a button shows it")
+    message: str = Field(description="What a client sends as the next message to answer with it ('for women')")
+    count: int = Field(description="How many of this turn's candidates have it")
+
+
+class ClarifyingQuestion(BaseModel):
+    """One short question on a facet the shopper has not stated and the candidates split on; the items shown are the
+    best guesses meanwhile. Answering is optional: any message continues the conversation."""
+
+    facet: str = Field(description="The attribute asked about ('for', 'color'), or 'category'")
+    text: str = Field(description="The question, in the shopper's language ('Who is it for?')")
+    options: list[QuestionOption]
+
+
 class RecommendationList(BaseModel):
     """The reply to one chat turn."""
 
     message: str
     items: list[RecommendedItem]
+    question: ClarifyingQuestion | None = Field(
+        default=None, description="Asked when the candidates split on a facet not stated yet (chat.clarify)"
+    )
     metadata: ReplyMetadata
 
 

@@ -26,7 +26,9 @@ from recchat.grounding import (
 )
 from recchat.llm import Message
 from recchat.llm.guard import GuardedBackend
-from recchat.models import Item, ParsedRequest, RecommendationList, RecommendedItem, ReplyMetadata, StreamEvent
+from recchat.models import (
+    ClarifyingQuestion, Item, ParsedRequest, RecommendationList, RecommendedItem, ReplyMetadata, StreamEvent,
+)
 from recchat.prompts import Prompt
 from recchat.retrieval import Candidate
 from recchat.session import Session
@@ -86,6 +88,8 @@ class Turn:
     max_items: int
     task: LLMTask
     timings: dict[str, float]
+    question: ClarifyingQuestion | None = None
+    """Asked with the items when they split on a facet not stated yet (`understanding/clarify.py`)."""
     llm_started: float = field(default_factory=time.perf_counter)
     chosen: list[RecommendedItem] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
@@ -222,6 +226,7 @@ class Turn:
         return RecommendationList(
             message=self.intro,
             items=self.chosen,
+            question=self.question,
             metadata=ReplyMetadata(
                 session_id=self.session.id,
                 user_id=self.session.user_id,

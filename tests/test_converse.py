@@ -14,12 +14,14 @@ from recchat.evaluation.converse import (
     Said,
     Script,
     Turn,
+    answer_of,
+    converse,
     draw_scripts,
     price_ceiling,
     run_converse,
     summarise,
 )
-from recchat.models import Item
+from recchat.models import ClarifyingQuestion, Item, QuestionOption
 from recchat.understanding import CatalogLexicon
 from recchat.understanding.lexicon import words
 
@@ -189,10 +191,60 @@ def test_cli_runs_every_system_on_the_bundled_products_and_writes_the_report(tmp
     printed = capsys.readouterr().out
     assert "| recchat | 5 | limit |" in printed and "| embedding |" in printed and "AT" in printed
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    assert set(report["systems"]) == {"recchat", "recchat-stateless", "embedding"}
+    assert set(report["systems"]) == {"recchat", "recchat-no-questions", "recchat-stateless", "embedding"}
     assert report["seed"] == 2 and report["targets"] == 5 and "never its title" in report["protocol"]
     assert all(len(figures["turns"]) == 5 for figures in report["systems"].values())
     for detail in report["details"]:
         assert len(detail["messages"]) == 5 and all(len(shown) <= 5 for shown in detail["systems"]["recchat"]["shown"])
     assert (out / "report.md").read_text(encoding="utf-8").startswith("# Simulated shoppers: products, 5 targets")
     assert (out / "success.png").stat().st_size > 0
+
+
+def asked(facet: str, *values: str) -> ClarifyingQuestion:
+    return ClarifyingQuestion(
+        facet=facet, text="?", options=[QuestionOption(value=v, label=v, message=f"say {v}", count=1) for v in values]
+    )
+
+
+def test_a_shopper_answers_a_question_with_its_targets_option_and_skips_that_turn_later(tiny):
+    catalog, lexicon = tiny
+    target = catalog["I1"]  # women's, navy
+    turns = [
+        Turn("subject", "a thing", "", Said()),
+        Turn("audience", "for my wife", "", Said(audience="women"), "for", {"audience": "women"}),
+        Turn("detail", "in navy", "", Said(audience="women", colour="navy"), "color", {"colour": "navy"}),
+    ]
+    waiting = turns[1:]
+    assert answer_of(asked("color", "black", "navy"), target, waiting, lexicon) == ("say navy", {"colour": "navy"})
+    assert waiting == turns[1:2]  # the colour was said early: its turn is not said again
+    assert answer_of(asked("for", "men", "kids"), target, waiting, lexicon) is None  # no option is the target's
+    assert answer_of(asked("category", "things", "other"), target, waiting, lexicon) == ("say things", {})
+    assert answer_of(None, target, waiting, lexicon) is None and waiting == turns[1:2]
+
+
+class Asking:
+    """A system that asks the colour first, and shows the target once the colour was said."""
+
+    name = "asking"
+
+    def start(self) -> None:
+        self.said: list[str] = []
+
+    def reply(self, message: str):
+        self.said.append(message)
+        found = ["I1"] if "say navy" in self.said else ["I2"]
+        return found, asked("color", "navy", "black") if len(self.said) == 1 else None
+
+
+def test_an_answered_question_shortens_the_conversation_and_what_was_said_follows_the_answers(tiny):
+    catalog, lexicon = tiny
+    turns = [
+        Turn("subject", "a thing", "", Said()),
+        Turn("audience", "for my wife", "", Said(audience="women"), "for", {"audience": "women"}),
+        Turn("detail", "in navy", "", Said(audience="women", colour="navy"), "color", {"colour": "navy"}),
+    ]
+    [conversation] = converse(Asking(), [Script("I1", "", turns, "a navy thing for women")], catalog, lexicon)
+    assert conversation.messages == ["a thing", "say navy", "for my wife"]
+    assert conversation.answered == [False, True, False] and conversation.first_hit() == 2
+    assert [said.colour for said in conversation.said] == [None, "navy", "navy"]
+    assert [said.audience for said in conversation.said] == [None, None, "women"]

@@ -362,3 +362,15 @@ def test_two_workers_share_the_feedback_log(tmp_path):
                 reply = fresh.post("/v1/chat", json={"message": COAT, "user_id": "w"}).json()
             assert first not in [item["id"] for item in reply["items"]] and first in reply["metadata"]["hidden_ids"]
     assert (tmp_path / "server.log").read_text().count("Started server process") == 2
+
+
+def test_a_clarifying_question_comes_over_http_and_its_option_answers_it(http):
+    first = http.post("/v1/chat", json={"message": "I need a jacket"}).json()
+    question = first["question"]
+    assert question is not None and question["options"] and {"value", "label", "message", "count"} <= set(
+        question["options"][0]
+    )
+    session = first["metadata"]["session_id"]
+    answered = http.post("/v1/chat", json={"message": question["options"][0]["message"], "session_id": session})
+    state = answered.json()["metadata"]["request"]["state"]
+    assert question["facet"] in state["wants"] and "jacket" in state["subject"]

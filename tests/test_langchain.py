@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from recchat.chat import RecChat
 from recchat.config import Settings
 from recchat.errors import InvalidArgumentError, InvalidMessageError
-from recchat.langchain import RecChatRetriever, RecChatRunnable, recommend_items_tool
+from recchat.langchain import RecChatRetriever, RecChatRunnable, recommend_items_tool, tool_text
 from recchat.models import Constraints, RecommendationList
 
 
@@ -115,3 +115,10 @@ def test_the_tool_validates_its_arguments_and_works_async(quick_bot):
         tool.invoke({"request": "a coat", "max_price": -5})
     text = asyncio.run(tool.ainvoke({"request": "running shoes"}))
     assert "session_id:" in text and "[" in text
+
+
+def test_the_tools_text_carries_the_clarifying_question_for_the_agent(quick_bot):
+    reply = quick_bot.chat("I need a jacket")
+    assert reply.question is not None
+    text = tool_text(reply)
+    assert f"ask the user: {reply.question.text}" in text and reply.question.options[0].message in text

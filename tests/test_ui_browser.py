@@ -86,6 +86,11 @@ def ask(page, message: str) -> None:
     before = answers(page)
     page.fill("#message textarea", message)
     page.click("#send")
+    wait_for_answer(page, before)
+
+
+def wait_for_answer(page, before: int) -> None:
+    """Until the chat holds one more answer than `before`, and the cards show its items."""
     page.wait_for_function(
         "([before, markers]) => { const t = document.querySelector('#chat').innerText;"
         " return markers.reduce((n, m) => n + t.split(m).length - 1, 0) > before; }",
@@ -160,6 +165,26 @@ def test_the_state_shows_as_chips_above_the_answer_and_one_can_be_taken_away(pag
     assert any("Price: up to $300" in text for text in texts) and not any("Color" in text for text in texts)
     assert any("For: women" in text for text in texts)
     shot(page, "4-chip-removed")
+
+
+def test_a_clarifying_question_shows_as_buttons_and_a_click_answers_it(page):
+    ask(page, "I need a jacket")
+    question = page.locator("#question")
+    options = page.locator(".rc-option")
+    assert question.count() == 1 and options.count() >= 2
+    assert question.inner_text().strip().split("\n")[0] in page.locator("#chat").inner_text()  # asked in the chat too
+    label = options.first.inner_text().strip()
+    shot(page, "5-question")
+    before = answers(page)
+    options.first.click()
+    wait_for_answer(page, before)
+    assert label.lower() in page.locator("#chat").inner_text().lower()  # sent as the shopper's message
+    page.wait_for_function(  # the answer is in the state: a chip holds the option's value
+        "(label) => [...document.querySelectorAll('.rc-chip')].some(c => c.innerText.toLowerCase().includes(label))",
+        arg=label.lower(), timeout=20_000,
+    )
+    assert any("jacket" in text.lower() for text in page.locator(".rc-chip").all_inner_texts())  # still jackets
+    shot(page, "5-question-answered")
 
 
 def test_switching_to_movies(page):

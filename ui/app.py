@@ -67,7 +67,9 @@ CSS = """
 .rc-origin {font-size: 0.75rem; color: var(--body-text-color-subdued);}
 .rc-unmet {font-size: 0.85rem; color: #b45309;}
 .rc-chip {border-radius: 999px !important; white-space: nowrap; flex: 0 0 auto !important; width: auto !important;}
-#chips {flex-wrap: wrap; gap: 6px;}
+#chips, #question {flex-wrap: wrap; gap: 6px; align-items: center;}
+.rc-option {border-radius: 999px !important; white-space: nowrap; flex: 0 0 auto !important; width: auto !important;}
+.rc-question {flex: 0 0 auto !important; width: auto !important;}
 .rc-notice {border-left: 4px solid #d97706; padding: 6px 10px; background: rgba(217, 119, 6, 0.08);}
 .rc-card-column > .block {flex-grow: 1 !important;}
 .rc-card-column .html-container, .rc-card-column .prose {height: 100%;}
@@ -88,6 +90,8 @@ class TabState:
     items: list[dict] = field(default_factory=list)
     chips: list[tuple[str, str]] = field(default_factory=list)
     """The conversation's state as (entry, label): what the next message builds on, each removable."""
+    question: dict | None = None
+    """The last answer's clarifying question (`ClarifyingQuestion` as a dict): its options are buttons."""
 
 
 class Engines:
@@ -142,7 +146,11 @@ async def respond(
                     for item in event.reply.items
                 ]
                 chips = state_labels(event.reply.metadata.request.state, bot.lexicon, bot.catalog_currency)
-                state = TabState(dict(state.sessions), items, chips)  # a new object: Gradio sees the change, redraws
+                question = event.reply.question
+                if question is not None:
+                    lines.append(f"_{chat_text(question.text)}_")
+                # a new object: Gradio sees the change, redraws
+                state = TabState(dict(state.sessions), items, chips, question and question.model_dump())
                 meta = event.reply.metadata
                 notice = "" if meta.source == "llm" else (
                     "These picks come from search alone: the language model is off, down, or gave no usable answer. "
@@ -209,7 +217,8 @@ def drop_chip(engines: Engines, entry: str, state: TabState | None, catalog: str
     except RecChatError as error:
         return state, f"Sorry: {error}"
     chips = state_labels(kept, bot.lexicon, bot.catalog_currency)
-    return TabState(dict(state.sessions), state.items, chips), f"Removed {label}: your next message will not use it."
+    kept_state = TabState(dict(state.sessions), state.items, chips, state.question)
+    return kept_state, f"Removed {label}: your next message will not use it."
 
 
 def new_session(state: TabState | None, catalog: str) -> tuple[list[dict], TabState, str]:
@@ -277,6 +286,23 @@ def build_app(engines: Engines, catalogs: list[str]) -> gr.Blocks:
                     send = gr.Button("Send", variant="primary", scale=1, min_width=80, elem_id="send")
                 status = gr.Markdown(elem_id="status")
 
+        async def ask(text, history, tab, shop, group, low, high):
+            if not text or not text.strip():
+                yield history, tab, gr.Markdown(visible=False), "Type what you are looking for first.", text
+                return
+            async for history_now, tab_now, note in respond(engines, text, history, tab, shop, group, low, high):
+                yield history_now, tab_now, gr.Markdown(note, visible=bool(note)), "", ""
+
+        inputs = [message, chatbot, state, catalog, category, min_price, max_price]
+        outputs = [chatbot, state, notice, status, message]
+
+        def answer(said: str):
+            """A question's option as a handler: it sends the option's message, as if typed."""
+            async def send_option(history, tab, shop, group, low, high):
+                async for update in ask(said, history, tab, shop, group, low, high):
+                    yield update
+            return send_option
+
         @gr.render(inputs=[state, catalog])
         def cards(tab: TabState | None, shop: str):
             items = tab.items if tab else []
@@ -285,6 +311,14 @@ def build_app(engines: Engines, catalogs: list[str]) -> gr.Blocks:
                     chip = gr.Button(f"{label} ×", size="sm", min_width=40, scale=0, elem_classes=["rc-chip"])
                     chip.click(lambda tab, shop, entry=entry: drop_chip(engines, entry, tab, shop), [state, catalog],
                                [state, status])
+            question = tab.question if tab else None
+            if question is not None:
+                with gr.Row(elem_id="question"):  # a click answers with that option, as if typed
+                    gr.Markdown(question["text"], elem_classes=["rc-question"])
+                    for option in question["options"]:
+                        button = gr.Button(option["label"], size="sm", min_width=40, scale=0,
+                                           elem_classes=["rc-option"])
+                        button.click(answer(option["message"]), inputs[1:], outputs)
             with gr.Row(equal_height=True, elem_id="cards"):
                 for item in items:
                     with gr.Column(min_width=220, elem_classes=["rc-card-column"]):
@@ -299,15 +333,6 @@ def build_app(engines: Engines, catalogs: list[str]) -> gr.Blocks:
                             [state, catalog], [status],
                         )
 
-        async def ask(text, history, tab, shop, group, low, high):
-            if not text or not text.strip():
-                yield history, tab, gr.Markdown(visible=False), "Type what you are looking for first.", text
-                return
-            async for history_now, tab_now, note in respond(engines, text, history, tab, shop, group, low, high):
-                yield history_now, tab_now, gr.Markdown(note, visible=bool(note)), "", ""
-
-        inputs = [message, chatbot, state, catalog, category, min_price, max_price]
-        outputs = [chatbot, state, notice, status, message]
         message.submit(ask, inputs, outputs)
         send.click(ask, inputs, outputs)
         restart.click(lambda tab, shop: new_session(tab, shop), [state, catalog], [chatbot, state, status])

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from recchat.catalog import Catalog
-from recchat.models import Item, format_price
+from recchat.models import ClarifyingQuestion, Item, format_price
 from recchat.understanding import CatalogLexicon, Facet, detect_language
 from recchat.understanding.lexicon import COMPATIBLE, number
 
@@ -51,9 +51,13 @@ language); 4 kind (the target's kind words from its title: "actually, a parka");
 "by Michael Mann"). The one-message variant says it all at once ("I'm looking for a parka for women in navy
 under $460"), in a new session. Facets are found by kind in the catalog's lexicon, never by column name.
 Systems: recchat (the engine through its chat API, one session per target, LLM {llm}, feedback on an empty
-temporary SQLite log), recchat-stateless (the same with chat.dialogue_state = false: each message read alone),
+temporary SQLite log), recchat-no-questions (the same with chat.clarify = false), recchat-stateless (with
+chat.dialogue_state = false and no questions: each message read alone),
 embedding (the conversation so far joined by spaces, embedded with the engine's encoder, its {shown} nearest
-items in the engine's Chroma index; no parsing, no filters). success@t: the target is among the {shown} items
+items in the engine's Chroma index; no parsing, no filters). A shopper asked a clarifying question answers it
+when one of its options is the target's (a click: the option's message), saying early what a later turn of its
+script says, which it then skips; otherwise it goes on with its script. Every conversation has as many turns as
+its script. success@t: the target is among the {shown} items
 shown after turn t; found by t: it was shown at some turn up to t (MCR's SR@t); AT: the first turn that shows
 it, a failure counting {failed}. Contradictions: the share of shown items that contradict a hard facet said so
 far (the audience: a unisex item meets women and men, nothing adult meets kids; the price ceiling; a year
@@ -152,6 +156,10 @@ class Turn:
     """How the one-message variant says the same."""
     said: Said
     """Everything asked for up to this turn, this one included."""
+    facet: str | None = None
+    """The facet this turn states ('for', 'color'), which a system's clarifying question may ask for earlier."""
+    update: dict = field(default_factory=dict)
+    """What this turn adds to `Said`."""
 
 
 @dataclass
@@ -206,7 +214,8 @@ class ScriptWriter:
                 return None
             template, values, fragment, update = revealed
             said = replace(said, **update)
-            turns.append(Turn(slot, rng.choice(self.wording[template]).format(**values), fragment, said))
+            message = rng.choice(self.wording[template]).format(**values)
+            turns.append(Turn(slot, message, fragment, said, parts.pop("facet", None), update))
         return Script(item.id, item.title, turns, self._one_message(parts, turns))
 
     # Each slot: (template name, its fields, the one-message fragment, what it adds to `Said`), or None.
@@ -236,6 +245,7 @@ class ScriptWriter:
         if not groups:
             return None
         group = "unisex" if "unisex" in groups else groups[0]  # what anyone can use is said to be for anyone
+        parts["facet"] = audience.name
         return group, {}, AUDIENCE_FRAGMENTS[self.language][group], {"audience": group}
 
     def _decade(self, item: Item):
@@ -255,15 +265,18 @@ class ScriptWriter:
             if not values:
                 return None
             value = rng.choice(values)
+            parts["facet"] = colour.name
             shown = self._said_value(value)
             fragment = shown if self.language == "zh" else f"in {shown}"
             return "colour", {"value": shown}, fragment, {"colour": value}
-        choices = next(
-            (values for facet in self.value_facets if (values := self._other_values(item, facet, parts))), None
+        chosen = next(
+            ((facet, values) for facet in self.value_facets if (values := self._other_values(item, facet, parts))),
+            None,
         )
-        if not choices:
+        if chosen is None:
             return None
-        value = parts["detail value"] = self._said_value(rng.choice(choices))
+        parts["facet"] = chosen[0].name
+        value = parts["detail value"] = self._said_value(rng.choice(chosen[1]))
         return "value", {"value": value}, value, {}
 
     def _other_values(self, item: Item, facet: Facet, parts: dict[str, str]) -> list[str]:
@@ -333,13 +346,14 @@ def draw_scripts(
 # --- systems ---------------------------------------------------------------------------------------
 
 class ConversationalSystem(Protocol):
-    """A system a simulated shopper talks to: a new conversation, then each message gets the items shown."""
+    """A system a simulated shopper talks to: a new conversation, then each message gets the items shown and,
+    maybe, a clarifying question."""
 
     name: str
 
     def start(self) -> None: ...
 
-    def shown(self, message: str) -> list[str]: ...
+    def reply(self, message: str) -> tuple[list[str], ClarifyingQuestion | None]: ...
 
 
 class ChatEngine:
@@ -353,8 +367,9 @@ class ChatEngine:
     def start(self) -> None:
         self.session = self.bot.new_session()
 
-    def shown(self, message: str) -> list[str]:
-        return [item.id for item in self.bot.chat(message, session_id=self.session).items]
+    def reply(self, message: str) -> tuple[list[str], ClarifyingQuestion | None]:
+        reply = self.bot.chat(message, session_id=self.session)
+        return [item.id for item in reply.items], reply.question
 
 
 class DenseSearch:
@@ -370,10 +385,10 @@ class DenseSearch:
     def start(self) -> None:
         self.messages = []
 
-    def shown(self, message: str) -> list[str]:
+    def reply(self, message: str) -> tuple[list[str], ClarifyingQuestion | None]:
         self.messages.append(message)
         vector = self.index.encoder.encode_queries([" ".join(self.messages)])[0]
-        return [item for item, _ in self.index.nearest(vector, self.count)]
+        return [item for item, _ in self.index.nearest(vector, self.count)], None
 
 
 # --- figures ---------------------------------------------------------------------------------------
@@ -385,22 +400,73 @@ class Conversation:
     target: str
     shown: list[list[str]]
     one_message: list[str]
+    said: list[Said] = field(default_factory=list)
+    """What had been said after each turn; empty: as the script says it (no question was answered)."""
+    messages: list[str] = field(default_factory=list)
+    """What the shopper sent: the script's turns, in its order unless it answered a question."""
+    answered: list[bool] = field(default_factory=list)
+    """Per turn: whether the message answered the system's question."""
 
     def first_hit(self) -> int | None:
         """The first turn (from 1) that showed the target."""
         return next((turn for turn, items in enumerate(self.shown, start=1) if self.target in items), None)
 
 
-def converse(system: ConversationalSystem, scripts: list[Script], progress: bool = False) -> list[Conversation]:
+def converse(
+    system: ConversationalSystem, scripts: list[Script], catalog: Catalog, lexicon: CatalogLexicon,
+    progress: bool = False,
+) -> list[Conversation]:
+    """Each script's conversation with the system, as many turns as the script has. A shopper asked a question
+    answers it when one option is its target's (a click on it), saying early what its script says later, if it
+    does; otherwise it goes on with its script."""
     from tqdm import tqdm
 
     conversations = []
     for script in tqdm(scripts, desc=system.name, unit="target", disable=not progress):
         system.start()
-        shown = [system.shown(turn.message) for turn in script.turns]
+        waiting = list(script.turns)
+        question: ClarifyingQuestion | None = None
+        said = Said()
+        conversation = Conversation(script.target, [], [])
+        for _ in script.turns:
+            answer = answer_of(question, catalog[script.target], waiting, lexicon)
+            message, update = answer if answer is not None else (waiting[0].message, waiting[0].update)
+            if answer is None:
+                waiting.pop(0)
+            said = replace(said, **update)
+            shown, question = system.reply(message)
+            conversation.shown.append(shown)
+            conversation.said.append(said)
+            conversation.messages.append(message)
+            conversation.answered.append(answer is not None)
         system.start()
-        conversations.append(Conversation(script.target, shown, system.shown(script.one_message)))
+        conversation.one_message = system.reply(script.one_message)[0]
+        conversations.append(conversation)
     return conversations
+
+
+def answer_of(
+    question: ClarifyingQuestion | None, target: Item, waiting: list[Turn], lexicon: CatalogLexicon
+) -> tuple[str, dict] | None:
+    """The shopper's answer to a question, (message, what it adds to `Said`): the option its target has. The turn
+    of its script that states that facet, if one is still to come, is then taken out of `waiting`. None when there
+    is no question, or no option is the target's."""
+    if question is None:
+        return None
+    facet = lexicon.facets.get(question.facet)
+    later = next((turn for turn in waiting if turn.facet == question.facet), None)
+    if facet is not None and facet.kind == "audience":
+        held = [later.said.audience] if later is not None else []  # the group the script says; not before it would
+    elif facet is None:
+        held = [target.category]
+    else:
+        held = lexicon.item_values(target, facet.name)
+    option = next((option for option in question.options if option.value in held), None)
+    if option is None:
+        return None
+    if later is not None:
+        waiting.remove(later)
+    return option.message, later.update if later is not None else {}
 
 
 def contradicts(item: Item, said: Said, lexicon: CatalogLexicon) -> bool:
@@ -461,6 +527,7 @@ def summarise(
     """Per turn: success@t, found by t, contradictions, colour match; AT; the one-message variant's figures."""
     turns = len(scripts[0].turns)
     targets = [catalog[script.target] for script in scripts]
+    said = [c.said or [turn.said for turn in script.turns] for c, script in zip(conversations, scripts)]
     per_turn = []
     for turn in range(1, turns + 1):
         at = [conversation.shown[turn - 1] for conversation in conversations]
@@ -469,7 +536,8 @@ def summarise(
             "slot": scripts[0].turns[turn - 1].slot,
             "success": share(sum(c.target in items for c, items in zip(conversations, at)), len(conversations)),
             "found": share(sum((c.first_hit() or turns + 1) <= turn for c in conversations), len(conversations)),
-            **list_figures(at, [script.turns[turn - 1].said for script in scripts], targets, catalog, lexicon),
+            "answers": share(sum(c.answered[turn - 1] for c in conversations if c.answered), len(conversations)),
+            **list_figures(at, [asked[turn - 1] for asked in said], targets, catalog, lexicon),
         })
     one_message = [conversation.one_message for conversation in conversations]
     return {
@@ -493,14 +561,14 @@ def markdown_report(report: dict) -> str:
     lines = [
         f"# Simulated shoppers: {report['catalog']}, {report['targets']} targets (seed {report['seed']})",
         "",
-        "| system | turn | reveals | success@t | found by t | contradictions | colour match |",
-        "|---|---:|---|---:|---:|---:|---:|",
+        "| system | turn | reveals | success@t | found by t | contradictions | colour match | answers |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for name, figures in systems.items():
         for turn in figures["turns"]:
             lines.append(f"| {name} | {turn['turn']} | {turn['slot']} | {percent(turn['success'])} | "
                          f"{percent(turn['found'])} | {percent(turn['contradictions'])} | "
-                         f"{percent(turn['colour_match'])} |")
+                         f"{percent(turn['colour_match'])} | {percent(turn['answers'])} |")
     lines += [
         "",
         "| system | AT | one message: success | contradictions | colour match |",
@@ -585,15 +653,20 @@ def run_converse(
     bot = RecChat.from_settings(
         settings, encoder=encoder, backend=backend, catalog=catalog, progress=progress, feedback_store=store
     )
-    stateless = settings.model_copy(update={"chat": settings.chat.model_copy(update={"dialogue_state": False})})
+    stateless = settings.model_copy(
+        update={"chat": settings.chat.model_copy(update={"dialogue_state": False, "clarify": False})}
+    )
     stateless_bot = RecChat(stateless, catalog, bot.retriever, backend=backend, feedback_store=store)
+    silent = settings.model_copy(update={"chat": settings.chat.model_copy(update={"clarify": False})})
+    silent_bot = RecChat(silent, catalog, bot.retriever, backend=backend, feedback_store=store)
     systems: list[ConversationalSystem] = [
         ChatEngine("recchat", bot),
+        ChatEngine("recchat-no-questions", silent_bot),
         ChatEngine("recchat-stateless", stateless_bot),
         DenseSearch(bot.retriever.index, settings.retrieval.max_items),
     ]
     try:
-        conversations = {system.name: converse(system, scripts, progress) for system in systems}
+        conversations = {system.name: converse(system, scripts, catalog, lexicon, progress) for system in systems}
     finally:
         store.close()
         scratch.cleanup()
@@ -620,8 +693,8 @@ def run_converse(
                 "one_message": script.one_message,
                 "said": asdict(script.turns[-1].said),
                 "systems": {
-                    name: {"first_hit": found[number].first_hit(), "shown": found[number].shown,
-                           "one_message": found[number].one_message}
+                    name: {"first_hit": found[number].first_hit(), "messages": found[number].messages,
+                           "shown": found[number].shown, "one_message": found[number].one_message}
                     for name, found in conversations.items()
                 },
             }

@@ -276,7 +276,8 @@ class RequestParser:
         follow_up_words = more_like or cheaper or pricier or something_else
         new_subject = state is None or not follow_up_words and (
             bool(similar_to) or bool(quoted)
-            or (category is not None and category != state.category and bool(state.category or state.subject))
+            # a category named when none was known refines ("leggings", then "activewear" to a clarifying question)
+            or (category is not None and state.category is not None and category != state.category)
             # read in its own words: words the glossary does not know ("泳衣" after "冬季外套") are a new subject
             or (native is not None and bool(native) and not content and not said.wants)
         )
