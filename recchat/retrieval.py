@@ -36,7 +36,7 @@ from recchat.embeddings import Encoder, cached_encoder
 from recchat.errors import VectorStoreError
 from recchat.models import AttributeValue, Constraints, Item
 from recchat.understanding.chinese import detect_language, is_cjk
-from recchat.understanding.lexicon import flat, number
+from recchat.understanding.lexicon import flat, name_parts, number
 
 UPSERT_BATCH = 1000  # Chroma accepts at most 5461 per call; smaller batches give a smoother progress bar
 REFERENCE_TEXT_WEIGHT = 0.5
@@ -268,12 +268,17 @@ def item_matches(item: Item, constraints: Constraints) -> bool:
 
 
 def unmet_facets(item: Item, constraints: Constraints) -> list[str]:
-    """The hard facets and numeric limits an item does not meet, as 'facet: wanted' (an item without a facet's
-    attribute meets it; one without a numeric attribute does not meet its limit, as with prices)."""
+    """The hard facets, names and numeric limits an item does not meet, as 'facet: wanted' (an item without a
+    facet's attribute meets it; one without a name's attribute is not by them; one without a numeric attribute does
+    not meet its limit, as with prices)."""
     unmet = []
     for facet, allowed in constraints.facets.items():
         held = item.attributes.get(facet)
         if held is not None and not allowed_values(allowed).intersection(_held(held)):
+            unmet.append(f"{facet}: {', '.join(allowed[:2])}")
+    for facet, allowed in constraints.named.items():
+        held = {name.strip().lower() for name in name_parts(item.attributes.get(facet, ""))}
+        if not allowed_values(allowed).intersection(held):
             unmet.append(f"{facet}: {', '.join(allowed[:2])}")
     for facet, (low, high) in constraints.ranges.items():
         value = number(item.attributes.get(facet, ""))
@@ -401,6 +406,9 @@ class Retriever:
             counts = self._values.get(facet, Counter())
             without = max(0, total - sum(counts.values()))  # about: a list attribute counts each of its values
             share *= min(1.0, (without + sum(counts[value] for value in allowed_values(allowed))) / total)
+        for facet, allowed in constraints.named.items():
+            counts = self._values.get(facet, Counter())
+            share *= min(1.0, sum(counts[value] for value in allowed_values(allowed)) / total)
         return share
 
     def search(

@@ -7,6 +7,7 @@ from recchat.catalog import Catalog, load_catalog
 from recchat.chat import RecChat
 from recchat.errors import InvalidArgumentError, UnknownSessionError
 from recchat.models import Item, ShoppingState
+from recchat.retrieval import unmet_facets
 from recchat.understanding import CatalogLexicon, RequestParser, StateChange, merge, release
 from recchat.understanding.state import MAX_EXCLUDED_IDS, MAX_SUBJECT_WORDS, MAX_VALUES
 from tests.conftest import ScriptedBackend
@@ -92,6 +93,46 @@ def test_the_movie_catalogs_genres_and_years_are_facets():
     request = parser.parse("a comedy from the 90s")
     assert request.preferences == {"genres": ["Comedy"]} and request.constraints.ranges == {"year": (1990, 1999)}
     assert parser.parse("a horror film made before 1980").constraints.ranges == {"year": (None, 1979)}
+
+
+DIRECTORS = ["Michael Mann", "Kathryn Bigelow", "J.J. Abrams", "Agnès Varda"]
+
+
+@pytest.fixture(scope="module")
+def films() -> list[Item]:
+    return [
+        Item(id=f"f{n}", title=f"Film {n} ({1970 + n})", category="movies",
+             attributes={"genres": [["Crime", "Drama", "Horror"][n % 3]], "year": 1970 + n,
+                         "director": DIRECTORS[n] if n < 4 else f"Jo {chr(65 + n)}anson",
+                         "cast": [f"Ann {chr(65 + n)} Jones", f"Bo {chr(65 + n)}ell", "Val Kilmer"],
+                         "sku": f"SKU-{n:05d}", "blurb": f"A long story number {n} about things, told well."})
+        for n in range(40)
+    ]
+
+
+def test_names_a_director_or_an_actor_filter_like_who_it_is_for(films):
+    """Directors and actors: too many values to be facets, so each value is a name looked up in messages."""
+    lexicon = CatalogLexicon.from_items(films)
+    assert lexicon.facets["director"].kind == "name" and lexicon.facets["cast"].kind == "name"
+    assert "sku" not in lexicon.facets and "blurb" not in lexicon.facets  # ids and prose are no names
+    parser = RequestParser(["movies"], lexicon=lexicon)
+    request = parser.parse("a crime film by michael mann with Val Kilmer")
+    assert request.constraints.named == {"director": ["Michael Mann"], "cast": ["Val Kilmer"]}
+    assert request.preferences == {"genres": ["Crime"]}
+    assert parser.parse("anything by J.J. Abrams.").constraints.named == {"director": ["J.J. Abrams"]}
+    assert parser.parse("something by Agnès Varda").constraints.named == {"director": ["Agnès Varda"]}
+    # an item without the attribute is not by them (an item without "who it is for" passes that facet)
+    unknown = films[0].model_copy(update={"attributes": {"genres": ["Crime"]}})
+    assert unmet_facets(unknown, request.constraints) and not unmet_facets(films[0], request.constraints)
+    # a string that joins two names holds each of them
+    two = films[0].model_copy(update={"attributes": {"director": "Jo Xanson, Michael Mann", "cast": ["Val Kilmer"]}})
+    assert not unmet_facets(two, request.constraints)
+
+
+def test_bad_input_a_name_the_catalog_does_not_have_or_half_a_name_is_no_filter(films):
+    parser = RequestParser(["movies"], lexicon=CatalogLexicon.from_items(films))
+    assert parser.parse("something by Michael Bay").constraints.named == {}
+    assert parser.parse("a film like mann's").constraints.named == {}
 
 
 # --- one message -----------------------------------------------------------------------------------------------------

@@ -21,13 +21,17 @@ from typing import Literal
 
 from recchat.models import AttributeValue, Item
 
-FacetKind = Literal["audience", "colour", "value", "boolean", "numeric"]
+FacetKind = Literal["audience", "colour", "value", "boolean", "numeric", "name"]
 AudienceGroup = Literal["women", "men", "kids", "unisex"]
 
 MAX_VALUE_SHARE = 0.5
 """An attribute whose distinct values are more than this share of the items holding it is not a facet (an id, a
 director, a description): nobody asks for one of a thousand values."""
 MAX_VALUE_CHARS = 40
+MAX_NAME_WORDS = 4
+NAME_SHARE = 0.8
+"""An attribute with too many values to be a facet is a name attribute (a film's director or cast, a book's author)
+when at least this share of its values are names: two to four words, no digits, no commas."""
 MIN_KIND_ITEMS = 2
 KIND_PURITY = 0.8
 """A title word is a kind when at least this share of the items holding it are in one category: "parka" is,
@@ -192,8 +196,8 @@ class Facet:
 
     @property
     def hard(self) -> bool:
-        """Whether a stated value filters (who it is for) rather than ranks first (colour, material...)."""
-        return self.kind in ("audience", "numeric")
+        """Whether a stated value filters (who it is for, a director named) rather than ranks first (colour...)."""
+        return self.kind in ("audience", "numeric", "name")
 
 
 @dataclass(frozen=True)
@@ -214,9 +218,12 @@ class CatalogLexicon:
 
     def __init__(
         self, facets: dict[str, Facet], kinds: dict[str, str], cjk_kinds: dict[str, str],
-        spread: frozenset[str] = frozenset(),
+        spread: frozenset[str] = frozenset(), names: dict[str, tuple[str, str]] | None = None,
     ):
         self.facets = facets
+        self.names = names or {}
+        """A name as said, in lower case ("michael mann") -> (its attribute, the catalog's value): the values of the
+        name facets, too many to match one pattern each, so they are looked up by the words of a message."""
         self.spread = spread
         """Latin title words found across the categories: brands and product lines, which come before the kind."""
         self.kinds = kinds
@@ -235,14 +242,21 @@ class CatalogLexicon:
             for key, value in item.attributes.items():
                 held[key].append(value)
         facets = {}
+        names: dict[str, tuple[str, str, int]] = {}
         for key, values in held.items():
             facet = _facet(key, values)
+            if facet is None and (named := _names(values)):
+                facet = Facet(key, "name", label=" ".join(re.split(r"[_\s]+", key.lower())).strip())
+                for value, count in named.items():  # a name in two attributes: the one it is most often in
+                    if count > names.get(said_name(value), ("", "", 0))[2]:
+                        names[said_name(value)] = (key, value, count)
             if facet is not None:
                 facets[key] = facet
         value_words = {
             word for facet in facets.values() for value in facet.values for word in words(value)
         } | {word for facet in facets.values() if facet.kind == "boolean" for word in words(facet.label)}
-        return cls(facets, _kinds(items, value_words), _cjk_kinds(items), _spread(items))
+        named = {name: (key, value) for name, (key, value, _) in names.items()}
+        return cls(facets, _kinds(items, value_words), _cjk_kinds(items), _spread(items), named)
 
     # --- what a catalog item holds -----------------------------------------------------------
 
@@ -300,7 +314,25 @@ class CatalogLexicon:
                     continue
                 taken.append((start, end))
                 found.append(Mention(facet, text[start:end], values, start, end, missing))
+        found += self._named(text, taken)
         return sorted(found, key=lambda mention: mention.start)
+
+    def _named(self, text: str, taken: list[tuple[int, int]]) -> list[Mention]:
+        """The names a text says ("by Michael Mann"), longest first, by looking up its runs of words."""
+        if not self.names:
+            return []
+        spans = [match.span() for match in NAME_WORD.finditer(text)]
+        said = [text[start:end].lower() for start, end in spans]
+        found = []
+        for size in range(MAX_NAME_WORDS, 1, -1):
+            for first in range(len(spans) - size + 1):
+                named = self.names.get(" ".join(said[first:first + size]))
+                start, end = spans[first][0], spans[first + size - 1][1]
+                if named is None or any(start < other_end and other_start < end for other_start, other_end in taken):
+                    continue
+                taken.append((start, end))
+                found.append(Mention(named[0], text[start:end], (named[1],), start, end))
+        return found
 
     def values_for(self, facet_name: str, said: str) -> list[str]:
         """The catalog values a said term stands for: values holding it as a word ("blue" -> "blue", "sky blue";
@@ -308,6 +340,9 @@ class CatalogLexicon:
         facet = self.facets[facet_name]
         if facet.kind == "boolean":
             return sorted(TRUE_WORDS)
+        if facet.kind == "name":
+            named = self.names.get(said_name(said))
+            return [named[1]] if named is not None and named[0] == facet_name else []
         if facet.kind == "audience":  # the group's own values first: they are what the query says
             groups = COMPATIBLE.get(said, {said})
             return sorted((value for value in facet.values if audience_group(value) in groups),
@@ -321,7 +356,7 @@ class CatalogLexicon:
         "forest green" wins over "green" and "very warm" over "warm"."""
         phrases: dict[str, tuple[str, tuple[str, ...], bool]] = {}
         for facet in self.facets.values():
-            if facet.kind == "numeric":
+            if facet.kind in ("numeric", "name"):
                 continue
             if facet.kind == "boolean":
                 label = facet.label.lower()
@@ -379,6 +414,33 @@ def _facet(key: str, values: list[AttributeValue]) -> Facet | None:
     else:
         kind = "value"
     return Facet(key, kind, ordered, label=label)
+
+
+NAME_WORD = re.compile(r"[^\W\d_]+(?:['.-][^\W\d_]+)*")
+"""A word of a name: letters, with inner apostrophes, dots and hyphens ("O'Brien", "Hann-Byrd", "J.J")."""
+NAME_VALUE = re.compile(r"[^\W\d_]+(?:[\s'.-]+[^\W\d_]+)*\.?")
+
+
+def _names(values: list[AttributeValue]) -> Counter[str]:
+    """The names among an attribute's values, by how they are said (lower case words, single spaces), with how many
+    items hold each; empty when the attribute does not hold names (prose, ids, numbers, lists of languages)."""
+    parts = [part.strip() for value in values for part in name_parts(value) if part.strip()]
+    named: Counter[str] = Counter()
+    for part in parts:
+        said = NAME_WORD.findall(part.lower())
+        if 2 <= len(said) <= MAX_NAME_WORDS and NAME_VALUE.fullmatch(part):
+            named[part] += 1
+    return named if parts and sum(named.values()) >= NAME_SHARE * len(parts) else Counter()
+
+
+def name_parts(value: AttributeValue) -> list[str]:
+    """An attribute's names: a list's values, and the names of a string that joins several ("Michael Cimino,
+    Stuart Rosenberg")."""
+    return [part for value in flat(value) for part in value.split(",")]
+
+
+def said_name(text: str) -> str:
+    return " ".join(NAME_WORD.findall(text.lower()))
 
 
 def _terms(facet: Facet) -> set[str]:

@@ -30,7 +30,7 @@ def readable_facets(lexicon: CatalogLexicon) -> dict[str, list[str]]:
             readable[name] = [group for group in COMPATIBLE if group in groups]
         elif facet.kind == "boolean":
             readable[name] = ["true"]
-        elif facet.kind != "numeric" and len(facet.values) <= MAX_ENUM:
+        elif facet.kind not in ("numeric", "name") and len(facet.values) <= MAX_ENUM:
             readable[name] = [value.lower() for value in facet.values]
     return readable
 

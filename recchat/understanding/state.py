@@ -136,13 +136,14 @@ def request_parts(state: ShoppingState, lexicon: CatalogLexicon) -> tuple[str, C
     (hard facets as the catalog values that satisfy them) and the preferences (soft facets, likewise)."""
     hard: dict[str, list[str]] = {}
     soft: dict[str, list[str]] = {}
+    named: dict[str, list[str]] = {}
     before, after = [], []
     for name, said in state.wants.items():
         facet = lexicon.facets.get(name)
         if facet is None:
             continue
         values = list(dict.fromkeys(value for term in said for value in lexicon.values_for(name, term)))
-        (hard if facet.hard or name in state.required else soft)[name] = values
+        (named if facet.kind == "name" else hard if facet.hard or name in state.required else soft)[name] = values
         if facet.kind == "audience":
             value = (lexicon.values_for(name, said[0])[:1] or said)[0]
             after.append(value if is_cjk_text(value) else f"for {value}")  # "navy sweater for men"
@@ -162,6 +163,6 @@ def request_parts(state: ShoppingState, lexicon: CatalogLexicon) -> tuple[str, C
     constraints = Constraints(
         category=state.category, min_price=state.min_price, max_price=state.max_price,
         excluded_terms=sorted(state.excluded_terms), excluded_ids=sorted(state.excluded_ids), facets=hard,
-        ranges=dict(state.ranges),
+        ranges=dict(state.ranges), named=named,
     )
     return query, constraints, soft
