@@ -55,6 +55,9 @@ bench() { # seconds, then the arguments of bench/gpu_serving.py
 
 export PYTHONPATH=$SITE HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_UPDATE_CHECK=1 VLLM_NO_USAGE_STATS=1 \
   DO_NOT_TRACK=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false GPU_BENCH_RECCHAT=$RECCHAT
+# FlashInfer is not carried: vLLM 0.26's sampler imports it at start unless told not to (seen on the first run:
+# "No module named 'flashinfer'" from flashinfer_sampler_supported). DeepGEMM is for FP8 models only.
+export VLLM_USE_FLASHINFER_SAMPLER=0 VLLM_USE_DEEP_GEMM=0
 say "start: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1)"
 { python3 -V; python3 -m pip list 2>/dev/null | grep -iE "^(torch|transformers|tokenizers|triton|numpy) "; nproc; free -g;
   command -v xz gcc curl; } >"$LOGS/machine.txt" 2>&1
