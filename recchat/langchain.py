@@ -13,18 +13,21 @@ index, so an engine in this process)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recchat.errors import InvalidArgumentError
 from recchat.models import Constraints, RecommendationList, StreamEvent
+
+MAX_K = 100
 
 
 class RecChatRetriever(BaseRetriever):
@@ -32,11 +35,33 @@ class RecChatRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
     bot: Any = Field(description="A RecChat engine.")
-    k: int = Field(default=5, ge=1, le=100, description="How many items.")
+    k: int = Field(default=5, ge=1, le=MAX_K, description="How many items; a call may give its own (`k=`).")
     filters: Constraints | None = Field(default=None, description="Category and price limits.")
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        hits = self.bot.retriever.search(query, self.filters, k=self.k)
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None,
+        filters: Constraints | dict | None = None,
+    ) -> list[Document]:
+        """`k` and `filters` given to one call (`retriever.invoke(query, k=1)`, as LangChain's retrievers take them)
+        replace the retriever's own for that call."""
+        return self._documents(query, k, filters)
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, k: int | None = None,
+        filters: Constraints | dict | None = None,
+    ) -> list[Document]:
+        return await asyncio.to_thread(self._documents, query, k, filters)
+
+    def _documents(self, query: str, k: int | None, filters: Constraints | dict | None) -> list[Document]:
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K):
+            raise InvalidArgumentError(f"k must be a whole number from 1 to {MAX_K}; got {k!r}")
+        if filters is not None and not isinstance(filters, Constraints):
+            try:
+                filters = Constraints.model_validate(filters)
+            except ValidationError as error:
+                reason = error.errors()[0]["msg"]
+                raise InvalidArgumentError(f"filters are Constraints or a dict of them: {reason}") from error
+        hits = self.bot.retriever.search(query, filters or self.filters, k=k or self.k)
         return [
             Document(
                 page_content=hit.item.embedding_text(), id=hit.item.id,

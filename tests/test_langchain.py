@@ -122,3 +122,22 @@ def test_the_tools_text_carries_the_clarifying_question_for_the_agent(quick_bot)
     assert reply.question is not None
     text = tool_text(reply)
     assert f"ask the user: {reply.question.text}" in text and reply.question.options[0].message in text
+
+
+def test_a_call_may_give_its_own_k_and_filters(quick_bot):
+    retriever = RecChatRetriever(bot=quick_bot, k=4)
+    assert len(retriever.invoke("a warm winter coat", k=1)) == 1 and len(retriever.invoke("a warm winter coat")) == 4
+    cheap = retriever.invoke("a warm winter coat", filters={"max_price": 100})
+    assert cheap and all(document.metadata["price"] <= 100 for document in cheap)
+    assert len(asyncio.run(retriever.ainvoke("a warm winter coat", k=2))) == 2
+
+
+@pytest.mark.parametrize("k", [0, -1, 101, 2.5, "3", True])
+def test_bad_input_a_per_call_k_that_is_no_count_is_refused(quick_bot, k):
+    with pytest.raises(InvalidArgumentError, match="k must be"):
+        RecChatRetriever(bot=quick_bot).invoke("a coat", k=k)
+
+
+def test_bad_input_per_call_filters_that_are_no_constraints_are_refused(quick_bot):
+    with pytest.raises(InvalidArgumentError, match="filters"):
+        RecChatRetriever(bot=quick_bot).invoke("a coat", filters={"max_price": -5})
