@@ -1,12 +1,13 @@
-"""A clarifying question: when a turn's candidates split on something the shopper has not said (who it is for, the
-colour, another facet, or the category), the reply may ask one short question whose options are the values found
-among the candidates. The items are still shown, as best guesses; answering is optional.
+"""A clarifying question: when a turn's candidates split on something the shopper has not said (the category, who it
+is for, the colour; in a catalog with neither audience nor colour, its facets of short values), the reply may ask one
+short question whose options are the values found among the candidates. The items are still shown, as best guesses;
+answering is optional.
 
 The facet asked about is the one whose answer is expected to rule out the most candidates: over the options offered,
 the sum of p(1 - p), p being the share of the candidates holding the facet that have that value (Gini impurity),
-times the share of candidates that hold the facet at all. Nothing is asked when the shopper has
-said it, when the candidates are few or nearly all alike, or when they are shown as the nearest (nothing matched).
-Facets are the catalog lexicon's, so any catalog gets questions in its own values.
+times the share of candidates that hold the facet at all. Nothing is asked when the shopper has said it, when the
+candidates are few or all alike, or when they are shown as the nearest (nothing matched). Facets are the catalog
+lexicon's, so any catalog gets questions in its own values.
 """
 
 from __future__ import annotations
