@@ -121,6 +121,9 @@ class Constraints(BaseModel):
             self.max_price = min(filters.max_price, self.max_price if self.max_price is not None else filters.max_price)
         self.excluded_terms = sorted({*self.excluded_terms, *filters.excluded_terms})
         self.excluded_ids = sorted({*self.excluded_ids, *filters.excluded_ids})
+        self.facets = {**self.facets, **filters.facets}
+        self.ranges = {**self.ranges, **filters.ranges}
+        self.named = {**self.named, **filters.named}
 
 
 class ShoppingState(BaseModel):
@@ -136,6 +139,10 @@ class ShoppingState(BaseModel):
     required: list[str] = Field(
         default_factory=list,
         description="Facets the shopper said 'only' of: they filter like who it is for, instead of ranking first",
+    )
+    waived: list[str] = Field(
+        default_factory=list,
+        description="Facets the shopper let go ('any colour is fine'): no clarifying question asks for them again",
     )
     min_price: float | None = None
     max_price: float | None = None

@@ -277,8 +277,7 @@ def unmet_facets(item: Item, constraints: Constraints) -> list[str]:
         if held is not None and not allowed_values(allowed).intersection(_held(held)):
             unmet.append(f"{facet}: {', '.join(allowed[:2])}")
     for facet, allowed in constraints.named.items():
-        held = {name.strip().lower() for name in name_parts(item.attributes.get(facet, ""))}
-        if not allowed_values(allowed).intersection(held):
+        if not allowed_values(allowed).intersection(_held_names(item.attributes.get(facet, ""))):
             unmet.append(f"{facet}: {', '.join(allowed[:2])}")
     for facet, (low, high) in constraints.ranges.items():
         value = number(item.attributes.get(facet, ""))
@@ -309,6 +308,10 @@ def allowed_values(allowed: list[str]) -> frozenset[str]:
 
 def _held(value: AttributeValue) -> set[str]:
     return {part.strip().lower() for part in flat(value)}
+
+
+def _held_names(value: AttributeValue) -> set[str]:
+    return {part.strip().lower() for part in name_parts(value)}
 
 
 def _shown_range(low: float | None, high: float | None) -> str:
@@ -364,12 +367,15 @@ class Retriever:
             prices.sort()
         self._values: dict[str, Counter[str]] = defaultdict(Counter)
         """Per attribute, how many items hold each value (lower-cased), to estimate the share a facet lets pass."""
+        self._names: dict[str, Counter[str]] = defaultdict(Counter)
+        """The same for names, a string that joins several ("Joel Coen, Ethan Coen") counting for each."""
         self._count_values(catalog)
 
     def _count_values(self, items: Iterable[Item]) -> None:
         for item in items:
             for key, value in item.attributes.items():
                 self._values[key].update(_held(value))
+                self._names[key].update(_held_names(value))
 
     def add_items(self, items: Iterable[Item]) -> None:
         """Know new catalog items' prices, and index them in the bridge (the index and catalog are updated by the
@@ -407,7 +413,7 @@ class Retriever:
             without = max(0, total - sum(counts.values()))  # about: a list attribute counts each of its values
             share *= min(1.0, (without + sum(counts[value] for value in allowed_values(allowed))) / total)
         for facet, allowed in constraints.named.items():
-            counts = self._values.get(facet, Counter())
+            counts = self._names.get(facet, Counter())
             share *= min(1.0, sum(counts[value] for value in allowed_values(allowed)) / total)
         return share
 

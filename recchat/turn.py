@@ -27,7 +27,13 @@ from recchat.grounding import (
 from recchat.llm import Message
 from recchat.llm.guard import GuardedBackend
 from recchat.models import (
-    ClarifyingQuestion, Item, ParsedRequest, RecommendationList, RecommendedItem, ReplyMetadata, StreamEvent,
+    ClarifyingQuestion,
+    Item,
+    ParsedRequest,
+    RecommendationList,
+    RecommendedItem,
+    ReplyMetadata,
+    StreamEvent,
 )
 from recchat.prompts import Prompt
 from recchat.retrieval import Candidate

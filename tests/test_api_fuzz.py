@@ -77,7 +77,7 @@ def test_fuzzing_the_keyed_api_without_the_key_is_refused_or_public(keyed_server
     def refused(case) -> None:
         response = case.call(timeout=ANSWER_TIMEOUT_S)
         assert response.status_code < 500, response.text
-        if case.path.startswith("/v1/"):
-            assert response.status_code in (400, 401, 404, 405, 413, 422), (case.path, response.status_code)
+        if case.path.startswith("/v1/"):  # nothing there succeeds without the key
+            assert response.status_code >= 400, (case.path, response.status_code)
 
     fuzz(keyed_server, refused)

@@ -5,7 +5,7 @@ import pytest
 
 from recchat.chat import RecChat
 from recchat.models import Item, ShoppingState
-from recchat.understanding import CatalogLexicon
+from recchat.understanding import CatalogLexicon, RequestParser
 from recchat.understanding.clarify import clarifying_question
 from tests.conftest import ScriptedBackend
 
@@ -130,3 +130,50 @@ def test_a_one_category_catalog_is_not_asked_its_category():
              for n in range(8)]
     question = clarifying_question(items, ShoppingState(), CatalogLexicon.from_items(items), "en")
     assert question is not None and question.facet == "genres" and question.text == "Any genres in mind?"
+
+
+@pytest.mark.parametrize("catalog_name, language", [("products", "en"), ("products", "zh"), ("products-zh", "zh")])
+def test_every_option_is_read_back_as_its_value(catalog_name, language, products, products_zh):
+    """Each option's message, sent after the question, puts the option's value in the state, in either language."""
+    catalog = products if catalog_name == "products" else products_zh
+    lexicon = CatalogLexicon.from_items(catalog)
+    parser = RequestParser(catalog.categories(), ((item.id, item.title) for item in catalog), lexicon=lexicon)
+    category = sorted(catalog.categories())[0]
+    for group in ("women", "men"):
+        shown = [item for item in catalog if lexicon.audience_group(str(item.attributes.get(
+            lexicon.audience.name))) == group][:8]
+        before = parser.parse("我想买保暖的东西" if language == "zh" else "something warm")
+        question = clarifying_question(shown, before.state.model_copy(update={"category": category}), lexicon, language)
+        assert question is not None
+        for option in question.options:
+            after = parser.parse(option.message, before)
+            assert after.follow_up, option.message
+            wanted = after.state.wants.get(question.facet, [])
+            assert option.value.lower() in [value.lower() for value in wanted], (option.message, wanted)
+
+
+def test_a_waived_facet_is_not_asked_again(shop):
+    session = shop.new_session()
+    shop.chat("a jacket for women", session)
+    waived = shop.chat("any colour is fine", session)
+    assert waived.metadata.request.state.waived == ["color"]
+    assert waived.question is None or waived.question.facet != "color"
+    again = shop.chat("in navy", session)
+    assert again.metadata.request.state.waived == []  # said again: no longer waived
+
+
+def test_a_value_every_candidate_has_is_no_option():
+    items = [Item(id=f"M{n}", title=f"Film {n}", category="movies",
+                  attributes={"genres": ["Drama", ["Comedy", "Crime"][n % 2]]}) for n in range(8)]
+    question = clarifying_question(items, ShoppingState(), CatalogLexicon.from_items(items), "en")
+    assert question is not None and {option.value for option in question.options} == {"Comedy", "Crime"}
+
+
+def test_a_chinese_category_answer_read_in_its_own_words_refines(products_zh):
+    lexicon = CatalogLexicon.from_items(products_zh)
+    titles = [(item.id, item.title) for item in products_zh]
+    parser = RequestParser(products_zh.categories(), titles, multilingual=True, lexicon=lexicon)
+    before = parser.parse("保暖的东西")
+    for category in ("配饰", "上衣", "外套"):
+        after = parser.parse(category, before)
+        assert after.follow_up and after.state.category == category, category

@@ -98,13 +98,18 @@ def test_the_movie_catalogs_genres_and_years_are_facets():
 DIRECTORS = ["Michael Mann", "Kathryn Bigelow", "J.J. Abrams", "Agnès Varda"]
 
 
+def letters(n: int) -> str:
+    """A distinct run of letters per number ("B", "Be"...): names made of letters only."""
+    return chr(65 + n % 26) + "e" * (n // 26)
+
+
 @pytest.fixture(scope="module")
 def films() -> list[Item]:
     return [
         Item(id=f"f{n}", title=f"Film {n} ({1970 + n})", category="movies",
              attributes={"genres": [["Crime", "Drama", "Horror"][n % 3]], "year": 1970 + n,
-                         "director": DIRECTORS[n] if n < 4 else f"Jo {chr(65 + n)}anson",
-                         "cast": [f"Ann {chr(65 + n)} Jones", f"Bo {chr(65 + n)}ell", "Val Kilmer"],
+                         "director": DIRECTORS[n] if n < 4 else f"Jo {letters(n)}anson",
+                         "cast": [f"Ann {letters(n)} Jones", f"Bo {letters(n)}ell", "Val Kilmer"],
                          "sku": f"SKU-{n:05d}", "blurb": f"A long story number {n} about things, told well."})
         for n in range(40)
     ]
@@ -127,6 +132,40 @@ def test_names_a_director_or_an_actor_filter_like_who_it_is_for(films):
     # a string that joins two names holds each of them
     two = films[0].model_copy(update={"attributes": {"director": "Jo Xanson, Michael Mann", "cast": ["Val Kilmer"]}})
     assert not unmet_facets(two, request.constraints)
+
+
+def test_bad_input_a_name_said_with_not_is_left_out_not_filtered_for(films):
+    parser = RequestParser(["movies"], lexicon=CatalogLexicon.from_items(films))
+    for message in ("a crime film, not by Michael Mann", "nothing with Val Kilmer", "anything but Kathryn Bigelow"):
+        request = parser.parse(message)
+        assert request.constraints.named == {} and len(request.constraints.excluded_terms) == 1, message
+    assert parser.parse("not by Michael Mann").constraints.excluded_terms == ["michael mann"]  # the whole name
+    assert parser.parse("Michael Mann's films").constraints.named == {"director": ["Michael Mann"]}
+    assert "by" not in parser.parse("a crime film by Michael Mann").query.split()  # the cue goes with the name
+
+
+def test_with_the_model_reading_alone_names_are_still_read_by_the_rules(films):
+    parser = RequestParser(["movies"], lexicon=CatalogLexicon.from_items(films))
+    request = parser.parse("a drama by Michael Mann", model_read={"genres": ["drama"]}, model_only=True)
+    assert request.constraints.named == {"director": ["Michael Mann"]} and request.preferences == {"genres": ["Drama"]}
+
+
+def test_a_name_held_only_inside_joined_strings_is_found_through_the_engine(tmp_path, encoder, films):
+    from recchat.catalog import Catalog
+    from recchat.config import Settings
+
+    def with_coen(film: Item) -> Item:
+        director = f"{film.attributes['director']}, Ed Coen"
+        return film.model_copy(update={"attributes": {**film.attributes, "director": director}})
+
+    joined = [with_coen(film) for film in films[4:8]]
+    catalog = Catalog("films", [*films[:4], *joined, *films[8:]])
+    settings = Settings(
+        data_dir=tmp_path, embedding={"bridge": ""}, llm={"backend": "none"}, feedback={"enabled": False}
+    )
+    bot = RecChat.from_settings(settings, encoder=encoder, catalog=catalog)
+    reply = bot.chat("a film by Ed Coen")
+    assert {item.id for item in reply.items} == {film.id for film in joined} and "nearest" not in reply.message
 
 
 def test_bad_input_a_name_the_catalog_does_not_have_or_half_a_name_is_no_filter(films):

@@ -300,7 +300,7 @@ def build_app(engines: Engines, catalogs: list[str]) -> gr.Blocks:
             """A question's option as a handler: it sends the option's message, as if typed."""
             async def send_option(history, tab, shop, group, low, high):
                 async for update in ask(said, history, tab, shop, group, low, high):
-                    yield update
+                    yield update[:-1]  # the message box keeps what the shopper may be typing
             return send_option
 
         @gr.render(inputs=[state, catalog])
@@ -318,7 +318,7 @@ def build_app(engines: Engines, catalogs: list[str]) -> gr.Blocks:
                     for option in question["options"]:
                         button = gr.Button(option["label"], size="sm", min_width=40, scale=0,
                                            elem_classes=["rc-option"])
-                        button.click(answer(option["message"]), inputs[1:], outputs)
+                        button.click(answer(option["message"]), inputs[1:], outputs[:-1])
             with gr.Row(equal_height=True, elem_id="cards"):
                 for item in items:
                     with gr.Column(min_width=220, elem_classes=["rc-card-column"]):

@@ -466,7 +466,8 @@ def answer_of(
         return None
     if later is not None:
         waiting.remove(later)
-    return option.message, later.update if later is not None else {}
+    said = {"colour": option.value} if facet is not None and facet.kind == "colour" else {}  # the colour clicked
+    return option.message, {**later.update, **said} if later is not None else said
 
 
 def contradicts(item: Item, said: Said, lexicon: CatalogLexicon) -> bool:

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from recchat.models import ClarifyingQuestion, Item, QuestionOption, ShoppingState
-from recchat.understanding.lexicon import CatalogLexicon, Facet
+from recchat.understanding.lexicon import CatalogLexicon, Facet, is_cjk_text
 
 MIN_CANDIDATES = 4
 """Fewer candidates than this are not worth a question."""
@@ -53,16 +53,18 @@ def clarifying_question(
         return None
     language = "zh" if language == "zh" else "en"
     scored = [
-        (score, name, held) for name, held, holding in _splits(candidates, state, lexicon)
+        (score, name, held, holding) for name, held, holding in _splits(candidates, state, lexicon)
         if name != asked_before and (score := _score(held, holding, len(candidates))) > 0
     ]
     if not scored:
         return None
-    _, name, held = max(scored, key=lambda split: split[0])  # the first of equals: category, then the facets
+    _, name, held, holding = max(scored, key=lambda split: split[0])  # the first of equals: category, then facets
     facet = lexicon.facets.get(name)
     kind = CATEGORY if facet is None else facet.kind
     options = []
     for value, count in held.most_common(MAX_OPTIONS):
+        if count == holding:  # a genre every candidate has: choosing it would rule nothing out
+            continue
         label, message = _wording(value, facet, language)
         options.append(QuestionOption(value=value, label=label, message=message, count=count))
     text = QUESTIONS[language][kind].format(label=facet.label if facet else "")
@@ -79,7 +81,7 @@ def _splits(candidates: Sequence[Item], state: ShoppingState, lexicon: CatalogLe
         yield CATEGORY, Counter(item.category for item in candidates), len(candidates)
     askable = ("audience", "colour") if lexicon.audience or lexicon.colour else ("value",)
     for facet in lexicon.facets.values():
-        if facet.kind not in askable or facet.name in state.wants:
+        if facet.kind not in askable or facet.name in state.wants or facet.name in state.waived:
             continue
         held: Counter[str] = Counter()
         holding = 0
@@ -113,6 +115,6 @@ def _wording(value: str, facet: Facet | None, language: str) -> tuple[str, str]:
     if facet is not None and facet.kind == "audience":
         said = AUDIENCE_ANSWERS[language][value]
         return (said if language == "zh" else value.capitalize()), said
-    if facet is not None and facet.kind == "colour":
-        return value, (f"要{value}的" if language == "zh" else f"in {value}")
+    if facet is not None and facet.kind == "colour":  # "要navy的" is no colour the rules can read: "in navy"
+        return value, (f"要{value}的" if language == "zh" and is_cjk_text(value) else f"in {value}")
     return value, value

@@ -19,6 +19,7 @@ ANY = (
 )
 """Said of a facet's name, it lets the facet go ("any colour is fine")."""
 COLOUR_WORDS = ("colou?r", "colou?rs", "颜色")
+NAME_CUE = re.compile(r"\b(?:(?:directed\s+)?by|with|starring)\s+$", re.I)
 
 
 @dataclass
@@ -58,7 +59,10 @@ def read_facets(lexicon: CatalogLexicon, text: str, chinese: str = "", native: s
     said_text = text
     for mention, source in mentions:
         if source is said_text:
-            text = text[: mention.start] + " " * (mention.end - mention.start) + text[mention.end :]
+            start = mention.start
+            if lexicon.facets[mention.facet].kind == "name" and (cue := NAME_CUE.search(text[:start])):
+                start = cue.start()  # "by" of "by Michael Mann" goes with the name, not into the search words
+            text = text[:start] + " " * (mention.end - start) + text[mention.end :]
         elif said.native:
             said.native = " ".join(said.native.replace(mention.said, " ").split())
     said.remainder = text

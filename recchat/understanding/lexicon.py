@@ -214,7 +214,7 @@ class Mention:
 
 
 class CatalogLexicon:
-    """Facets and kinds of one catalog. Build with `from_items`; `add_items` keeps it current."""
+    """Facets and kinds of one catalog. Build with `from_items` (again when the catalog changes)."""
 
     def __init__(
         self, facets: dict[str, Facet], kinds: dict[str, str], cjk_kinds: dict[str, str],
@@ -322,7 +322,7 @@ class CatalogLexicon:
         if not self.names:
             return []
         spans = [match.span() for match in NAME_WORD.finditer(text)]
-        said = [text[start:end].lower() for start, end in spans]
+        said = [POSSESSIVE.sub("", text[start:end].lower()) for start, end in spans]  # "Kubrick's films"
         found = []
         for size in range(MAX_NAME_WORDS, 1, -1):
             for first in range(len(spans) - size + 1):
@@ -418,17 +418,21 @@ def _facet(key: str, values: list[AttributeValue]) -> Facet | None:
 
 NAME_WORD = re.compile(r"[^\W\d_]+(?:['.-][^\W\d_]+)*")
 """A word of a name: letters, with inner apostrophes, dots and hyphens ("O'Brien", "Hann-Byrd", "J.J")."""
+POSSESSIVE = re.compile(r"'s$")
 NAME_VALUE = re.compile(r"[^\W\d_]+(?:[\s'.-]+[^\W\d_]+)*\.?")
 
 
 def _names(values: list[AttributeValue]) -> Counter[str]:
-    """The names among an attribute's values, by how they are said (lower case words, single spaces), with how many
-    items hold each; empty when the attribute does not hold names (prose, ids, numbers, lists of languages)."""
+    """The names among an attribute's values (a string joining several gives each), with how many items hold each;
+    empty when the attribute does not hold names (prose, ids, numbers, lists of languages, values in lower case).
+    A name is two to four words of letters, written with capitals ("Michael Mann", "Agnès Varda")."""
     parts = [part.strip() for value in values for part in name_parts(value) if part.strip()]
     named: Counter[str] = Counter()
     for part in parts:
         said = NAME_WORD.findall(part.lower())
-        if 2 <= len(said) <= MAX_NAME_WORDS and NAME_VALUE.fullmatch(part):
+        written = part.split()
+        capitals = written[0][:1].isupper() and written[-1][:1].isupper()
+        if 2 <= len(said) <= MAX_NAME_WORDS and capitals and NAME_VALUE.fullmatch(part):
             named[part] += 1
     return named if parts and sum(named.values()) >= NAME_SHARE * len(parts) else Counter()
 

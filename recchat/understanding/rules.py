@@ -58,6 +58,12 @@ EXCLUDE = re.compile(
     r"([a-z][a-z-]+)",
     re.I,
 )
+NEGATED_NAME = re.compile(
+    r"\b(?:not|no|without|except|but not|anything but|nothing|avoid|never|don'?t want)\s+"
+    r"(?:(?:films?|movies?|anything|something|one)\s+)?(?:(?:directed\s+)?by\s+|with\s+|starring\s+|from\s+)?$",
+    re.I,
+)
+"""Said right before a name ("not by Michael Mann", "nothing with Jack Black"), it excludes the name."""
 # What is excluded stops before 的 ("除了黑色的毛衣" leaves out black, not "黑色的毛").
 NOT_A_TERM = {
     "more", "less", "longer", "than", "too", "very", "idea", "need", "thanks", "thank", "problem", "one",
@@ -241,7 +247,7 @@ class RequestParser:
                 notes.append("a price limit that is not a real amount was left out")
             else:
                 stated[bound] = amount
-        excluded_terms: list[str] = []
+        remainder, excluded_terms = self._negated_names(remainder)
         remainder = NOT_TOO.sub(" ", remainder)
         for match in EXCLUDE.finditer(remainder):
             term = match.group(1).lower()
@@ -255,7 +261,9 @@ class RequestParser:
         said = read_facets(self.lexicon, remainder, chinese, native)
         remainder, native = said.remainder, said.native
         if model_read is not None:
-            said.wants = dict(model_read) if model_only else {**model_read, **said.wants}
+            # the model cannot read names (too many for a schema): the rules' stay
+            names = {facet: values for facet, values in said.wants.items() if self.lexicon.facets[facet].kind == "name"}
+            said.wants = {**names, **model_read} if model_only else {**model_read, **said.wants}
         notes += said.notes
 
         more_like = bool(MORE_LIKE_THIS.search(remainder)) and previous is not None and bool(liked or shown)
@@ -279,7 +287,8 @@ class RequestParser:
             # a category named when none was known refines ("leggings", then "activewear" to a clarifying question)
             or (category is not None and state.category is not None and category != state.category)
             # read in its own words: words the glossary does not know ("泳衣" after "冬季外套") are a new subject
-            or (native is not None and bool(native) and not content and not said.wants)
+            or (native is not None and bool(native) and not content and not said.wants
+                and not (category is not None and state.category is None))  # 配饰 to "which of these?" refines
         )
         if new_subject and not searched and not said.wants and not specs.ranges and not similar_to:
             searched = " ".join(excluded_terms) or message.strip()
@@ -344,6 +353,17 @@ class RequestParser:
             text = pattern.sub(" ", text)
         text = FILLER.sub(" ", re.sub(r"[^\w\s&'-]", " ", text))
         return " ".join(text.split())
+
+    def _negated_names(self, text: str) -> tuple[str, list[str]]:
+        """The names a message rules out ("not by Michael Mann"), as whole excluded terms, and the text without them
+        (read on, the name would filter for what the shopper ruled out)."""
+        excluded = []
+        for mention in reversed(self.lexicon.mentions(text)):
+            negation = NEGATED_NAME.search(text[: mention.start])
+            if self.lexicon.facets[mention.facet].kind == "name" and negation:
+                excluded.insert(0, mention.values[0].lower())
+                text = text[: negation.start()] + " " + text[mention.end :]
+        return text, excluded
 
     def _native_category(self, chinese: str) -> str | None:
         """The catalog's Chinese category named first in the request ("跑鞋" names 鞋, "羊绒毛衣" 毛衣)."""

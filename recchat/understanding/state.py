@@ -70,6 +70,7 @@ def merge(state: ShoppingState | None, change: StateChange, carried: Collection[
         state.wants.pop(facet, None)
     for facet, values in change.wants.items():
         state.wants[facet] = list(dict.fromkeys(values))[-MAX_VALUES:]
+    state.waived = sorted((set(state.waived) - set(change.wants)) | change.clears)
     state.required = sorted(
         (set(state.required) - set(change.wants) - change.clears | change.required) & set(state.wants)
     )
@@ -143,6 +144,8 @@ def request_parts(state: ShoppingState, lexicon: CatalogLexicon) -> tuple[str, C
         if facet is None:
             continue
         values = list(dict.fromkeys(value for term in said for value in lexicon.values_for(name, term)))
+        if facet.kind == "name" and not values:  # a name the catalog no longer holds: no filter that lets none pass
+            continue
         (named if facet.kind == "name" else hard if facet.hard or name in state.required else soft)[name] = values
         if facet.kind == "audience":
             value = (lexicon.values_for(name, said[0])[:1] or said)[0]
