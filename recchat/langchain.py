@@ -25,9 +25,10 @@ from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from recchat.errors import InvalidArgumentError
-from recchat.models import Constraints, RecommendationList, StreamEvent
+from recchat.models import Constraints, RecommendationList, StreamEvent, field_errors_text
 
 MAX_K = 100
+FILTER_KEYS = list(Constraints.model_fields)
 
 
 class RecChatRetriever(BaseRetriever):
@@ -56,11 +57,13 @@ class RecChatRetriever(BaseRetriever):
         if k is not None and (isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K):
             raise InvalidArgumentError(f"k must be a whole number from 1 to {MAX_K}; got {k!r}")
         if filters is not None and not isinstance(filters, Constraints):
+            unknown = sorted(set(filters) - set(Constraints.model_fields)) if isinstance(filters, dict) else []
+            if unknown:
+                raise InvalidArgumentError(f"filters: unknown {', '.join(unknown)}; known: {', '.join(FILTER_KEYS)}")
             try:
                 filters = Constraints.model_validate(filters)
             except ValidationError as error:
-                reason = error.errors()[0]["msg"]
-                raise InvalidArgumentError(f"filters are Constraints or a dict of them: {reason}") from error
+                raise InvalidArgumentError(f"filters: {field_errors_text(error)}") from error
         hits = self.bot.retriever.search(query, filters or self.filters, k=k or self.k)
         return [
             Document(

@@ -139,5 +139,7 @@ def test_bad_input_a_per_call_k_that_is_no_count_is_refused(quick_bot, k):
 
 
 def test_bad_input_per_call_filters_that_are_no_constraints_are_refused(quick_bot):
-    with pytest.raises(InvalidArgumentError, match="filters"):
+    with pytest.raises(InvalidArgumentError, match="max_price"):
         RecChatRetriever(bot=quick_bot).invoke("a coat", filters={"max_price": -5})
+    with pytest.raises(InvalidArgumentError, match="unknown max_prize"):  # a misspelt key is not silently ignored
+        RecChatRetriever(bot=quick_bot).invoke("a coat", filters={"max_prize": 1})

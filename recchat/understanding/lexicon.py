@@ -246,10 +246,11 @@ class CatalogLexicon:
         for key, values in held.items():
             facet = _facet(key, values)
             if facet is None and (named := _names(values)):
-                facet = Facet(key, "name", label=" ".join(re.split(r"[_\s]+", key.lower())).strip())
+                facet = Facet(key, "name", label=" ".join(_key_words(key)))
                 for value, count in named.items():  # a name in two attributes: the one it is most often in
-                    if count > names.get(said_name(value), ("", "", 0))[2]:
-                        names[said_name(value)] = (key, value, count)
+                    said = said_name(value)
+                    if count > names.get(said, ("", "", 0))[2]:
+                        names[said] = (key, value, count)
             if facet is not None:
                 facets[key] = facet
         value_words = {
@@ -310,7 +311,7 @@ class CatalogLexicon:
         for pattern, facet, values, missing in self._phrases:
             for match in pattern.finditer(lowered):
                 start, end = match.span()
-                if any(start < other_end and other_start < end for other_start, other_end in taken):
+                if _overlaps(start, end, taken):
                     continue
                 taken.append((start, end))
                 found.append(Mention(facet, text[start:end], values, start, end, missing))
@@ -328,7 +329,7 @@ class CatalogLexicon:
             for first in range(len(spans) - size + 1):
                 named = self.names.get(" ".join(said[first:first + size]))
                 start, end = spans[first][0], spans[first + size - 1][1]
-                if named is None or any(start < other_end and other_start < end for other_start, other_end in taken):
+                if named is None or _overlaps(start, end, taken):
                     continue
                 taken.append((start, end))
                 found.append(Mention(named[0], text[start:end], (named[1],), start, end))
@@ -386,8 +387,17 @@ class CatalogLexicon:
         ]
 
 
+def _overlaps(start: int, end: int, taken: list[tuple[int, int]]) -> bool:
+    return any(start < other_end and other_start < end for other_start, other_end in taken)
+
+
+def _key_words(key: str) -> list[str]:
+    """An attribute's name as words ("battery_life_hours" -> battery, life, hours)."""
+    return [token for token in re.split(r"[_\s]+", key.lower()) if token]
+
+
 def _facet(key: str, values: list[AttributeValue]) -> Facet | None:
-    tokens = [token for token in re.split(r"[_\s]+", key.lower()) if token]
+    tokens = _key_words(key)
     label = " ".join(tokens)
     truths = [truth(value) for value in values]
     if all(value is not None for value in truths):
