@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -154,8 +155,28 @@ def _check_utf8(path: Path) -> None:
         )]) from None
 
 
+PRICE_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP"}
+"""Currency symbols a spreadsheet writes before or after a price, and the currency each stands for."""
+WRITTEN_PRICE = re.compile(r"^(?P<before>[$€£¥]?)\s*(?P<amount>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)\s*"
+                           r"(?P<after>[$€£¥]?)$")
+"""A price as shops export it: "$1,299.00", "1299", "45.50 €" (a comma only as a thousands separator)."""
+
+
+def read_price(record: dict) -> dict:
+    """The record with a price written as text ("$1,299.00") made a number, and its symbol the currency when the
+    record names none; a price that is no amount is left for validation to report."""
+    price = record.get("price")
+    if not isinstance(price, str) or not (written := WRITTEN_PRICE.match(price.strip())):
+        return record
+    symbol = written.group("before") or written.group("after")
+    record = {**record, "price": float(written.group("amount").replace(",", ""))}
+    if symbol in PRICE_SYMBOLS and not record.get("currency"):
+        record["currency"] = PRICE_SYMBOLS[symbol]
+    return record
+
+
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict | CatalogProblem]]:
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8-sig") as handle:  # -sig: a byte-order mark some editors write is no text
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -167,11 +188,11 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict | CatalogProblem]]:
             if not isinstance(row, dict):
                 yield line_number, CatalogProblem(str(path), line_number, "-", "each line must be a JSON object")
                 continue
-            yield line_number, row
+            yield line_number, read_price(row)
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict | CatalogProblem]]:
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8-sig", newline="") as handle:  # Excel's "CSV UTF-8" starts with a byte-order mark
         reader = csv.DictReader(handle)
         missing = {"id", "title", "category"} - set(reader.fieldnames or [])
         if missing:
@@ -188,4 +209,4 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict | CatalogProblem]]:
                 for key, value in row.items()
                 if key not in CORE_FIELDS and value not in (None, "")
             }
-            yield line_number, record
+            yield line_number, read_price(record)

@@ -78,6 +78,35 @@ def test_csv_catalog_with_attributes_and_lists(tmp_path):
     assert catalog["c2"].price is None and catalog["c2"].attributes == {"material": "rubber"}
 
 
+def test_an_excel_export_with_a_byte_order_mark_and_written_prices_loads(tmp_path):
+    path = tmp_path / "shop.csv"
+    path.write_bytes(
+        "id,title,category,price\n"
+        'c1,Laptop,computers,"$1,299.00"\n'
+        "c2,Cable,accessories,12.50 €\n"
+        "c3,Mouse,accessories,25\n".encode("utf-8-sig")
+    )
+    catalog = load_catalog(path)
+    assert (catalog["c1"].price, catalog["c1"].currency) == (1299.0, "USD")
+    assert (catalog["c2"].price, catalog["c2"].currency) == (12.5, "EUR")
+    assert (catalog["c3"].price, catalog["c3"].currency) == (25.0, None)
+
+
+def test_a_jsonl_file_with_a_byte_order_mark_loads(tmp_path):
+    path = tmp_path / "shop.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"id": "a", "title": "Scarf", "category": "x"}).encode() + b"\n")
+    assert load_catalog(path)["a"].title == "Scarf"
+
+
+@pytest.mark.parametrize("price", ["12,50", "$1,2,3", "1.299,00", "about $5"])
+def test_bad_input_a_written_price_that_is_no_clear_amount_is_refused(tmp_path, price):
+    path = tmp_path / "shop.csv"
+    path.write_text(f'id,title,category,price\nc1,Scarf,accessories,"{price}"\n')
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(path)
+    assert (caught.value.problems[0].line, caught.value.problems[0].field) == (2, "price")
+
+
 @pytest.mark.parametrize(
     "text, line, field",
     [
