@@ -37,7 +37,15 @@ from recchat.llm.guard import GuardedBackend
 from recchat.models import Constraints, Item, ParsedRequest, RecommendationList, ShoppingState, StreamEvent
 from recchat.prompts import Prompt, load_prompt
 from recchat.rerank import FeedbackModel, Reranker
-from recchat.retrieval import Candidate, Retriever, preference_match, synced_index, unmet_facets
+from recchat.retrieval import (
+    ORDER_DEPTH,
+    Candidate,
+    Retriever,
+    in_price_order,
+    preference_match,
+    synced_index,
+    unmet_facets,
+)
 from recchat.session import Session, Sessions, check_id
 from recchat.turn import Turn, elapsed_ms, llm_task
 from recchat.understanding import CatalogLexicon, RequestParser, check_message, check_turn_arguments, release
@@ -350,13 +358,15 @@ class RecChat:
         feedback ranks them: what the LLM chooses from. Also, for items feedback moved up, why. When the hard facets
         leave nothing, the nearest items without them (each shown with what it does not meet)."""
         k = k or self.settings.retrieval.candidates
-        found, because = self._ranked(request, user_id, session_id, k)
+        order = request.state.order
+        depth = k * ORDER_DEPTH if order else k
+        found, because = self._ranked(request, user_id, session_id, depth)
         constraints = request.constraints
-        if found or not (constraints.facets or constraints.ranges or constraints.named):
-            return found, because
-        relaxed = constraints.model_copy(update={"facets": {}, "ranges": {}, "named": {}})
-        nearest = request.model_copy(update={"constraints": relaxed})
-        return self._ranked(nearest, user_id, session_id, k)
+        if not found and (constraints.facets or constraints.ranges or constraints.named):
+            relaxed = constraints.model_copy(update={"facets": {}, "ranges": {}, "named": {}})
+            nearest = request.model_copy(update={"constraints": relaxed})
+            found, because = self._ranked(nearest, user_id, session_id, depth)
+        return in_price_order(found, order)[:k], because
 
     def _ranked(
         self, request: ParsedRequest, user_id: str | None, session_id: str | None, k: int

@@ -144,6 +144,9 @@ class ShoppingState(BaseModel):
         default_factory=list,
         description="Facets the shopper let go ('any colour is fine'): no clarifying question asks for them again",
     )
+    order: Literal["price_low", "price_high"] | None = Field(
+        default=None, description="'the cheapest' / 'the most expensive': the best matches shown by price"
+    )
     min_price: float | None = None
     max_price: float | None = None
     ranges: dict[str, tuple[float | None, float | None]] = Field(

@@ -286,6 +286,20 @@ def unmet_facets(item: Item, constraints: Constraints) -> list[str]:
     return unmet
 
 
+ORDER_DEPTH = 2
+"""With "the cheapest", the best matches this many times as deep as usual are put in price order: enough to reach
+the cheap ones of a kind, not so deep that other kinds come in."""
+
+
+def in_price_order(candidates: list[Candidate], order: str | None) -> list[Candidate]:
+    """Candidates by price ('price_low': cheapest first; 'price_high': dearest first), those without a price last;
+    as they are without an order."""
+    if order is None:
+        return candidates
+    sign = 1 if order == "price_low" else -1
+    return sorted(candidates, key=lambda c: (c.item.price is None, sign * (c.item.price or 0.0)))
+
+
 def preference_match(item: Item, preferences: dict[str, list[str]]) -> float:
     """The share of wished facets (colour, material...) the item matches, 0..1; ranks matching items first."""
     if not preferences:

@@ -86,4 +86,6 @@ def state_labels(state: ShoppingState, lexicon: CatalogLexicon, currency: str | 
     for name, (low, high) in state.ranges.items():
         labels.append((name, _range(lexicon, name, low, high).capitalize()))
     labels += [("excluded_terms", "Not: " + ", ".join(state.excluded_terms))] if state.excluded_terms else []
+    if state.order:
+        labels.append(("order", "Cheapest first" if state.order == "price_low" else "Most expensive first"))
     return labels

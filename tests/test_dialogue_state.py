@@ -415,3 +415,25 @@ def test_with_the_model_alone_its_reading_replaces_the_rules_and_a_bad_answer_le
     assert broken.chat("a coat for my wife").metadata.request.state.wants == {"for": ["women"]}
     invented, _ = reader_bot(tmp_path / "c", encoder, "both", '{"for": "aliens", "season": "monsoon"}')
     assert invented.chat("a coat").metadata.request.state.wants == {}  # values outside the catalog are dropped
+
+
+def test_the_cheapest_and_the_most_expensive_show_the_best_matches_by_price(shop):
+    plain = shop.chat("boots")
+    cheapest = shop.chat("the cheapest boots")
+    prices = [item.price for item in cheapest.items]
+    assert prices == sorted(prices) and prices[0] < min(item.price for item in plain.items)
+    assert all("boots" in item.title.lower() for item in cheapest.items[:3]) and "Cheapest first" in cheapest.message
+    dearest = [item.price for item in shop.chat("the most expensive jacket").items]
+    assert dearest == sorted(dearest, reverse=True)
+    assert shop.chat("最便宜的外套").metadata.request.state.order == "price_low"
+
+
+def test_the_order_holds_through_refinements_and_can_be_taken_away(shop):
+    session = shop.new_session()
+    shop.chat("the cheapest boots", session)
+    women = shop.chat("for women", session)
+    assert women.metadata.request.state.order == "price_low"
+    prices = [item.price for item in women.items]
+    assert prices == sorted(prices)
+    assert shop.release(session, "order").order is None
+    assert shop.chat("now some jackets", session).metadata.request.state.order is None  # a new subject: no order

@@ -73,6 +73,9 @@ NOT_A_TERM = {
 QUOTED = re.compile(r'"[^"]+"|“[^”]+”|「[^」]+」')
 NOT_TOO = re.compile(r"\bnot (?:too|very|that|so) (?:pricey|expensive|costly|dear)\b", re.I)
 """A wish about price that sets no limit ("not too pricey, under $460"): neither an exclusion nor "cheaper"."""
+CHEAPEST = re.compile(r"\b(?:cheapest|least expensive|lowest[- ]priced|most affordable)\b|最便宜", re.I)
+PRICIEST = re.compile(r"\b(?:most expensive|priciest|highest[- ]priced|dearest)\b|最贵", re.I)
+"""Said of a kind, they show the best matches by price ("the cheapest earbuds")."""
 CHEAPER = re.compile(r"\b(cheaper|less expensive|lower price|more affordable|too expensive|budget)\b|便宜", re.I)
 PRICIER = re.compile(r"\b(more expensive|pricier|higher[- ]end|premium|fancier)\b|更贵|高档", re.I)
 MORE_LIKE_THIS = re.compile(
@@ -271,7 +274,10 @@ class RequestParser:
             similar_to = list(liked or [])[:3] or [shown[0].id]
             remainder = MORE_LIKE_THIS.sub(" ", remainder)
             notes.append("more like " + ", ".join(self.title_of.get(item, item) for item in similar_to))
+        order = "price_low" if CHEAPEST.search(message) else "price_high" if PRICIEST.search(message) else None
+        remainder = PRICIEST.sub(" ", CHEAPEST.sub(" ", remainder))
         cheaper, pricier, something_else = (bool(p.search(remainder)) for p in (CHEAPER, PRICIER, SOMETHING_ELSE))
+        cheaper = cheaper and order is None  # 最便宜 holds 便宜
         for pattern in (CHEAPER, PRICIER, SOMETHING_ELSE):
             remainder = pattern.sub(" ", remainder)
         content = " ".join(FILLER.sub(" ", re.sub(r"[^\w\s&'-]", " ", remainder)).split())
@@ -296,8 +302,10 @@ class RequestParser:
             new_subject=new_subject, subject=searched, category=category, wants=said.wants, required=said.required,
             clears=said.clears, min_price=stated.get("min_price"), max_price=stated.get("max_price"),
             ranges=specs.ranges, excluded_terms=excluded_terms, excluded_ids=similar_to,
-            references=similar_to if new_subject or more_like else None,
+            references=similar_to if new_subject or more_like else None, order=order,
         )
+        if order is not None:
+            notes.append("cheapest first" if order == "price_low" else "most expensive first")
         if kinds and state is not None and not new_subject:  # "a coat", then "a down parka": the kind is replaced
             change.dropped_words = {word.lower() for word in state.subject.split() if self.lexicon.kinds_in(word)}
         prices = [item.price for item in shown if item.price is not None]

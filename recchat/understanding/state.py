@@ -49,6 +49,8 @@ class StateChange:
     excluded_ids: list[str] = field(default_factory=list)
     references: list[str] | None = None
     """Items the message names as references; None keeps the current ones."""
+    order: str | None = None
+    """'price_low' for "the cheapest", 'price_high' for "the most expensive"; None keeps the current one."""
 
 
 def merge(state: ShoppingState | None, change: StateChange, carried: Collection[str] = ()) -> ShoppingState:
@@ -71,6 +73,7 @@ def merge(state: ShoppingState | None, change: StateChange, carried: Collection[
     for facet, values in change.wants.items():
         state.wants[facet] = list(dict.fromkeys(values))[-MAX_VALUES:]
     state.waived = sorted((set(state.waived) - set(change.wants)) | change.clears)
+    state.order = change.order or state.order  # a new subject starts without one (see above)
     state.required = sorted(
         (set(state.required) - set(change.wants) - change.clears | change.required) & set(state.wants)
     )
@@ -108,6 +111,7 @@ def entries(state: ShoppingState) -> list[str]:
     held += ["category"] if state.category else []
     held += ["price"] if state.min_price is not None or state.max_price is not None else []
     held += ["subject"] if state.subject else []
+    held += ["order"] if state.order else []
     return held + [name for name in LISTS if getattr(state, name)]
 
 
@@ -127,6 +131,8 @@ def release(state: ShoppingState, entry: str) -> ShoppingState:
         state.min_price = state.max_price = None
     elif entry == "subject":
         state.subject = ""
+    elif entry == "order":
+        state.order = None
     elif entry in LISTS:
         setattr(state, entry, [])
     return state
