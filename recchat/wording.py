@@ -2,9 +2,73 @@
 
 from __future__ import annotations
 
+import math
+import statistics
+from collections import Counter
+
 from recchat.catalog import Catalog
 from recchat.models import ParsedRequest, ShoppingState, format_price
-from recchat.understanding.lexicon import CatalogLexicon
+from recchat.understanding.lexicon import CatalogLexicon, is_cjk_text
+
+PRICE_MARGIN = 1.1
+AUDIENCE_WORDS = {
+    "en": {"women": "for women", "men": "for men", "kids": "for kids"},
+    "zh": {"women": "女款", "men": "男款", "kids": "儿童"},
+}
+
+
+def price_ceiling(price: float) -> int:
+    """A round budget just above the price: 10% more, up to the next 10 (under 1000), 50 (under 5000) or 100."""
+    raw = price * PRICE_MARGIN
+    step = 10 if raw < 1000 else 50 if raw < 5000 else 100
+    return int(math.ceil(raw / step) * step)
+
+
+def example_requests(catalog: Catalog, lexicon: CatalogLexicon, currency: str | None, count: int = 3) -> list[str]:
+    """What a shopper of this catalog might ask, from its own data (the UI shows them): the commonest kind of each
+    of its largest categories, whom most of those are for, and a budget just above their median price ("down
+    parka for women under $300", "女款羽绒服，2700元以内"); a catalog without kinds (films) gets its commonest
+    values ("drama movies") and, where it has names, one of them ("movies by Alfred Hitchcock")."""
+    by_category: dict[str, list] = {}
+    for item in catalog:
+        by_category.setdefault(item.category, []).append(item)
+    largest = sorted(by_category.values(), key=len, reverse=True)[:count]
+    examples = []
+    for items in largest:
+        kinds = Counter(kind for item in items if (kind := lexicon.kind_words(item)))
+        if kinds:
+            kind = kinds.most_common(1)[0][0]
+            examples.append(_example(kind, [item for item in items if lexicon.kind_words(item) == kind], lexicon,
+                                     currency))
+    if not examples:
+        values = Counter(
+            value for item in catalog for facet in lexicon.facets.values() if facet.kind == "value"
+            for value in lexicon.item_values(item, facet.name) if "," not in value
+        )
+        noun = catalog.categories()[0] if len(catalog.categories()) == 1 else "items"
+        examples = [f"{value.lower()} {noun}" for value, _ in values.most_common(count - 1)]
+        names = Counter(value for item in catalog for facet in lexicon.facets.values() if facet.kind == "name"
+                        for value in lexicon.item_values(item, facet.name) if value.lower() in lexicon.names)
+        examples += [f"{noun} by {name}" for name, _ in names.most_common(1)]
+    if not examples:  # no kinds, no values: the categories themselves
+        examples = [_example(items[0].category, items, lexicon, currency) for items in largest]
+    return examples[:count]
+
+
+def _example(kind: str, items: list, lexicon: CatalogLexicon, currency: str | None) -> str:
+    chinese = is_cjk_text(kind)
+    words = AUDIENCE_WORDS["zh" if chinese else "en"]
+    groups = Counter(
+        group for item in items if lexicon.audience is not None
+        for value in lexicon.item_values(item, lexicon.audience.name) if (group := lexicon.audience_group(value))
+    )
+    said = next((words[group] for group, _ in groups.most_common() if group in words), "")
+    prices = [item.price for item in items if item.price is not None]
+    if chinese:
+        budget = f"，{price_ceiling(statistics.median(prices))}元以内" if prices else ""
+        return f"{said}{kind}{budget}"
+    budget = f" under {format_price(price_ceiling(statistics.median(prices)), currency)}" if prices else ""
+    return " ".join(part for part in (kind.lower(), said) if part) + budget
 
 
 def wish(request: ParsedRequest, catalog: Catalog) -> str:

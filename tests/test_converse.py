@@ -17,13 +17,13 @@ from recchat.evaluation.converse import (
     answer_of,
     converse,
     draw_scripts,
-    price_ceiling,
     run_converse,
     summarise,
 )
 from recchat.models import ClarifyingQuestion, Item, QuestionOption
 from recchat.understanding import CatalogLexicon
 from recchat.understanding.lexicon import words
+from recchat.wording import price_ceiling
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from ui.app import (
     categories,
     chat_text,
     drop_chip,
+    greeting,
     new_session,
     rate,
     respond,
@@ -164,3 +165,13 @@ def test_a_card_shown_as_the_nearest_says_what_it_misses(engines):
     _, state, _ = ask(engines, "a tent for my son")[-1]  # no tent is for kids
     assert state.items and all(item["unmet"] for item in state.items)
     assert "Nearest, but not for: kids" in card_html(state.items[0])
+
+
+def test_the_greeting_suggests_requests_from_the_catalogs_own_data(engines, tmp_path):
+    assert "for women under $" in greeting(engines, "products")  # its commonest kind, whom it is for, a budget
+    shop = tmp_path / "home.csv"
+    rows = [f"L{n},Lumo {['Desk Lamp', 'Floor Lamp'][n % 2]} {n},lighting,{20 + n},USD" for n in range(10)]
+    rows += [f"R{n},Weft {['Wool Rug', 'Jute Rug'][n % 2]} {n},rugs,{90 + n},USD" for n in range(6)]
+    shop.write_text("id,title,category,price,currency\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    text = greeting(engines, str(shop))
+    assert "lamp under $" in text and "rug under $" in text and "parka" not in text  # its own kinds and prices

@@ -32,7 +32,7 @@ from recchat.config import Settings  # noqa: E402
 from recchat.errors import InvalidArgumentError, RecChatError  # noqa: E402
 from recchat.models import Constraints, RecommendedItem, field_errors, format_price  # noqa: E402
 from recchat.movies import ensure_movie_catalog  # noqa: E402
-from recchat.wording import state_labels  # noqa: E402
+from recchat.wording import example_requests, state_labels  # noqa: E402
 
 logger = logging.getLogger(__name__)
 MOVIE_DATASETS = {"movies": "ml-1m", "movies-ml-100k": "ml-100k"}
@@ -80,6 +80,10 @@ LAUNCH_OPTIONS = {
     "head": f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_POLICY}">',
 }
 """How the page is served, here and in the browser tests."""
+
+
+CATALOG_FILES = {".csv", ".jsonl"}
+"""A catalog given as a file shows as its name ("shop"), not its path."""
 
 
 @dataclass
@@ -235,6 +239,17 @@ def categories(engines: Engines, catalog: str) -> list[str]:
         return [ANY_CATEGORY]
 
 
+def greeting(engines: Engines, catalog: str) -> str:
+    """The page's heading, with requests a shopper of this catalog might make, from its own data."""
+    try:
+        bot = engines[catalog]
+    except RecChatError:
+        return "## recchat\nAsk for what you want."
+    examples = ", ".join(f"*{chat_text(example)}*" for example in example_requests(bot.catalog, bot.lexicon,
+                                                                                 bot.catalog_currency))
+    return "## recchat\nAsk for what you want" + (f": {examples}" if examples else ".")
+
+
 def card_html(item: dict) -> str:
     """One item as a card: title, price, key facts, the reason, and why feedback moved it."""
     shown = RecommendedItem.model_validate(item)
@@ -259,11 +274,11 @@ def card_html(item: dict) -> str:
 def build_app(engines: Engines, catalogs: list[str]) -> gr.Blocks:
     with gr.Blocks(title="recchat") as app:
         state = gr.State(None)
-        gr.Markdown("## recchat\nAsk for what you want: *a warm winter coat under $300*, *running shoes, not black*, "
-                    "*I liked \"Heat (1995)\", what next?*")
+        header = gr.Markdown(greeting(engines, catalogs[0]), elem_id="greeting")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=240, elem_id="controls"):
-                catalog = gr.Dropdown(catalogs, value=catalogs[0], label="Catalog", elem_id="catalog")
+                shown = [(Path(name).stem if Path(name).suffix in CATALOG_FILES else name, name) for name in catalogs]
+                catalog = gr.Dropdown(shown, value=catalogs[0], label="Catalog", elem_id="catalog")
                 category = gr.Dropdown(
                     categories(engines, catalogs[0]), value=ANY_CATEGORY, label="Category", elem_id="category"
                 )
@@ -338,9 +353,10 @@ def build_app(engines: Engines, catalogs: list[str]) -> gr.Blocks:
         restart.click(lambda tab, shop: new_session(tab, shop), [state, catalog], [chatbot, state, status])
         catalog.change(
             lambda shop, tab: (
-                gr.Dropdown(choices=categories(engines, shop), value=ANY_CATEGORY), *new_session(tab, shop)
+                gr.Dropdown(choices=categories(engines, shop), value=ANY_CATEGORY), greeting(engines, shop),
+                *new_session(tab, shop),
             ),
-            [catalog, state], [category, chatbot, state, status],
+            [catalog, state], [category, header, chatbot, state, status],
         )
     return app
 

@@ -12,7 +12,6 @@ by a column's name, so a catalog recchat has never seen gets scripts too.
 from __future__ import annotations
 
 import json
-import math
 import random
 import tempfile
 from collections import Counter
@@ -25,6 +24,7 @@ from recchat.catalog import Catalog
 from recchat.models import ClarifyingQuestion, Item, format_price
 from recchat.understanding import CatalogLexicon, Facet, detect_language
 from recchat.understanding.lexicon import COMPATIBLE, number
+from recchat.wording import PRICE_MARGIN, price_ceiling
 
 CATALOGS = ("products", "products-zh", "movies")
 """What `--catalog all` runs: the two bundled shops and the movie catalog built from MovieLens."""
@@ -36,7 +36,6 @@ for such a column; a catalog without a price says it instead of a budget ("by Mi
 FITS = {**COMPATIBLE, "unisex": {"unisex"}}
 """Which audience groups meet a stated one: a unisex item is for women and for men too; an adult's is not a
 child's, and "for anyone" asks for what anyone can use."""
-PRICE_MARGIN = 1.1
 
 PROTOCOL = """\
 Targets: {targets} items drawn (seed {seed}) from the catalog's items whose script covers every turn the catalog
@@ -116,13 +115,6 @@ def is_plural(word: str) -> bool:
 def category_noun(category: str) -> str:
     """What a shopper calls a category: its first part ("coats & jackets" -> "coats")."""
     return category.replace("&", ",").replace("/", ",").split(",")[0].strip()
-
-
-def price_ceiling(price: float) -> int:
-    """A round budget just above the price: 10% more, up to the next 10 (under 1000), 50 (under 5000) or 100."""
-    raw = price * PRICE_MARGIN
-    step = 10 if raw < 1000 else 50 if raw < 5000 else 100
-    return int(math.ceil(raw / step) * step)
 
 
 def decade_words(year: int, language: str) -> tuple[str, str]:
