@@ -13,6 +13,7 @@ from functools import cached_property
 from itertools import combinations
 
 from recchat.models import Item, ParsedRequest, format_price
+from recchat.understanding.lexicon import UNIT_OF_NAME, number
 
 QUOTABLE_FACT_CHARS = 48
 """Longer attribute values are prose, not facts: a listing can carry anything there (even instructions planted for
@@ -20,6 +21,8 @@ an LLM), so reasons never quote them."""
 UNQUOTABLE = re.compile(r"<\||\|>|[<>{}\[\]\n\r]|[$€£¥￥]\s?\d|\d\s?(?:dollars?|usd|eur|元)\b", re.I)
 """Markup, chat-template tokens and prices: a value holding one is not a fact a reason may quote (only the item's
 own price field states its price)."""
+ID_LIKE = re.compile(r"^\d{8,}$")
+"""A value of eight digits or more is a code (a barcode, an EAN or ISBN), never a reason a shopper reads."""
 MAX_CHOSEN_FACTS = 3
 PHRASES = {
     "material": "made of {}",
@@ -109,8 +112,11 @@ def _phrase(key: str, value: object) -> str | None:
     if value is True:
         return name
     shown = ", ".join(str(part) for part in value[:3]) if isinstance(value, list) else str(value)
-    if not shown.strip():
+    if not shown.strip() or ID_LIKE.match(shown.strip()):
         return None
+    words = name.split()
+    if key not in PHRASES and len(words) > 1 and words[-1].lower() in UNIT_OF_NAME and number(value) is not None:
+        return f"{' '.join(words[:-1])} {shown} {words[-1]}"  # "weight_g: 265" reads "weight 265 g"
     if key == "season" and shown.endswith("season") or key == "for" and shown == "unisex":  # not "for unisex"
         return shown
     if key == "warmth" and shown == "medium":

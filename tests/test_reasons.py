@@ -163,3 +163,13 @@ def test_items_stream_one_by_one_as_the_model_explains_them(scripted_bot):
     kinds = [event.kind for event in events]
     assert kinds == ["message", "item", "item", "item", "item", "item", "done"]
     assert max(chunks_before) >= 3  # the first items were out while the answer was still arriving
+
+
+def test_codes_are_never_facts_and_a_unit_in_the_column_name_reads_after_the_number():
+    item = Item(id="e1", title="Acme Earbuds", category="audio", attributes={
+        "barcode": "8180081911166", "ean": 4006381333931, "weight_g": 265, "battery_life_hours": "30",
+        "screen_size_in": 6.8, "noise_cancelling": "TRUE", "colour": "black",
+    })
+    phrases = fact_phrases(item)
+    assert not any("818008" in phrase or "400638" in phrase for phrase in phrases)
+    assert {"weight 265 g", "battery life 30 hours", "screen size 6.8 in", "noise cancelling"} <= set(phrases)
