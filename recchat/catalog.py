@@ -8,6 +8,7 @@ value with '|' in it becomes a list ("wool|cashmere").
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 from collections import Counter
@@ -26,8 +27,11 @@ CORE_FIELDS = {"id", "title", "description", "category", "price", "currency"}
 class Catalog:
     """Items of one catalog, by id, in file order."""
 
-    def __init__(self, name: str, items: Iterable[Item]):
+    def __init__(self, name: str, items: Iterable[Item], index_name: str | None = None):
         self.name = name
+        self.index_name = index_name or name
+        """What its vectors are kept under: the name, and for a file given by path, a mark of the folder too, so that
+        `shop.csv` of two shops never share (or delete) each other's vectors."""
         self._items: dict[str, Item] = {}
         for item in items:
             if item.id in self._items:
@@ -94,8 +98,23 @@ def resolve_catalog_path(name_or_path: str, settings: Settings) -> Path:
 
 def load_configured_catalog(settings: Settings) -> Catalog:
     """The catalog `settings.catalog` names, loaded and validated."""
-    path = resolve_catalog_path(settings.catalog, settings)
-    return load_catalog(path, name=path.stem)
+    return load_resolved(settings.catalog, resolve_catalog_path(settings.catalog, settings))
+
+
+def load_resolved(name_or_path: str, path: Path) -> Catalog:
+    """The catalog a name or path was resolved to (`path`), named after its file, its index named by
+    `index_name_of`."""
+    catalog = load_catalog(path, name=path.stem)
+    catalog.index_name = index_name_of(name_or_path, path)
+    return catalog
+
+
+def index_name_of(name_or_path: str, path: Path) -> str:
+    """A bundled or generated catalog's index is named after it ('products'); a file given by path, after its stem
+    and its folder ('shop-3f2a9c1e'), so two shops' `shop.csv` files never share one index."""
+    if Path(name_or_path).suffix not in {".jsonl", ".csv"}:
+        return path.stem
+    return f"{path.stem}-{hashlib.sha1(str(path.resolve().parent).encode()).hexdigest()[:8]}"
 
 
 def _added(field: str, problem: str) -> CatalogProblem:

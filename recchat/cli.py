@@ -123,10 +123,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     catalog = load_configured_catalog(settings)
     encoder = cached_encoder(settings, texts=catalog_texts(catalog))
     client = open_vector_store(settings)
-    index = VectorIndex(client, catalog.name, encoder)
+    index = VectorIndex(client, catalog.index_name, encoder)
     if args.rebuild:
         client.delete_collection(index.collection.name)
-        index = VectorIndex(client, catalog.name, encoder)
+        index = VectorIndex(client, catalog.index_name, encoder)
     started = time.perf_counter()
     report = index.sync(catalog, progress=True)
     print(

@@ -112,6 +112,6 @@ def bridge_for(settings: Settings, catalog: Catalog, multilingual_catalog_encode
 
     def open_index():
         encoder = load_encoder(settings.embedding.model_copy(update={"model": settings.embedding.bridge}))
-        return VectorIndex(open_vector_store(settings), catalog.name, cached_encoder(settings, encoder))
+        return VectorIndex(open_vector_store(settings), catalog.index_name, cached_encoder(settings, encoder))
 
     return CrossLingualBridge(open_index, catalog)

@@ -71,7 +71,7 @@ def open_vector_store(settings) -> chromadb.ClientAPI:
 def synced_index(settings, catalog: Catalog, encoder: Encoder | None = None, progress: bool = False) -> VectorIndex:
     """The catalog's index in the configured store, brought up to date (only new or changed items are embedded)."""
     encoder = cached_encoder(settings, encoder, catalog_texts(catalog))
-    index = VectorIndex(open_vector_store(settings), catalog.name, encoder)
+    index = VectorIndex(open_vector_store(settings), catalog.index_name, encoder)
     index.sync(catalog, progress=progress)
     return index
 

@@ -140,3 +140,23 @@ def test_item_text_and_hash_follow_content():
     assert item.content_hash() != Item.model_validate({**GOOD, "price": 31}).content_hash()
     with pytest.raises(ValueError, match="duplicate"):
         Catalog("c", [item, item])
+
+
+def test_two_shops_files_of_the_same_name_never_share_an_index(tmp_path, encoder):
+    """Issue: indexing other/shop.csv removed shop.csv's vectors, both being indexed as "shop"."""
+    from recchat.catalog import load_configured_catalog
+    from recchat.retrieval import synced_index
+
+    shops = []
+    for folder, titles in (("one", ["Alpaca Scarf", "Wool Hat"]), ("two", ["Rain Boots", "Garden Hose", "Rake"])):
+        path = tmp_path / folder / "shop.csv"
+        path.parent.mkdir()
+        rows = "".join(f"{folder}{n},{title},things\n" for n, title in enumerate(titles))
+        path.write_text("id,title,category\n" + rows, encoding="utf-8")
+        shops.append(Settings(data_dir=tmp_path / "data", catalog=str(path)))
+    one, two = (load_configured_catalog(shop) for shop in shops)
+    assert one.name == two.name == "shop" and one.index_name != two.index_name
+    first = synced_index(shops[0], one, encoder)
+    synced_index(shops[1], two, encoder)
+    assert first.count() == 2  # the second shop's sync left the first shop's vectors alone
+    assert load_configured_catalog(Settings(catalog="products")).index_name == "products"  # bundled: as before

@@ -612,14 +612,12 @@ def write_report(report: dict, out_dir: Path) -> dict[str, Path]:
 
 def open_catalog(settings, name: str) -> Catalog:
     """A bundled or generated catalog by name, or a .jsonl/.csv file; "movies" is built first if missing."""
-    from recchat.catalog import load_catalog, resolve_catalog_path
+    from recchat.catalog import load_resolved, resolve_catalog_path
     from recchat.movies import ensure_movie_catalog
 
     if name == "movies":
-        path = ensure_movie_catalog(settings.generated_catalog_dir, "ml-1m")
-    else:
-        path = resolve_catalog_path(name, settings)
-    return load_catalog(path, name=path.stem)
+        return load_resolved(name, ensure_movie_catalog(settings.generated_catalog_dir, "ml-1m"))
+    return load_resolved(name, resolve_catalog_path(name, settings))
 
 
 def run_converse(

@@ -199,7 +199,7 @@ def run_replay(
         from recchat.retrieval import VectorIndex, catalog_texts, open_vector_store
 
         encoder = cached_encoder(base, encoder, catalog_texts(catalog))
-        index = VectorIndex(open_vector_store(base), catalog.name, encoder)
+        index = VectorIndex(open_vector_store(base), catalog.index_name, encoder)
         runs.append(lambda: EmbeddingSimilarity(index))
     results = []
     try:
