@@ -13,7 +13,7 @@ from functools import cached_property
 from itertools import combinations
 
 from recchat.models import Item, ParsedRequest, format_price
-from recchat.understanding.lexicon import UNIT_OF_NAME, number
+from recchat.understanding.lexicon import UNIT_OF_NAME, is_stock_key, number
 
 QUOTABLE_FACT_CHARS = 48
 """Longer attribute values are prose, not facts: a listing can carry anything there (even instructions planted for
@@ -104,6 +104,8 @@ CSV_BOOLEANS = {"true": True, "false": False, "yes": True, "no": False}
 
 
 def _phrase(key: str, value: object) -> str | None:
+    if is_stock_key(key):  # "stock qty: 12", "in stock": what can be bought is filtered, not a reason
+        return None
     if isinstance(value, str) and value.strip().lower() in CSV_BOOLEANS:
         value = CSV_BOOLEANS[value.strip().lower()]
     if value is False:

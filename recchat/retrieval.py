@@ -36,7 +36,7 @@ from recchat.embeddings import Encoder, cached_encoder
 from recchat.errors import VectorStoreError
 from recchat.models import AttributeValue, Constraints, Item
 from recchat.understanding.chinese import detect_language, is_cjk
-from recchat.understanding.lexicon import flat, name_parts, number
+from recchat.understanding.lexicon import flat, in_stock, name_parts, number
 
 UPSERT_BATCH = 1000  # Chroma accepts at most 5461 per call; smaller batches give a smoother progress bar
 REFERENCE_TEXT_WEIGHT = 0.5
@@ -383,10 +383,14 @@ class Retriever:
         """Per attribute, how many items hold each value (lower-cased), to estimate the share a facet lets pass."""
         self._names: dict[str, Counter[str]] = defaultdict(Counter)
         """The same for names, a string that joins several ("Joel Coen, Ethan Coen") counting for each."""
+        self._sold_out: set[str] = set()
+        """Items a stock column says cannot be bought now: never offered."""
         self._count_values(catalog)
 
     def _count_values(self, items: Iterable[Item]) -> None:
         for item in items:
+            if not in_stock(item):
+                self._sold_out.add(item.id)
             for key, value in item.attributes.items():
                 self._values[key].update(_held(value))
                 self._names[key].update(_held_names(value))
@@ -486,7 +490,8 @@ class Retriever:
         found = []
         for item_id, score in hits:
             item = self.catalog.get(item_id)
-            if score >= self.min_score and item is not None and item_matches(item, constraints):
+            if (score >= self.min_score and item is not None and item_id not in self._sold_out
+                    and item_matches(item, constraints)):
                 found.append(Candidate(item, score))
                 if len(found) == k:
                     break

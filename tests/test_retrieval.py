@@ -139,3 +139,28 @@ def test_many_excluded_ids_still_leave_a_full_list(retriever):
     constraints = Constraints(excluded_ids=nearest)
     found = retriever.search("warm winter clothing", constraints, k=8)
     assert len(found) == 8 and not {c.item.id for c in found} & set(nearest)
+
+
+def test_items_a_stock_column_says_are_sold_out_are_never_offered_nor_their_stock_quoted(tmp_path, encoder):
+    """Issue #26: out-of-stock items were recommended, and "stock qty: 0" was quoted as a reason."""
+    from recchat.catalog import load_catalog
+    from recchat.chat import RecChat
+    from recchat.config import Settings
+
+    path = tmp_path / "audio.csv"
+    path.write_text(
+        "id,title,category,price,stock_qty,in_stock,availability\n"
+        "a1,Acme Noise Cancelling Earbuds,audio,99,0,TRUE,in stock\n"
+        "a2,Zeta Noise Cancelling Earbuds,audio,89,12,FALSE,in stock\n"
+        "a3,Orbit Noise Cancelling Earbuds,audio,79,5,TRUE,sold out\n"
+        "a4,Nova Noise Cancelling Earbuds,audio,69,7,TRUE,in stock\n"
+        "a5,Nova Wired Earbuds,audio,19,3,yes,\n",
+        encoding="utf-8",
+    )
+    settings = Settings(
+        data_dir=tmp_path, embedding={"bridge": ""}, llm={"backend": "none"}, feedback={"enabled": False}
+    )
+    bot = RecChat.from_settings(settings, encoder=encoder, catalog=load_catalog(path))
+    reply = bot.chat("noise cancelling earbuds")
+    assert [item.id for item in reply.items][:1] == ["a4"] and {"a1", "a2", "a3"}.isdisjoint(i.id for i in reply.items)
+    assert not any("stock" in item.reason or "availability" in item.reason for item in reply.items)

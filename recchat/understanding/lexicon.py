@@ -387,6 +387,27 @@ class CatalogLexicon:
         ]
 
 
+STOCK_WORDS = {"stock", "instock", "inventory", "available", "availability", "qty", "quantity"}
+"""Words of a column's name that say whether an item can be bought now ("stock_qty", "in_stock", "availability")."""
+SOLD_OUT = re.compile(r"\b(?:out of stock|sold out|unavailable|discontinued)\b|缺货|售罄", re.I)
+
+
+def is_stock_key(key: str) -> bool:
+    return bool(STOCK_WORDS & set(_key_words(key)))
+
+
+def in_stock(item: Item) -> bool:
+    """False when a stock column says the item cannot be bought: a count of 0 or less, a false flag, or "out of
+    stock"; an item without such a column is in stock."""
+    for key, value in item.attributes.items():
+        if not is_stock_key(key):
+            continue
+        count = number(value)
+        if truth(value) is False or count is not None and count <= 0 or SOLD_OUT.search(str(value)):
+            return False
+    return True
+
+
 def _overlaps(start: int, end: int, taken: list[tuple[int, int]]) -> bool:
     return any(start < other_end and other_start < end for other_start, other_end in taken)
 
