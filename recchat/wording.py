@@ -35,11 +35,11 @@ def example_requests(catalog: Catalog, lexicon: CatalogLexicon, currency: str | 
     largest = sorted(by_category.values(), key=len, reverse=True)[:count]
     examples = []
     for items in largest:
-        kinds = Counter(kind for item in items if (kind := lexicon.kind_words(item)))
+        kind_of = {item.id: lexicon.kind_words(item) for item in items}  # read once: a title's kind takes a search
+        kinds = Counter(kind for kind in kind_of.values() if kind)
         if kinds:
             kind = kinds.most_common(1)[0][0]
-            examples.append(_example(kind, [item for item in items if lexicon.kind_words(item) == kind], lexicon,
-                                     currency))
+            examples.append(_example(kind, [item for item in items if kind_of[item.id] == kind], lexicon, currency))
     if not examples:
         values = Counter(
             value for item in catalog for facet in lexicon.facets.values() if facet.kind == "value"

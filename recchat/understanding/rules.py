@@ -58,8 +58,9 @@ EXCLUDE = re.compile(
     r"([a-z][a-z-]+)",
     re.I,
 )
+NEGATION = r"\b(?:not|no|without|except|but not|anything but|nothing|avoid|never|don'?t want)"
 NEGATED_NAME = re.compile(
-    r"\b(?:not|no|without|except|but not|anything but|nothing|avoid|never|don'?t want)\s+"
+    NEGATION + r"\s+"
     r"(?:(?:films?|movies?|anything|something|one)\s+)?(?:(?:directed\s+)?by\s+|with\s+|starring\s+|from\s+)?$",
     re.I,
 )
@@ -365,7 +366,9 @@ class RequestParser:
     def _negated_names(self, text: str) -> tuple[str, list[str]]:
         """The names a message rules out ("not by Michael Mann"), as whole excluded terms, and the text without them
         (read on, the name would filter for what the shopper ruled out)."""
-        excluded = []
+        excluded: list[str] = []
+        if not self.lexicon.names or not re.search(NEGATION, text, re.I):  # most messages: no second reading
+            return text, excluded
         for mention in reversed(self.lexicon.mentions(text)):
             negation = NEGATED_NAME.search(text[: mention.start])
             if self.lexicon.facets[mention.facet].kind == "name" and negation:
