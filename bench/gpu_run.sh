@@ -99,7 +99,7 @@ start_vllm() { # seconds, then extra arguments
   say "vLLM starts: $*"
   setsid python3 -m vllm.entrypoints.openai.api_server --model "$MODEL" --served-model-name "$NAME" \
     --host 127.0.0.1 --port 8000 --max-model-len 4096 --gpu-memory-utilization 0.5 --max-num-seqs 128 \
-    --uvicorn-log-level warning "$@" >>"$LOGS/vllm.log" 2>&1 &
+    --uvicorn-log-level warning "${WHITESPACE[@]}" "$@" >>"$LOGS/vllm.log" 2>&1 &
   SERVER=$!
   wait_healthy http://127.0.0.1:8000/health "$limit"
   local status=$?
@@ -109,26 +109,37 @@ start_vllm() { # seconds, then extra arguments
   return 1
 }
 FULL='{"cudagraph_mode":"FULL_DECODE_ONLY","max_cudagraph_capture_size":64}'
-if [[ $SKIP != *vllm* ]]; then
-  VLLM_ARGS="--optimization-level 0 --compilation-config $FULL"
+# recchat's `serve-llm --engine vllm` serves compact JSON (recchat/llm/server.py VLLM_COMPACT_JSON); the same flag here.
+COMPACT=(--structured-outputs-config '{"disable_any_whitespace": true}')
+run_vllm() { # a name for the result files, then the whitespace flags (none: the grammar allows any whitespace)
+  local tag=$1; shift
+  WHITESPACE=("$@")
+  VLLM_ARGS="--optimization-level 0 --compilation-config $FULL ${WHITESPACE[*]}"
   start_vllm 200 --optimization-level 0 --compilation-config "$FULL" ||
-    { [ "$(left)" -gt 250 ] && VLLM_ARGS="--enforce-eager" && start_vllm 150 --enforce-eager; } ||
-    { [ "$(left)" -gt 250 ] && VLLM_ARGS="--enforce-eager --attention-backend TRITON_ATTN" &&
+    { [ "$(left)" -gt 250 ] && VLLM_ARGS="--enforce-eager ${WHITESPACE[*]}" && start_vllm 150 --enforce-eager; } ||
+    { [ "$(left)" -gt 250 ] && VLLM_ARGS="--enforce-eager --attention-backend TRITON_ATTN ${WHITESPACE[*]}" &&
       start_vllm 150 --enforce-eager --attention-backend TRITON_ATTN; }
-  if [ -n "$SERVER" ]; then
-    grep -iE "backend|cuda ?graph|took|memory|KV cache|xgrammar|guidance" "$LOGS/vllm.log" | tail -n 15 >>"$LOGS/steps.log"
-    URL=http://127.0.0.1:8000/v1
+  [ -n "$SERVER" ] || return 1
+  grep -iE "backend|cuda ?graph|took|memory|KV cache|xgrammar|guidance" "$LOGS/vllm.log" | tail -n 15 >>"$LOGS/steps.log"
+  URL=http://127.0.0.1:8000/v1
+  bench 150 replay --base-url $URL --model $NAME --engine vllm --kind recommend --users 1 8 32 64 \
+    --requests "${GPU_RECOMMEND_REQUESTS[@]}" --level-timeout 30 --level-grace 15 --tokenizer "$MODEL" \
+    --server-note "vllm 0.26.0 (slim wheel), $VLLM_ARGS, max-model-len 4096, max-num-seqs 128" \
+    --out "$OUT/gpu-vllm-recommend$tag.json"
+  if [ -z "$tag" ]; then
     bench 60 stream-check --base-url $URL --model $NAME --engine vllm --limit 4 --out "$OUT/gpu-vllm-stream-check.json"
-    bench 150 replay --base-url $URL --model $NAME --engine vllm --kind recommend --users 1 8 32 64 \
-      --requests 32 64 64 64 --level-timeout 30 --level-grace 15 --tokenizer "$MODEL" \
-      --server-note "vllm 0.26.0 (slim wheel), $VLLM_ARGS, max-model-len 4096, max-num-seqs 128" \
-      --out "$OUT/gpu-vllm-recommend.json"
     bench 90 replay --base-url $URL --model $NAME --engine vllm --kind read-state --users 1 8 32 64 \
       --requests 24 48 48 48 --level-timeout 20 --level-grace 10 --tokenizer "$MODEL" \
       --server-note "vllm 0.26.0 (slim wheel), $VLLM_ARGS" --out "$OUT/gpu-vllm-read-state.json" \
       --note "model-read state (prompts/read-state); the largest model carried is SmolLM2-135M"
-    stop_server
   fi
+  stop_server
+}
+read -r -a GPU_RECOMMEND_REQUESTS <<<"${GPU_RECOMMEND_REQUESTS:-32 64 64 64}"
+if [[ $SKIP != *vllm* ]]; then
+  run_vllm "" "${COMPACT[@]}"
+  # The same replay with the grammar's default whitespace, for the before/after (skip with GPU_RUN_SKIP=any-whitespace)
+  [[ $SKIP == *any-whitespace* ]] || [ "$(left)" -lt 200 ] || run_vllm -any-whitespace
 fi
 
 # 3. transformers serve on the same GPU: recchat's `generic` request (it ignores response_format; validity is counted)

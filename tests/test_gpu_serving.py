@@ -59,3 +59,11 @@ def test_answers_are_checked_against_the_schema_and_the_candidates(records):
     assert gpu_serving.check(json.dumps(answer), reading) == {"parsed": True, "valid": True, "grounded": True}
     answer[next(iter(answer))] = "plaid"
     assert gpu_serving.check(json.dumps(answer), reading)["valid"] is False
+
+
+def test_the_device_script_serves_vllm_as_recchat_does():
+    from recchat.llm.server import VLLM_COMPACT_JSON
+
+    script = (ROOT / "bench" / "gpu_run.sh").read_text()
+    flag, config = VLLM_COMPACT_JSON
+    assert f"COMPACT=({flag} '{config}')" in script

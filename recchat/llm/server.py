@@ -24,6 +24,10 @@ from recchat.llm.base import usable_cores
 Engine = Literal["llamacpp", "transformers", "vllm"]
 HEALTH_PATHS = {"llamacpp": "/v1/models", "transformers": "/health", "vllm": "/health"}
 """What answers once the server is up (llama-cpp-python's server has no /health)."""
+VLLM_COMPACT_JSON = ["--structured-outputs-config", '{"disable_any_whitespace": true}']
+"""vLLM's grammar otherwise lets the model write whitespace between JSON tokens, and a small model can loop on it
+until max_tokens cuts the answer mid-JSON (3% of answers on an H200, docs/gpu.md). vLLM's xgrammar backend reads this
+from the server's config only: the request's own `structured_outputs.disable_any_whitespace` is ignored."""
 
 
 def server_command(engine: Engine, model: str, host: str, port: int, vllm_python: str | None = None) -> list[str]:
@@ -33,7 +37,7 @@ def server_command(engine: Engine, model: str, host: str, port: int, vllm_python
         # whose `vllm` command sits beside its python.
         python = vllm_python or os.environ.get("RECCHAT_VLLM_PYTHON")
         vllm = str(Path(python).parent / "vllm") if python else "vllm"
-        return [vllm, "serve", model, "--host", host, "--port", str(port)]
+        return [vllm, "serve", model, "--host", host, "--port", str(port), *VLLM_COMPACT_JSON]
     if engine == "llamacpp":  # `model` is a .gguf file; the threads are those this process may use
         threads = usable_cores()
         return [
