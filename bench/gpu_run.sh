@@ -110,7 +110,7 @@ start_vllm() { # seconds, then extra arguments
 }
 FULL='{"cudagraph_mode":"FULL_DECODE_ONLY","max_cudagraph_capture_size":64}'
 # recchat's `serve-llm --engine vllm` serves compact JSON (recchat/llm/server.py VLLM_COMPACT_JSON); the same flag here.
-COMPACT=(--structured-outputs-config '{"disable_any_whitespace": true}')
+COMPACT=(--structured-outputs-config '{"backend": "xgrammar", "disable_any_whitespace": true}')
 run_vllm() { # a name for the result files, then the whitespace flags (none: the grammar allows any whitespace)
   local tag=$1; shift
   WHITESPACE=("$@")
@@ -135,6 +135,7 @@ run_vllm() { # a name for the result files, then the whitespace flags (none: the
   fi
   stop_server
 }
+# requests per level (1, 8, 32, 64 users); more requests make a longer, steadier level
 read -r -a GPU_RECOMMEND_REQUESTS <<<"${GPU_RECOMMEND_REQUESTS:-32 64 64 64}"
 if [[ $SKIP != *vllm* ]]; then
   run_vllm "" "${COMPACT[@]}"

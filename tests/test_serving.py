@@ -52,7 +52,7 @@ def test_vllm_runs_from_its_own_environment():
     command = server_command("vllm", "/models/qwen", "127.0.0.1", 8000, vllm_python="/opt/vllm-env/bin/python")
     assert command[:7] == ["/opt/vllm-env/bin/vllm", "serve", "/models/qwen", "--host", "127.0.0.1", "--port", "8000"]
     # compact JSON: whitespace the grammar allowed once let a small model loop until max_tokens cut the answer
-    assert command[7:] == ["--structured-outputs-config", '{"disable_any_whitespace": true}']
+    assert command[7:] == ["--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}']
 
 
 def test_a_full_turn_through_the_served_model(served_llm, settings, encoder, products, tmp_path):

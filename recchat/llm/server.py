@@ -24,10 +24,11 @@ from recchat.llm.base import usable_cores
 Engine = Literal["llamacpp", "transformers", "vllm"]
 HEALTH_PATHS = {"llamacpp": "/v1/models", "transformers": "/health", "vllm": "/health"}
 """What answers once the server is up (llama-cpp-python's server has no /health)."""
-VLLM_COMPACT_JSON = ["--structured-outputs-config", '{"disable_any_whitespace": true}']
+VLLM_COMPACT_JSON = ["--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}']
 """vLLM's grammar otherwise lets the model write whitespace between JSON tokens, and a small model can loop on it
-until max_tokens cuts the answer mid-JSON (3% of answers on an H200, docs/gpu.md). vLLM's xgrammar backend reads this
-from the server's config only: the request's own `structured_outputs.disable_any_whitespace` is ignored."""
+until max_tokens cuts the answer mid-JSON: 3 to 5% of answers on an H200, none with this (docs/gpu.md). It costs
+about a fifth more time per token there. vLLM reads it from the server's config only (the request's own
+`structured_outputs.disable_any_whitespace` is ignored), and refuses it unless the backend is named."""
 
 
 def server_command(engine: Engine, model: str, host: str, port: int, vllm_python: str | None = None) -> list[str]:
