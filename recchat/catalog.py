@@ -1,8 +1,9 @@
 """Catalog files (JSONL or CSV) -> validated `Item`s. All or nothing: a bad row loads no row.
 
-JSONL: one object per line with the `Item` fields. CSV: columns id, title, category and
-optionally description, price, currency; any other column becomes an attribute, and a
-value with '|' in it becomes a list ("wool|cashmere").
+JSONL: one object per line, with the `Item` fields or flat like a CSV row. CSV: a header and a row per item. Which
+column is the id, the title, the category, the price... and how each fact reads is the catalog's schema
+(`recchat.schema`): inferred from the file, corrected by `<stem>.schema.toml` next to it or `catalog_columns` in the
+settings. A value with '|' in it becomes a list ("wool|cashmere").
 """
 
 from __future__ import annotations
@@ -20,15 +21,18 @@ from pydantic import ValidationError
 from recchat.config import BUNDLED_CATALOG_DIR, Settings
 from recchat.errors import CatalogError, CatalogNotFoundError, CatalogProblem
 from recchat.models import Item, field_errors
-
-CORE_FIELDS = {"id", "title", "description", "category", "price", "currency"}
+from recchat.schema import CatalogSchema, Overrides, infer_schema, overrides_beside, with_overrides
 
 
 class Catalog:
     """Items of one catalog, by id, in file order."""
 
-    def __init__(self, name: str, items: Iterable[Item], index_name: str | None = None):
+    def __init__(
+        self, name: str, items: Iterable[Item], index_name: str | None = None, schema: CatalogSchema | None = None
+    ):
         self.name = name
+        self.schema = schema
+        """The columns of the file it was loaded from (None for items given in code)."""
         self.index_name = index_name or name
         """What its vectors are kept under: the name, and for a file given by path, a mark of the folder too, so that
         `shop.csv` of two shops never share (or delete) each other's vectors."""
@@ -97,14 +101,15 @@ def resolve_catalog_path(name_or_path: str, settings: Settings) -> Path:
 
 
 def load_configured_catalog(settings: Settings) -> Catalog:
-    """The catalog `settings.catalog` names, loaded and validated."""
-    return load_resolved(settings.catalog, resolve_catalog_path(settings.catalog, settings))
+    """The catalog `settings.catalog` names, loaded and validated, with the settings' `catalog_columns`."""
+    path = resolve_catalog_path(settings.catalog, settings)
+    return load_resolved(settings.catalog, path, settings.catalog_columns)
 
 
-def load_resolved(name_or_path: str, path: Path) -> Catalog:
+def load_resolved(name_or_path: str, path: Path, columns: Overrides | None = None) -> Catalog:
     """The catalog a name or path was resolved to (`path`), named after its file, its index named by
     `index_name_of`."""
-    catalog = load_catalog(path, name=path.stem)
+    catalog = load_catalog(path, name=path.stem, columns=columns)
     catalog.index_name = index_name_of(name_or_path, path)
     return catalog
 
@@ -121,18 +126,22 @@ def _added(field: str, problem: str) -> CatalogProblem:
     return CatalogProblem("add_items", 0, field, problem)
 
 
-def load_catalog(path: str | Path, name: str | None = None) -> Catalog:
-    """Load and validate every row; raise `CatalogError` listing all bad rows."""
+def load_catalog(path: str | Path, name: str | None = None, columns: Overrides | None = None) -> Catalog:
+    """Load and validate every row; raise `CatalogError` listing all bad rows. `columns` corrects the inferred
+    schema, after the overrides in a `<stem>.schema.toml` (or .json) beside the file."""
     path = Path(path)
     if not path.is_file():
         raise CatalogNotFoundError(f"catalog file {path} does not exist")
     _check_utf8(path)
     if path.suffix == ".jsonl":
-        rows = _jsonl_rows(path)
+        read = list(_jsonl_rows(path))
     elif path.suffix == ".csv":
-        rows = _csv_rows(path)
+        read = list(_csv_rows(path))
     else:
         raise CatalogError([CatalogProblem(str(path), 0, "-", "unsupported file type; use .jsonl or .csv")])
+    schema = _schema(path, [row for _, row in read if not isinstance(row, CatalogProblem)], columns)
+    rows = [(line, row if isinstance(row, CatalogProblem) else _beside(path, read_price(schema.record(row))))
+            for line, row in read]
 
     items: list[Item] = []
     problems: list[CatalogProblem] = []
@@ -159,7 +168,51 @@ def load_catalog(path: str | Path, name: str | None = None) -> Catalog:
         raise CatalogError(problems)
     if not items:
         raise CatalogError([CatalogProblem(str(path), 0, "-", "the catalog has no items")])
-    return Catalog(name or path.stem, items)
+    return Catalog(name or path.stem, items, schema=schema)
+
+
+def _beside(path: Path, record: dict) -> dict:
+    """The record with a picture given as a path relative to the catalog made absolute (the app runs elsewhere)."""
+    image = record.get("image")
+    if isinstance(image, str) and "://" not in image and not Path(image).is_absolute():
+        record["image"] = str((path.parent / image).resolve())
+    return record
+
+
+def schema_of(path: str | Path, columns: Overrides | None = None) -> CatalogSchema:
+    """A catalog file's schema, inferred and corrected, without loading its items (`recchat catalog inspect`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CatalogNotFoundError(f"catalog file {path} does not exist")
+    _check_utf8(path)
+    read = _jsonl_rows(path) if path.suffix == ".jsonl" else _csv_rows(path)
+    return _corrected(path, [row for _, row in read if not isinstance(row, CatalogProblem)], columns)
+
+
+def _schema(path: Path, rows: list[dict], columns: Overrides | None) -> CatalogSchema:
+    """The file's schema; a `CatalogError` when no column can be the id, the title or the category."""
+    schema = _corrected(path, rows, columns)
+    missing = [role for role in ("id", "title", "category") if schema.role_of(role) is None]
+    if missing and rows:
+        beside = path.with_name(path.stem + ".schema.toml").name
+        raise CatalogError([CatalogProblem(
+            str(path), 1, ",".join(missing),
+            f"no column found for the item's {' and '.join(missing)}; name it in {beside}, e.g. "
+            f'[columns] your_column = "{missing[0]}" (columns: {[column.name for column in schema.columns]})',
+        )])
+    return schema
+
+
+def _corrected(path: Path, rows: list[dict], columns: Overrides | None) -> CatalogSchema:
+    """The inferred schema with the overrides beside the file, then the settings' (a `CatalogError` if wrong)."""
+    schema = infer_schema(list(dict.fromkeys(header for row in rows for header in row)), rows)
+    try:
+        corrections = [overrides_beside(path)] + ([(columns, "settings catalog_columns")] if columns else [])
+        for overrides, source in filter(None, corrections):
+            schema = with_overrides(schema, overrides, source)
+    except ValueError as error:
+        raise CatalogError([CatalogProblem(str(path), 0, "-", str(error))]) from None
+    return schema
 
 
 def _check_utf8(path: Path) -> None:
@@ -195,6 +248,7 @@ def read_price(record: dict) -> dict:
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict | CatalogProblem]]:
+    """Each line as a flat row: an `Item`-shaped object's attributes sit beside its own fields."""
     with path.open(encoding="utf-8-sig") as handle:  # -sig: a byte-order mark some editors write is no text
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -207,25 +261,23 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict | CatalogProblem]]:
             if not isinstance(row, dict):
                 yield line_number, CatalogProblem(str(path), line_number, "-", "each line must be a JSON object")
                 continue
-            yield line_number, read_price(row)
+            attributes = row.pop("attributes", None)
+            if attributes is not None and not isinstance(attributes, dict):
+                yield line_number, CatalogProblem(str(path), line_number, "attributes", "must be a JSON object")
+                continue
+            if attributes is not None and (typos := sorted(set(row) - set(Item.model_fields))):
+                # with its facts under "attributes", a field of its own that Item lacks is a typo ("colour")
+                yield line_number, CatalogProblem(str(path), line_number, typos[0], "Extra inputs are not permitted")
+                continue
+            yield line_number, {**row, **(attributes or {})}
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict | CatalogProblem]]:
     with path.open(encoding="utf-8-sig", newline="") as handle:  # Excel's "CSV UTF-8" starts with a byte-order mark
         reader = csv.DictReader(handle)
-        missing = {"id", "title", "category"} - set(reader.fieldnames or [])
-        if missing:
-            yield 1, CatalogProblem(str(path), 1, ",".join(sorted(missing)), "required column missing from header")
-            return
         for row in reader:
             line_number = reader.line_num
             if None in row:
                 yield line_number, CatalogProblem(str(path), line_number, "-", "more values than header columns")
                 continue
-            record: dict = {key: value for key, value in row.items() if key in CORE_FIELDS and value not in (None, "")}
-            record["attributes"] = {
-                key: (value.split("|") if "|" in value else value)
-                for key, value in row.items()
-                if key not in CORE_FIELDS and value not in (None, "")
-            }
-            yield line_number, read_price(record)
+            yield line_number, dict(row)  # empty cells kept: the first row then gives the header's column order

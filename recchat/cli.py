@@ -1,4 +1,4 @@
-"""`recchat` command line: chat (one-shot or interactive), index, catalog build-movies, eval, feedback."""
+"""`recchat` command line: chat (one-shot or interactive), index, catalog inspect / build-movies, eval, feedback."""
 
 from __future__ import annotations
 
@@ -134,6 +134,21 @@ def cmd_index(args: argparse.Namespace) -> int:
         f"removed {report.removed}, unchanged {report.unchanged} ({encoder.computed} embedded, "
         f"{time.perf_counter() - started:.1f} s) -> {settings.vectorstore.url or settings.store_dir}"
     )
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from recchat.catalog import load_resolved, schema_of
+    from recchat.facts import fact_phrases
+
+    settings = _settings(args)
+    path = Path(args.file)
+    print(f"{path}: the columns as recchat reads them (correct any in {path.stem}.schema.toml beside it)\n")
+    print(schema_of(path, settings.catalog_columns).table())
+    catalog = load_resolved(args.file, path, settings.catalog_columns)
+    item = next(iter(catalog))
+    print(f"\n{len(catalog)} items in {len(catalog.categories())} categories. The first one, as a card shows it:")
+    print(f"  {item.title} ({item.category}): {', '.join(fact_phrases(item))}")
     return 0
 
 
@@ -359,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     catalog = commands.add_parser("catalog", help="catalog tools")
     catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True)
+    inspect = catalog_commands.add_parser("inspect", help="print the schema recchat infers for a catalog file")
+    inspect.add_argument("file", help="the .csv or .jsonl file")
+    inspect.set_defaults(run=cmd_inspect)
     movies = catalog_commands.add_parser("build-movies", help="build the movie catalog from MovieLens + OMDb data")
     movies.add_argument("--dataset", choices=["ml-1m", "ml-100k"], default="ml-1m")
     movies.add_argument("--out", help="output .jsonl (default: DATA_DIR/generated/movies.jsonl)")

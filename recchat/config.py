@@ -129,6 +129,14 @@ class RetrievalSettings(BaseModel):
         description="Largest nearest-item window filtered in Python; a filter that would need a larger one "
         "goes to one Chroma `where` query instead.",
     )
+    lexical_weight: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="How much the exact words of a request count against its meaning when the window's items are "
+        "ordered: (1 - w) x dense similarity + w x BM25, each scaled to 0..1 over the window (`lexical.py`). An item "
+        "the request names exactly (its whole title, or its id) comes first. 0: the dense index alone.",
+    )
 
 
 class ChatSettings(BaseModel):
@@ -361,6 +369,17 @@ class Settings(BaseSettings):
     catalog: str = Field(
         default="products",
         description="Catalog name ('products', 'movies') or path to a .jsonl/.csv file.",
+    )
+    catalog_columns: dict[str, str | dict[str, str]] = Field(
+        default_factory=dict,
+        description="Corrections to the catalog's inferred schema, by column: a role ('sku = \"id\"', 'barcode = "
+        "\"hidden\"') or a table of role, display and unit. `recchat catalog inspect FILE` shows the schema; a "
+        "`<stem>.schema.toml` beside the catalog says the same and is read first.",
+    )
+    image_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts whose https pictures the UI may show on a card ('cdn.myshop.com'). None by default, so the "
+        "page fetches nothing from elsewhere; a catalog's local picture files are shown inline (up to 512 KiB).",
     )
     data_dir: Path = Field(
         default=PROJECT_ROOT / "vectorstore",

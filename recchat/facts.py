@@ -39,6 +39,11 @@ PHRASES = {
     "warmth": "{}",
 }
 """How an attribute reads in a reason; other attributes read as 'key: value'."""
+UNIT_SHOWN = {
+    "in": "inches", "inch": "inches", "gb": "GB", "tb": "TB", "mb": "MB", "mah": "mAh", "hz": "Hz", "w": "W",
+    "h": "hours", "hrs": "hours", "min": "minutes",
+}
+"""How a unit read off a column's name is written after a number ("screen_size_in: 6.8" -> "screen size 6.8 inches")."""
 
 
 def fact_phrases(item: Item) -> list[str]:
@@ -118,7 +123,8 @@ def _phrase(key: str, value: object) -> str | None:
         return None
     words = name.split()
     if key not in PHRASES and len(words) > 1 and words[-1].lower() in UNIT_OF_NAME and number(value) is not None:
-        return f"{' '.join(words[:-1])} {shown} {words[-1]}"  # "weight_g: 265" reads "weight 265 g"
+        unit = UNIT_SHOWN.get(words[-1].lower(), words[-1])
+        return f"{' '.join(words[:-1])} {shown} {unit}"  # "weight_g: 265" reads "weight 265 g"
     if key == "season" and shown.endswith("season") or key == "for" and shown == "unisex":  # not "for unisex"
         return shown
     if key == "warmth" and shown == "medium":

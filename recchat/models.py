@@ -27,6 +27,7 @@ class Item(BaseModel):
     price: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     currency: str | None = Field(default=None, min_length=3, max_length=3)
     attributes: dict[str, AttributeValue] = Field(default_factory=dict)
+    image: str | None = Field(default=None, max_length=2000, description="A picture: a local path or a URL.")
 
     @field_validator("id", "title", "category")
     @classmethod
@@ -42,8 +43,11 @@ class Item(BaseModel):
         if self.price is not None:
             facts.append(f"price: {format_price(self.price, self.currency)}")
         for key, value in self.attributes.items():
+            if value is False:  # "waterproof: False" would read as waterproof to a search; absent is what it means
+                continue
+            name = key.replace("_", " ")
             shown = ", ".join(value) if isinstance(value, list) else str(value)
-            facts.append(f"{key.replace('_', ' ')}: {shown}")
+            facts.append(name if value is True else f"{name}: {shown}")
         return facts
 
     def embedding_text(self) -> str:

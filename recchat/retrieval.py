@@ -34,6 +34,7 @@ from recchat.catalog import Catalog
 from recchat.config import RetrievalSettings
 from recchat.embeddings import Encoder, cached_encoder
 from recchat.errors import VectorStoreError
+from recchat.lexical import LexicalIndex
 from recchat.models import AttributeValue, Constraints, Item
 from recchat.understanding.chinese import detect_language, is_cjk
 from recchat.understanding.lexicon import flat, in_stock, name_parts, number
@@ -107,7 +108,9 @@ class SyncReport:
 class Candidate:
     item: Item
     score: float
-    """Cosine similarity to the query, clipped to 0..1."""
+    """Relevance to the request, about 0..1: the cosine similarity, plus `words`."""
+    words: float = 0.0
+    """What the request's exact words add to the similarity (`Retriever._fused`): the ranking adds it too."""
 
 
 class VectorIndex:
@@ -386,6 +389,7 @@ class Retriever:
         self._sold_out: set[str] = set()
         """Items a stock column says cannot be bought now: never offered."""
         self._count_values(catalog)
+        self.lexical = LexicalIndex(catalog) if settings.lexical_weight > 0 else None
 
     def _count_values(self, items: Iterable[Item]) -> None:
         for item in items:
@@ -401,6 +405,8 @@ class Retriever:
         items = list(items)
         if self.bridge is not None:
             self.bridge.add_items(items)
+        if self.lexical is not None:
+            self.lexical.add(items)
         for item in items:
             price = item.price if item.price is not None else math.inf
             bisect.insort(self._prices.setdefault(item.category.lower(), []), price)
@@ -453,7 +459,7 @@ class Retriever:
         window = math.ceil(k * self.settings.overfetch / share)
         if window <= self.settings.max_window or window + excluded >= total:
             window = min(total, window + excluded)
-            found = self._filtered(self.index.nearest(vector, window), constraints, k)
+            found = self._filtered(self._fused(query, self.index.nearest(vector, window), vector), constraints, k)
             # Enough, or the whole catalog was seen, or terms/ids/min_score (which the estimate ignores) cut it.
             if len(found) >= k or window >= total or where_filter(constraints) is None:
                 return found
@@ -461,7 +467,42 @@ class Retriever:
         facets = self._facet_share(constraints, max(1, total))  # what the `where` cannot say is filtered here
         depth = min(total, math.ceil(k * self.settings.overfetch / max(facets, 1e-6)) + excluded)
         pushed = self.index.nearest(vector, depth, where=where_filter(constraints))
-        return self._filtered(pushed, constraints, k)
+        return self._filtered(self._fused(query, pushed, vector), constraints, k)
+
+    def _fused(
+        self, query: str, hits: list[tuple[str, float]], vector: np.ndarray
+    ) -> list[tuple[str, float, float, bool]]:
+        """The dense hits and the lexical index's best as many, best first, each with its relevance, what its words
+        added, and whether it is relevant enough to offer (similar enough, or named exactly: a bare SKU means little
+        to the encoder).
+
+        Relevance is the dense similarity plus the request's exact words: w / (1 - w) x BM25 (0..1, from
+        `LexicalIndex.search`) x the similarities' spread, which orders the items as (1 - w) x similarity + w x BM25,
+        the similarity scaled to 0..1, would, on the similarity's own scale (what the ranking then weighs). An item the request
+        names exactly (its whole title, or its id) gets 1, a perfect match."""
+        floor = self.min_score
+        if self.lexical is None or not hits or not query.strip():
+            return [(item_id, score, 0.0, score >= floor) for item_id, score in hits]
+        lexical = self.lexical.search(query, len(hits))
+        if not lexical:
+            return [(item_id, score, 0.0, score >= floor) for item_id, score in hits]
+        similarity = dict(hits)
+        missing = [item_id for item_id, _ in lexical if item_id not in similarity]
+        if missing:  # found by their words only: their similarity as the dense index would give it
+            similarity.update(zip(missing, (self.index.vectors_in_order(missing) @ vector).tolist(), strict=True))
+        weight = self.settings.lexical_weight
+        spread = (max(similarity.values()) - min(similarity.values())) * weight / (1 - weight)
+        named = self.lexical.named(query, [item_id for item_id, _ in lexical])
+        relevance = {item_id: min(1.0, similarity[item_id]) for item_id in similarity}
+        for item_id, score in lexical:
+            relevance[item_id] = 1.0 if item_id in named else min(1.0, relevance[item_id] + spread * score)
+        words = dict(lexical)
+        ordered = sorted(relevance, key=lambda i: (-relevance[i], -words.get(i, 0.0), -similarity[i]))
+        return [
+            (item_id, relevance[item_id], relevance[item_id] - similarity[item_id],
+             similarity[item_id] >= floor or item_id in named)
+            for item_id in ordered
+        ]
 
     @property
     def multilingual(self) -> bool:
@@ -486,13 +527,15 @@ class Retriever:
             vector = vector + REFERENCE_TEXT_WEIGHT * self.index.encoder.encode_queries([query])[0]
         return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
-    def _filtered(self, hits: list[tuple[str, float]], constraints: Constraints, k: int) -> list[Candidate]:
+    def _filtered(
+        self, hits: list[tuple[str, float, float, bool]], constraints: Constraints, k: int
+    ) -> list[Candidate]:
+        """The first k relevant enough hits that pass the constraints."""
         found = []
-        for item_id, score in hits:
+        for item_id, score, words, relevant in hits:
             item = self.catalog.get(item_id)
-            if (score >= self.min_score and item is not None and item_id not in self._sold_out
-                    and item_matches(item, constraints)):
-                found.append(Candidate(item, score))
+            if relevant and item is not None and item_id not in self._sold_out and item_matches(item, constraints):
+                found.append(Candidate(item, score, words))
                 if len(found) == k:
                     break
         return found

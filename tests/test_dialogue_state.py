@@ -374,8 +374,9 @@ def test_without_the_state_each_message_is_read_alone(tmp_path, encoder):
 def test_bad_input_booleans_written_by_a_spreadsheet_are_no_reason(furniture):
     from recchat.facts import fact_phrases
 
-    folding = next(item for item in furniture if item.attributes["foldable"] == "yes")
-    fixed = next(item for item in furniture if item.attributes["foldable"] == "no")
+    # the catalog's schema reads the column as booleans: "yes" loads as True
+    folding = next(item for item in furniture if item.attributes["foldable"] is True)
+    fixed = next(item for item in furniture if item.attributes["foldable"] is False)
     assert "foldable" in fact_phrases(folding) and not any("foldable" in p for p in fact_phrases(fixed))
 
 

@@ -172,4 +172,4 @@ def test_codes_are_never_facts_and_a_unit_in_the_column_name_reads_after_the_num
     })
     phrases = fact_phrases(item)
     assert not any("818008" in phrase or "400638" in phrase for phrase in phrases)
-    assert {"weight 265 g", "battery life 30 hours", "screen size 6.8 in", "noise cancelling"} <= set(phrases)
+    assert {"weight 265 g", "battery life 30 hours", "screen size 6.8 inches", "noise cancelling"} <= set(phrases)

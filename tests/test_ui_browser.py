@@ -38,7 +38,7 @@ def engines(settings, encoder, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ui_url(engines):
-    from ui.app import LAUNCH_OPTIONS, build_app
+    from ui.app import build_app, launch_options
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -46,7 +46,7 @@ def ui_url(engines):
     app = build_app(engines, ["products", "movies-ml-100k"])
     app.queue().launch(
         server_name="127.0.0.1", server_port=port, share=False, prevent_thread_lock=True, quiet=True,
-        **LAUNCH_OPTIONS,
+        **launch_options(engines.settings),
     )
     yield f"http://127.0.0.1:{port}/"
     app.close()

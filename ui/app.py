@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import html
 import logging
 import os
@@ -18,6 +19,7 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -30,6 +32,7 @@ from pydantic import ValidationError  # noqa: E402
 from recchat.chat import RecChat  # noqa: E402
 from recchat.config import Settings  # noqa: E402
 from recchat.errors import InvalidArgumentError, RecChatError  # noqa: E402
+from recchat.facts import fact_phrases  # noqa: E402
 from recchat.models import Constraints, RecommendedItem, field_errors, format_price  # noqa: E402
 from recchat.movies import ensure_movie_catalog  # noqa: E402
 from recchat.wording import example_requests, state_labels  # noqa: E402
@@ -49,11 +52,16 @@ REASON_ORIGINS = {
 """Each card says where its reason came from (`RecommendedItem.reason_source`)."""
 
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~./])")  # "." and "/" too: bare URLs would become links
-# Nothing from other hosts, whatever a catalog or a message carries (the chat renders Markdown).
+# Nothing from other hosts, whatever a catalog or a message carries (the chat renders Markdown); pictures only from
+# the hosts the settings name (`image_hosts`).
 CONTENT_POLICY = (
     "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; media-src 'self' data: blob:"
+    "img-src 'self' data: blob:{hosts}; font-src 'self' data:; connect-src 'self'; media-src 'self' data: blob:"
 )
+IMAGE_SUFFIXES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+                  ".webp": "image/webp"}
+MAX_IMAGE_BYTES = 512 * 1024
+"""A local picture larger than this is not put in the page (each card carries its picture inline)."""
 
 # System fonts: the bundled one has no bold weight, and a remote font would break offline use.
 THEME = gr.themes.Default(font=("ui-sans-serif", "system-ui", "sans-serif"), font_mono=("ui-monospace", "monospace"))
@@ -61,6 +69,7 @@ CSS = """
 .rc-card {border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px 12px; height: 100%;}
 .rc-card h4 {margin: 0 0 2px 0; font-size: 1rem; line-height: 1.3; overflow-wrap: anywhere;}
 .rc-price {font-weight: 600; color: var(--color-accent);}
+.rc-image {width: 100%; max-height: 140px; object-fit: contain; margin-bottom: 6px;}
 .rc-facts {color: var(--body-text-color-subdued); font-size: 0.85rem; margin: 4px 0;}
 .rc-reason {font-size: 0.92rem; margin: 4px 0;}
 .rc-because {font-size: 0.85rem; font-style: italic; color: var(--color-accent);}
@@ -75,11 +84,17 @@ CSS = """
 .rc-card-column .html-container, .rc-card-column .prose {height: 100%;}
 .rc-card-column > .row {margin-top: auto !important; flex-grow: 0 !important;}
 """
-LAUNCH_OPTIONS = {
-    "css": CSS, "theme": THEME, "footer_links": [],
-    "head": f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_POLICY}">',
-}
-"""How the page is served, here and in the browser tests."""
+
+
+def launch_options(settings: Settings) -> dict:
+    """How the page is served, here, under the HTTP server and in the browser tests: pictures from the hosts the
+    settings name may load, nothing else from elsewhere."""
+    hosts = "".join(f" https://{host}" for host in settings.image_hosts)
+    policy = CONTENT_POLICY.format(hosts=hosts)
+    return {
+        "css": CSS, "theme": THEME, "footer_links": [],
+        "head": f'<meta http-equiv="Content-Security-Policy" content="{policy}">',
+    }
 
 
 CATALOG_FILES = {".csv", ".jsonl"}
@@ -144,11 +159,7 @@ async def respond(
                 lines.append(f"{len(lines)}. **{chat_text(event.item.title)}**")
             elif event.kind == "done" and event.reply is not None:
                 lines = [line for line in lines if line != WORKING]
-                items = [
-                    item.model_dump()
-                    | {"facts": [f for f in bot.catalog[item.id].facts() if not f.startswith("price:")]}
-                    for item in event.reply.items
-                ]
+                items = [item.model_dump() | card_extras(bot, item.id) for item in event.reply.items]
                 chips = state_labels(event.reply.metadata.request.state, bot.lexicon, bot.catalog_currency)
                 question = event.reply.question
                 if question is not None:
@@ -250,13 +261,39 @@ def greeting(engines: Engines, catalog: str) -> str:
     return "## recchat\nAsk for what you want" + (f": {examples}" if examples else ".")
 
 
+def card_extras(bot: RecChat, item_id: str) -> dict:
+    """What a card shows beyond the reply's item: its key facts as reasons read them ("weight 265 g", "noise
+    cancelling"; never a stock count or a code), and its picture."""
+    item = bot.catalog[item_id]
+    price = format_price(item.price, item.currency) if item.price is not None else None
+    return {"facts": [phrase for phrase in fact_phrases(item) if phrase != price],
+            "image": image_source(item.image, bot.settings.image_hosts)}
+
+
+def image_source(image: str | None, hosts: list[str]) -> str | None:
+    """What a card's <img> loads: an https URL on a host the settings allow, or a local picture (at most
+    `MAX_IMAGE_BYTES`) inline as data; None for anything else, which the page would refuse or should not fetch."""
+    if not image:
+        return None
+    address = urlsplit(image)
+    if address.scheme in ("http", "https"):
+        return image if address.scheme == "https" and address.hostname in hosts else None
+    path = Path(image)
+    kind = IMAGE_SUFFIXES.get(path.suffix.lower())
+    if kind is None or not path.is_file() or path.stat().st_size > MAX_IMAGE_BYTES:
+        return None
+    return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode()}"
+
+
 def card_html(item: dict) -> str:
-    """One item as a card: title, price, key facts, the reason, and why feedback moved it."""
+    """One item as a card: its picture, title, price, key facts, the reason, and why feedback moved it."""
     shown = RecommendedItem.model_validate(item)
     price = format_price(shown.price, shown.currency) if shown.price is not None else ""
     facts = item.get("facts", [])[:SHOWN_ATTRIBUTES]
+    image = item.get("image")
     parts = [
         f"<div class='rc-card' data-item-id='{html.escape(shown.id)}'>",
+        f"<img class='rc-image' src='{html.escape(image)}' alt=''>" if image else "",
         f"<h4>{html.escape(shown.title)}</h4>",
         f"<div class='rc-price'>{html.escape(price)}</div>" if price else "",
         f"<div class='rc-facts'>{html.escape(' · '.join(facts))}</div>" if facts else "",
@@ -372,7 +409,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"recchat UI: http://{args.host}:{args.port}", flush=True)
     # Turns are async and each is bounded by llm.timeout_s, so tabs need not wait for one another.
     app.queue(default_concurrency_limit=None).launch(
-        server_name=args.host, server_port=args.port, share=False, **LAUNCH_OPTIONS
+        server_name=args.host, server_port=args.port, share=False, **launch_options(engines.settings)
     )
 
 

@@ -60,8 +60,11 @@ class Reranker:
             if not positions:
                 return []
             context.positions = np.array(positions)
-            similarity = np.clip(model.vectors[context.positions] @ np.asarray(query_vector, dtype=np.float32), 0, 1)
-            context.similarity = similarity
+            similarity = model.vectors[context.positions] @ np.asarray(query_vector, dtype=np.float32)
+            # plus what the request's exact words (a model number, a title) add to retrieval's own candidates
+            words = [c.words for c in pool if c.item.id in model.position]
+            similarity[: len(words)] += words
+            similarity = context.similarity = np.clip(similarity, 0, 1)
 
             personal, impersonal = np.zeros(len(positions)), np.zeros(len(positions))
             for scorer, weight in active:

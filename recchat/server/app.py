@@ -244,4 +244,4 @@ def mount_ui(app: FastAPI, bot: RecChat) -> None:
     spec.loader.exec_module(ui)
     engines = ui.Engines(bot.settings, ready={bot.settings.catalog: bot})
     blocks = ui.build_app(engines, [bot.settings.catalog]).queue(default_concurrency_limit=None)
-    gr.mount_gradio_app(app, blocks, path="/ui", **ui.LAUNCH_OPTIONS)
+    gr.mount_gradio_app(app, blocks, path="/ui", **ui.launch_options(bot.settings))

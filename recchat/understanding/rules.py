@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections import defaultdict
 from collections.abc import Iterable
 
 from recchat.models import Item, ParsedRequest
@@ -105,6 +106,17 @@ REFERENCE = re.compile(
     r"\b(?:like|liked|loved|enjoyed|similar to|such as|reminds? me of|in the style of)\b|喜欢|类似|像", re.I
 )
 
+MIN_ENDING = 5
+
+
+def singular(word: str) -> str:
+    """An English plural's singular, as far as endings tell: "watches" -> "watch", "phones" -> "phone"."""
+    if re.search(r"(?:ch|sh|x|ss|z)es$", word):
+        return word[:-2]
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+
+
+"""The fewest letters of a category word's ending that name the category on their own ("phone" in "smartphones")."""
 CATEGORY_WORDS = {
     "coat": "coats & jackets", "parka": "coats & jackets", "jacket": "coats & jackets", "overcoat": "coats & jackets",
     "peacoat": "coats & jackets", "trench": "coats & jackets", "vest": "coats & jackets", "anorak": "coats & jackets",
@@ -173,11 +185,20 @@ class RequestParser:
         english = {ZH_CATEGORIES[category]: category for category in named if category in ZH_CATEGORIES}
         english |= {category.lower(): category for category in named if category.isascii()}
         self.category_words: dict[str, str] = {}
+        endings: dict[str, set[str]] = defaultdict(set)
         for lowered, category in english.items():
             for word in re.findall(r"[a-z][a-z-]+", lowered):
                 if word not in {"and", "gear"}:
                     self.category_words[word] = category
-                    self.category_words[word.rstrip("s")] = category
+                    self.category_words[singular(word)] = category
+                    for start in range(1, len(word) - MIN_ENDING + 1):  # "smartphones": "phones", "phone"
+                        endings[word[start:]].add(category)
+                        endings[singular(word[start:])].add(category)
+        # The ending of one category's word names it ("phone" finds Smartphones); one two share ("phones" of
+        # Headphones and Smartphones) names neither.
+        for ending, categories in endings.items():
+            if len(categories) == 1 and len(ending) >= MIN_ENDING:
+                self.category_words.setdefault(ending, next(iter(categories)))
         # The catalog's own titles outrank the demo's word list: "leggings" in titles of two categories names neither.
         title_words = {word for title in self.title_of.values() for word in re.findall(r"[a-z][a-z-]+", title.lower())}
         for word, category in CATEGORY_WORDS.items():
