@@ -344,7 +344,8 @@ class ApiSettings(BaseModel):
     )
     key: SecretStr | None = Field(
         default=None,
-        description="When set, every /v1 call needs `Authorization: Bearer <key>`; /healthz and /metrics stay open.",
+        description="When set, every /v1 call needs `Authorization: Bearer <key>`, and the UI at /ui asks for it (or "
+        "takes the same header); /healthz and /metrics stay open.",
     )
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024,

@@ -191,6 +191,45 @@ def test_a_missing_or_wrong_api_key_is_refused_and_nothing_happens(server, autho
     assert forgotten.json() == {"deleted": 0}  # the refused like was never stored
 
 
+def test_a_body_sent_without_the_key_is_refused_with_401_before_it_is_read(server):
+    for body in (b'{"message": "coat"', b"\xff\xfe", b"[" * 60_000):
+        response = httpx.post(f"{server}/v1/chat", content=body, headers={"content-type": "application/json"})
+        assert error_of(response, 401)["type"] == "Unauthorized"
+
+
+def test_the_ui_needs_the_api_key_when_one_is_set(server):
+    """Issue #27: with api.key set, /v1 answered 401 but /ui let anyone run turns, store likes and upload files."""
+    from gradio_client import Client
+    from gradio_client.exceptions import AuthenticationError
+
+    browser = {"accept": "text/html,application/xhtml+xml"}
+    assert httpx.get(f"{server}/ui/", headers=browser).headers["location"] == "/ui/login"  # asked for the key
+    assert 'type="password"' in httpx.get(f"{server}/ui/login", headers=browser).text
+    like = {"data": [None, "P0007-wool-overcoat"], "fn_index": 0, "session_hash": "intruder"}
+    for method, path, args in [
+        ("GET", "/ui/", {}), ("GET", "/ui/config", {}), ("GET", "/ui/gradio_api/info", {}),
+        ("POST", "/ui/gradio_api/queue/join", {"json": like}), ("POST", "/ui/gradio_api/call/ask", {"json": {}}),
+        ("GET", "/ui/gradio_api/queue/data?session_hash=intruder", {}),
+        ("POST", "/ui/login", {"data": {"username": "me", "password": "wrong-key"}}),
+    ]:
+        assert error_of(httpx.request(method, f"{server}{path}", **args), 401)["type"] == "Unauthorized", path
+    with pytest.raises(AuthenticationError):
+        Client(f"{server}/ui/", verbose=False, analytics_enabled=False)
+    bearer = {"Authorization": f"Bearer {KEY}"}
+    with_key = Client(f"{server}/ui/", headers=bearer, verbose=False, analytics_enabled=False)
+    answered = with_key.predict("a warm winter coat", [], "products", "any category", 0, 0, api_name="/ask")
+    reply = answered[0][-1]
+    assert reply["role"] == "assistant" and "1. **" in reply["content"][0]["text"]  # a turn ran
+    signed_in = Client(f"{server}/ui/", auth=("anyone", KEY), verbose=False, analytics_enabled=False)  # the cookie
+    assert signed_in.view_api(print_info=False, return_format="dict")["named_endpoints"]["/ask"]
+    with httpx.Client(base_url=server) as tab:  # a browser: the key typed once into the form
+        assert tab.post("/ui/login", data={"password": KEY}, headers=browser).headers["location"] == "/ui/"
+        assert "gradio" in tab.get("/ui/").text.lower()
+    for headers in ({}, bearer):  # the page takes no files: no upload route is open, with the key or without
+        upload = httpx.post(f"{server}/ui/gradio_api/upload", headers=headers, files={"files": ("a.txt", b"hi")})
+        assert error_of(upload, 404)["type"] == "NotFound"
+
+
 @pytest.mark.parametrize(
     ("what", "body", "status", "error_type"),
     [
@@ -252,7 +291,7 @@ def test_health_metrics_docs_and_ui_are_served(server, http):
     assert float(metric(metrics, 'recchat_turn_seconds_bucket{le="+Inf"}')) >= 1
     assert "/v1/chat" in httpx.get(f"{server}/openapi.json").json()["paths"]
     assert httpx.get(f"{server}/docs").status_code == 200
-    page = httpx.get(f"{server}/ui/", follow_redirects=True)
+    page = http.get("/ui/", follow_redirects=True)
     assert page.status_code == 200 and "gradio" in page.text.lower()
 
 
