@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from recchat.chat import RecChat
 from recchat.client import RecChatClient
 from recchat.config import Settings
 from recchat.errors import InvalidMessageError, SessionOwnerError, UnknownItemError, UnknownSessionError
+from recchat.feedback import FeedbackEvent
 from recchat.models import RecommendationList, StreamEvent
+from recchat.server import create_app
 from recchat.server.process import ApiServer
 
 KEY = "test-key-0123"
@@ -354,11 +358,7 @@ def test_with_feedback_off_feedback_is_503_and_health_says_so(tmp_path):
 def test_a_store_failing_mid_run_is_503_for_feedback_and_health_while_turns_still_answer(settings, encoder, tmp_path):
     """The feedback log goes away under a running server (its connection closed, as when the disk goes): the app over
     that engine, served by uvicorn in this process so the test can break the store, over real HTTP."""
-    import threading
-
     import uvicorn
-
-    from recchat.server import create_app
 
     tuned = settings.model_copy(update={
         "llm": settings.llm.model_copy(update={"backend": "none"}),
@@ -385,6 +385,65 @@ def test_a_store_failing_mid_run_is_503_for_feedback_and_health_while_turns_stil
     finally:
         served.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def logged_bot(settings, encoder, tmp_path) -> RecChat:
+    """An engine (LLM off, no UI) over a feedback log of 20,000 events by 500 users."""
+    tuned = settings.model_copy(update={
+        "llm": settings.llm.model_copy(update={"backend": "none"}),
+        "feedback": settings.feedback.model_copy(update={"path": tmp_path / "feedback.sqlite3"}),
+        "api": settings.api.model_copy(update={"ui": False}),
+    })
+    bot = RecChat.from_settings(tuned, encoder=encoder)
+    items = [item.id for item in bot.catalog]
+    bot.feedback_store.add([
+        FeedbackEvent(kind="like" if n % 3 else "impression", user_id=f"u{n % 500}", item_id=items[n % len(items)],
+                      key=f"k{n}", time=1e9 + n)
+        for n in range(20_000)
+    ])
+    bot.feedback_model.sync(bot.feedback_store)
+    bot.feedback_model.learned.wait()
+    return bot
+
+
+def test_deleting_a_user_who_never_existed_does_not_refit_and_returns_at_once(logged_bot):
+    """Issue #27: every DELETE ran a VACUUM, a replay of the whole log and a refit of the learned models, even for a
+    user who never existed (2.6 s at 75k events)."""
+    bot, model = logged_bot, logged_bot.feedback_model
+    fits, generation = model.learned.fits, bot.feedback_store.generation()
+    with TestClient(create_app(bot)) as client:
+        took = []
+        for _ in range(5):
+            started = time.perf_counter()
+            assert client.delete("/v1/users/never-seen").json() == {"deleted": 0}
+            took.append(time.perf_counter() - started)
+        model.learned.wait()
+        assert model.learned.fits == fits and bot.feedback_store.generation() == generation  # nothing to redo
+        assert sorted(took)[2] < 0.2
+        held = bot.feedback_store.count("u7")
+        assert client.delete("/v1/users/u7").json() == {"deleted": held} and held == 40
+        assert bot.feedback_store.count("u7") == 0 and "u7" not in model.users
+        model.learned.wait()
+        assert model.learned.fits == fits + 1  # someone was deleted: the models forget them too, in the background
+
+
+def test_deleting_a_user_replays_the_log_beside_other_users_turns(logged_bot):
+    """Issue #27: turns went from 51 ms to 5.2 s while users were deleted: the replay held the lock every turn
+    needs. Now the replay runs on a copy, and turns go on with the state before it until it is swapped in."""
+    bot, model = logged_bot, logged_bot.feedback_model
+    with TestClient(create_app(bot)) as client:
+        deleting = threading.Thread(target=lambda: client.delete("/v1/users/u8"))
+        deleting.start()
+        while not model.rebuilding and deleting.is_alive():
+            time.sleep(0.001)
+        assert model.rebuilding, "the replay ran on the request, not beside it"
+        assert model.lock.acquire(timeout=0.1)  # a turn's lock is free while the log replays
+        model.lock.release()
+        answered = client.post("/v1/chat", json={"message": COAT, "user_id": "u9"})
+        assert answered.status_code == 200 and answered.json()["items"]
+        deleting.join()
+    assert bot.feedback_store.count("u8") == 0 and "u8" not in model.users and not model.rebuilding
 
 
 @pytest.mark.slow
