@@ -256,6 +256,17 @@ def test_bad_feedback_gets_a_json_error_and_is_not_stored(http, what, body, stat
     assert http.delete("/v1/users/u").json() == {"deleted": 0}
 
 
+def test_feedback_naming_a_session_the_server_does_not_know_is_404_and_not_stored(http):
+    """Issue #27: it was stored under user_id = the session id and answered recorded: true, and deleting the real
+    user left it behind."""
+    for who in ({}, {"user_id": "ann-2"}):
+        like = {"kind": "like", "item_id": "P0007-wool-overcoat", "session_id": "evicted-or-elsewhere", **who}
+        error = error_of(http.post("/v1/feedback", json=like), 404)
+        assert error["type"] == "UnknownSessionError" and "POST /v1/sessions" in error["message"]
+    assert http.delete("/v1/users/evicted-or-elsewhere").json() == {"deleted": 0}
+    assert http.delete("/v1/users/ann-2").json() == {"deleted": 0}
+
+
 @pytest.mark.parametrize(
     "path", ["/v1/items/..%2F..%2Fetc%2Fpasswd", "/v1/items/../../etc/passwd", "/v1/items/%00", "/v1/items/P0007%2F.."]
 )

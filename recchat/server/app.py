@@ -172,10 +172,11 @@ def api_routes(bot: RecChat, metrics: Metrics) -> APIRouter:
 
     @routes.post("/feedback")
     def feedback(body: FeedbackRequest) -> FeedbackRecorded:
-        """What the user did with a shown item; the next ranking for them reflects it."""
+        """What the user did with a shown item; the next ranking for them reflects it. A session this server does not
+        know is refused as a turn naming it is: its user is unknown, and the event would outlive their deletion."""
         recorded = bot.feedback(
-            body.kind, body.item_id, session_id=body.session_id, user_id=body.user_id, turn=body.turn, key=body.key,
-            time=body.time,
+            body.kind, body.item_id, session_id=known_session(body.session_id), user_id=body.user_id, turn=body.turn,
+            key=body.key, time=body.time,
         )
         if recorded:
             metrics.feedback.labels(KIND_ALIASES.get(body.kind, body.kind)).inc()
