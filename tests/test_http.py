@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from recchat.chat import RecChat
 from recchat.client import RecChatClient
@@ -171,6 +172,28 @@ def test_fifty_concurrent_clients_three_turns_each_never_see_each_others_session
 )
 def test_bad_chat_requests_get_a_json_error_with_the_right_status(http, what, request_args, status, error_type):
     assert error_of(http.post("/v1/chat", **request_args), status)["type"] == error_type
+
+
+@pytest.mark.parametrize(
+    ("what", "body", "why"),
+    [
+        ("invalid UTF-8", b'{"message": "a coat \xff"}', "not UTF-8"),
+        ("60,000 nested [", b"[" * 60_000, "nests too deep"),
+        ("a 5,000-digit integer", b'{"message": "a coat", "turn": ' + b"9" * 5000 + b"}", "too long"),
+    ],
+)
+def test_bodies_json_cannot_read_are_a_typed_invalid_json_error(http, what, body, why):
+    """Issue #27: these got an untyped HTTPError."""
+    response = http.post("/v1/chat", content=body, headers={"content-type": "application/json"})
+    error = error_of(response, 400)
+    assert error["type"] == "InvalidJSON" and why in error["message"]
+
+
+@pytest.mark.parametrize("key", ["", "   "])
+def test_an_empty_api_key_is_refused_at_start_up(key):
+    """Issue #27: an empty api.key let an empty bearer token through."""
+    with pytest.raises(ValidationError, match="api.key is empty: set a key"):
+        Settings(api={"key": key})
 
 
 def test_a_session_used_by_another_user_is_refused_with_409(http):
