@@ -182,14 +182,18 @@ class RecChat:
 
     def forget_user(self, user_id: str) -> int:
         """Delete everything kept about a user: their events and messages in the store, their profile and their
-        sessions in memory. Returns the number of stored rows deleted."""
+        sessions in memory. Returns the number of stored rows deleted. Other users' turns go on meanwhile: the
+        feedback state is replayed beside them and the learned models refit in the background; deleting nothing
+        does neither."""
         check_id(user_id, "user id")
         self.sessions.forget_user(user_id)
         if self.feedback_store is None:
             return 0
         deleted = self.feedback_store.forget_user(user_id)
-        assert self.feedback_model is not None
-        self.feedback_model.sync(self.feedback_store)
+        if deleted:
+            assert self.feedback_model is not None
+            self.feedback_model.sync(self.feedback_store)
+            self.feedback_model.wait()  # the caller is told "deleted" once rankings no longer use the rows
         return deleted
 
     def release(self, session_id: str, entry: str) -> ShoppingState:

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -352,13 +352,26 @@ class ApiSettings(BaseModel):
     )
     key: SecretStr | None = Field(
         default=None,
-        description="When set, every /v1 call needs `Authorization: Bearer <key>`; /healthz and /metrics stay open.",
+        description="When set, every /v1 call needs `Authorization: Bearer <key>`, and the UI at /ui asks for it (or "
+        "takes the same header); /healthz and /metrics stay open.",
     )
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024,
         description="Larger request bodies are refused (413) before they are read.",
     )
     ui: bool = Field(default=True, description="Mount the Gradio UI at /ui on the same server.")
+
+    @field_validator("key")
+    @classmethod
+    def _key_not_empty(cls, key: SecretStr | None) -> SecretStr | None:
+        """An empty key would let an empty bearer token through: refused, so that no server runs thinking it is
+        protected."""
+        if key is not None and not key.get_secret_value().strip():
+            raise ValueError(
+                "api.key is empty: set a key (e.g. RECCHAT_API__KEY=$(openssl rand -hex 16)), or leave api.key out to "
+                "serve without one on localhost"
+            )
+        return key
 
 
 class Settings(BaseSettings):

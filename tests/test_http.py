@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from recchat.chat import RecChat
 from recchat.client import RecChatClient
 from recchat.config import Settings
 from recchat.errors import InvalidMessageError, SessionOwnerError, UnknownItemError, UnknownSessionError
+from recchat.feedback import FeedbackEvent
 from recchat.models import RecommendationList, StreamEvent
+from recchat.server import create_app
 from recchat.server.process import ApiServer
 
 KEY = "test-key-0123"
@@ -169,6 +174,28 @@ def test_bad_chat_requests_get_a_json_error_with_the_right_status(http, what, re
     assert error_of(http.post("/v1/chat", **request_args), status)["type"] == error_type
 
 
+@pytest.mark.parametrize(
+    ("what", "body", "why"),
+    [
+        ("invalid UTF-8", b'{"message": "a coat \xff"}', "not UTF-8"),
+        ("60,000 nested [", b"[" * 60_000, "nests too deep"),
+        ("a 5,000-digit integer", b'{"message": "a coat", "turn": ' + b"9" * 5000 + b"}", "too long"),
+    ],
+)
+def test_bodies_json_cannot_read_are_a_typed_invalid_json_error(http, what, body, why):
+    """Issue #27: these got an untyped HTTPError."""
+    response = http.post("/v1/chat", content=body, headers={"content-type": "application/json"})
+    error = error_of(response, 400)
+    assert error["type"] == "InvalidJSON" and why in error["message"]
+
+
+@pytest.mark.parametrize("key", ["", "   "])
+def test_an_empty_api_key_is_refused_at_start_up(key):
+    """Issue #27: an empty api.key let an empty bearer token through."""
+    with pytest.raises(ValidationError, match="api.key is empty: set a key"):
+        Settings(api={"key": key})
+
+
 def test_a_session_used_by_another_user_is_refused_with_409(http):
     session_id = http.post("/v1/sessions", json={"user_id": "owner"}).json()["session_id"]
     stealing = {"message": "a coat", "session_id": session_id, "user_id": "thief"}
@@ -191,6 +218,45 @@ def test_a_missing_or_wrong_api_key_is_refused_and_nothing_happens(server, autho
     assert forgotten.json() == {"deleted": 0}  # the refused like was never stored
 
 
+def test_a_body_sent_without_the_key_is_refused_with_401_before_it_is_read(server):
+    for body in (b'{"message": "coat"', b"\xff\xfe", b"[" * 60_000):
+        response = httpx.post(f"{server}/v1/chat", content=body, headers={"content-type": "application/json"})
+        assert error_of(response, 401)["type"] == "Unauthorized"
+
+
+def test_the_ui_needs_the_api_key_when_one_is_set(server):
+    """Issue #27: with api.key set, /v1 answered 401 but /ui let anyone run turns, store likes and upload files."""
+    from gradio_client import Client
+    from gradio_client.exceptions import AuthenticationError
+
+    browser = {"accept": "text/html,application/xhtml+xml"}
+    assert httpx.get(f"{server}/ui/", headers=browser).headers["location"] == "/ui/login"  # asked for the key
+    assert 'type="password"' in httpx.get(f"{server}/ui/login", headers=browser).text
+    like = {"data": [None, "P0007-wool-overcoat"], "fn_index": 0, "session_hash": "intruder"}
+    for method, path, args in [
+        ("GET", "/ui/", {}), ("GET", "/ui/config", {}), ("GET", "/ui/gradio_api/info", {}),
+        ("POST", "/ui/gradio_api/queue/join", {"json": like}), ("POST", "/ui/gradio_api/call/ask", {"json": {}}),
+        ("GET", "/ui/gradio_api/queue/data?session_hash=intruder", {}),
+        ("POST", "/ui/login", {"data": {"username": "me", "password": "wrong-key"}}),
+    ]:
+        assert error_of(httpx.request(method, f"{server}{path}", **args), 401)["type"] == "Unauthorized", path
+    with pytest.raises(AuthenticationError):
+        Client(f"{server}/ui/", verbose=False, analytics_enabled=False)
+    bearer = {"Authorization": f"Bearer {KEY}"}
+    with_key = Client(f"{server}/ui/", headers=bearer, verbose=False, analytics_enabled=False)
+    answered = with_key.predict("a warm winter coat", [], "products", "any category", 0, 0, api_name="/ask")
+    reply = answered[0][-1]
+    assert reply["role"] == "assistant" and "1. **" in reply["content"][0]["text"]  # a turn ran
+    signed_in = Client(f"{server}/ui/", auth=("anyone", KEY), verbose=False, analytics_enabled=False)  # the cookie
+    assert signed_in.view_api(print_info=False, return_format="dict")["named_endpoints"]["/ask"]
+    with httpx.Client(base_url=server) as tab:  # a browser: the key typed once into the form
+        assert tab.post("/ui/login", data={"password": KEY}, headers=browser).headers["location"] == "/ui/"
+        assert "gradio" in tab.get("/ui/").text.lower()
+    for headers in ({}, bearer):  # the page takes no files: no upload route is open, with the key or without
+        upload = httpx.post(f"{server}/ui/gradio_api/upload", headers=headers, files={"files": ("a.txt", b"hi")})
+        assert error_of(upload, 404)["type"] == "NotFound"
+
+
 @pytest.mark.parametrize(
     ("what", "body", "status", "error_type"),
     [
@@ -211,6 +277,17 @@ def test_a_missing_or_wrong_api_key_is_refused_and_nothing_happens(server, autho
 def test_bad_feedback_gets_a_json_error_and_is_not_stored(http, what, body, status, error_type):
     assert error_of(http.post("/v1/feedback", json=body), status)["type"] == error_type
     assert http.delete("/v1/users/u").json() == {"deleted": 0}
+
+
+def test_feedback_naming_a_session_the_server_does_not_know_is_404_and_not_stored(http):
+    """Issue #27: it was stored under user_id = the session id and answered recorded: true, and deleting the real
+    user left it behind."""
+    for who in ({}, {"user_id": "ann-2"}):
+        like = {"kind": "like", "item_id": "P0007-wool-overcoat", "session_id": "evicted-or-elsewhere", **who}
+        error = error_of(http.post("/v1/feedback", json=like), 404)
+        assert error["type"] == "UnknownSessionError" and "POST /v1/sessions" in error["message"]
+    assert http.delete("/v1/users/evicted-or-elsewhere").json() == {"deleted": 0}
+    assert http.delete("/v1/users/ann-2").json() == {"deleted": 0}
 
 
 @pytest.mark.parametrize(
@@ -252,7 +329,7 @@ def test_health_metrics_docs_and_ui_are_served(server, http):
     assert float(metric(metrics, 'recchat_turn_seconds_bucket{le="+Inf"}')) >= 1
     assert "/v1/chat" in httpx.get(f"{server}/openapi.json").json()["paths"]
     assert httpx.get(f"{server}/docs").status_code == 200
-    page = httpx.get(f"{server}/ui/", follow_redirects=True)
+    page = http.get("/ui/", follow_redirects=True)
     assert page.status_code == 200 and "gradio" in page.text.lower()
 
 
@@ -315,11 +392,7 @@ def test_with_feedback_off_feedback_is_503_and_health_says_so(tmp_path):
 def test_a_store_failing_mid_run_is_503_for_feedback_and_health_while_turns_still_answer(settings, encoder, tmp_path):
     """The feedback log goes away under a running server (its connection closed, as when the disk goes): the app over
     that engine, served by uvicorn in this process so the test can break the store, over real HTTP."""
-    import threading
-
     import uvicorn
-
-    from recchat.server import create_app
 
     tuned = settings.model_copy(update={
         "llm": settings.llm.model_copy(update={"backend": "none"}),
@@ -346,6 +419,65 @@ def test_a_store_failing_mid_run_is_503_for_feedback_and_health_while_turns_stil
     finally:
         served.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def logged_bot(settings, encoder, tmp_path) -> RecChat:
+    """An engine (LLM off, no UI) over a feedback log of 20,000 events by 500 users."""
+    tuned = settings.model_copy(update={
+        "llm": settings.llm.model_copy(update={"backend": "none"}),
+        "feedback": settings.feedback.model_copy(update={"path": tmp_path / "feedback.sqlite3"}),
+        "api": settings.api.model_copy(update={"ui": False}),
+    })
+    bot = RecChat.from_settings(tuned, encoder=encoder)
+    items = [item.id for item in bot.catalog]
+    bot.feedback_store.add([
+        FeedbackEvent(kind="like" if n % 3 else "impression", user_id=f"u{n % 500}", item_id=items[n % len(items)],
+                      key=f"k{n}", time=1e9 + n)
+        for n in range(20_000)
+    ])
+    bot.feedback_model.sync(bot.feedback_store)
+    bot.feedback_model.learned.wait()
+    return bot
+
+
+def test_deleting_a_user_who_never_existed_does_not_refit_and_returns_at_once(logged_bot):
+    """Issue #27: every DELETE ran a VACUUM, a replay of the whole log and a refit of the learned models, even for a
+    user who never existed (2.6 s at 75k events)."""
+    bot, model = logged_bot, logged_bot.feedback_model
+    fits, generation = model.learned.fits, bot.feedback_store.generation()
+    with TestClient(create_app(bot)) as client:
+        took = []
+        for _ in range(5):
+            started = time.perf_counter()
+            assert client.delete("/v1/users/never-seen").json() == {"deleted": 0}
+            took.append(time.perf_counter() - started)
+        model.learned.wait()
+        assert model.learned.fits == fits and bot.feedback_store.generation() == generation  # nothing to redo
+        assert sorted(took)[2] < 0.2
+        held = bot.feedback_store.count("u7")
+        assert client.delete("/v1/users/u7").json() == {"deleted": held} and held == 40
+        assert bot.feedback_store.count("u7") == 0 and "u7" not in model.users
+        model.learned.wait()
+        assert model.learned.fits == fits + 1  # someone was deleted: the models forget them too, in the background
+
+
+def test_deleting_a_user_replays_the_log_beside_other_users_turns(logged_bot):
+    """Issue #27: turns went from 51 ms to 5.2 s while users were deleted: the replay held the lock every turn
+    needs. Now the replay runs on a copy, and turns go on with the state before it until it is swapped in."""
+    bot, model = logged_bot, logged_bot.feedback_model
+    with TestClient(create_app(bot)) as client:
+        deleting = threading.Thread(target=lambda: client.delete("/v1/users/u8"))
+        deleting.start()
+        while not model.rebuilding and deleting.is_alive():
+            time.sleep(0.001)
+        assert model.rebuilding, "the replay ran on the request, not beside it"
+        assert model.lock.acquire(timeout=0.1)  # a turn's lock is free while the log replays
+        model.lock.release()
+        answered = client.post("/v1/chat", json={"message": COAT, "user_id": "u9"})
+        assert answered.status_code == 200 and answered.json()["items"]
+        deleting.join()
+    assert bot.feedback_store.count("u8") == 0 and "u8" not in model.users and not model.rebuilding
 
 
 @pytest.mark.slow

@@ -122,8 +122,8 @@ class FeedbackStore(Protocol):
     def add(self, events: Sequence[FeedbackEvent]) -> list[bool]:
         """Store the events atomically; per event, False when its user already stored an event with its key."""
 
-    def events_after(self, seq: int) -> list[StoredEvent]:
-        """Every stored event that arrived after `seq`, in arrival order."""
+    def events_after(self, seq: int, limit: int | None = None) -> list[StoredEvent]:
+        """Every stored event that arrived after `seq` (the first `limit` of them), in arrival order."""
 
     def generation(self) -> int:
         """Changes whenever events are deleted, so readers know to rebuild rather than catch up."""

@@ -206,10 +206,13 @@ class PostgresFeedbackStore(SqlReads):
             db.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
             deleted = db.execute("DELETE FROM events WHERE user_id = %s", (user_id,)).rowcount
             deleted += db.execute("DELETE FROM messages WHERE user_id = %s", (user_id,)).rowcount
-            db.execute("UPDATE recchat_meta SET value = value + 1 WHERE name = 'generation'")
+            if deleted:  # deleting nothing leaves the generation, so no reader rebuilds
+                db.execute("UPDATE recchat_meta SET value = value + 1 WHERE name = 'generation'")
             return deleted
 
         deleted = self._run(forget, "write to")
+        if not deleted:
+            return 0
         with self._pool.connection() as db:  # VACUUM runs outside a transaction: the rows must not linger on disk
             db.autocommit = True
             try:

@@ -20,10 +20,11 @@ class SqlReads:
     def _read(self, sql: str, params: Sequence = ()) -> list[tuple]:
         raise NotImplementedError
 
-    def events_after(self, seq: int) -> list[StoredEvent]:
-        """Every stored event that arrived after `seq`, in arrival order."""
+    def events_after(self, seq: int, limit: int | None = None) -> list[StoredEvent]:
+        """Every stored event that arrived after `seq` (the first `limit` of them), in arrival order."""
         columns = ", ".join(EVENT_COLUMNS)
-        rows = self._read(f"SELECT seq, {columns} FROM events WHERE seq > {self.marker} ORDER BY seq", (seq,))
+        first = "" if limit is None else f" LIMIT {int(limit)}"
+        rows = self._read(f"SELECT seq, {columns} FROM events WHERE seq > {self.marker} ORDER BY seq{first}", (seq,))
         return [StoredEvent.model_construct(seq=row[0], **dict(zip(EVENT_COLUMNS, row[1:]))) for row in rows]
 
     def generation(self) -> int:

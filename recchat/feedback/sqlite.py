@@ -85,6 +85,7 @@ class SQLiteFeedbackStore(SqlReads):
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+            self._db.execute("PRAGMA secure_delete=ON")  # forgotten rows are overwritten, not left in free pages
             self._migrate()
         except (sqlite3.Error, OSError) as error:
             raise self._explain(error, "open") from error
@@ -166,14 +167,18 @@ class SQLiteFeedbackStore(SqlReads):
                 raise self._explain(error, "read") from error
 
     def forget_user(self, user_id: str) -> int:
-        counts = self._write([
+        """Deleting nothing changes nothing: the generation stays, so no reader rebuilds. The deleted rows are zeroed
+        where they lay (`secure_delete`), so there is no VACUUM to rewrite the whole file while writers wait."""
+        held = "EXISTS (SELECT 1 FROM events WHERE user_id = ?) OR EXISTS (SELECT 1 FROM messages WHERE user_id = ?)"
+        counts = self._write([  # one transaction: no reader sees the rows gone under the old generation
+            (f"UPDATE meta SET value = value + 1 WHERE name = 'generation' AND ({held})", (user_id, user_id)),
             ("DELETE FROM events WHERE user_id = ?", (user_id,)),
             ("DELETE FROM messages WHERE user_id = ?", (user_id,)),
-            ("UPDATE meta SET value = value + 1 WHERE name = 'generation'", ()),
         ])
-        self._read("PRAGMA wal_checkpoint(TRUNCATE)")  # the deleted rows must not linger in the WAL file
-        self._read("VACUUM")  # nor in free pages
-        return counts[0] + counts[1]
+        deleted = counts[1] + counts[2]
+        if deleted:
+            self._read("PRAGMA wal_checkpoint(TRUNCATE)")  # the rows' earlier copies must not linger in the WAL file
+        return deleted
 
     def add_message(self, user_id: str, session_id: str, turn: int, text: str) -> None:
         self._write([("INSERT INTO messages VALUES (?, ?, ?, ?, ?)", (user_id, session_id, turn, text, time.time()))])

@@ -14,18 +14,16 @@ concurrent turns reach an LLM server together; feedback and search run in FastAP
 
 from __future__ import annotations
 
-import hmac
 import importlib.util
 import logging
 import sys
 import time
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
-from starlette.exceptions import HTTPException
 
 from recchat.chat import RecChat
 from recchat.config import PROJECT_ROOT, ApiSettings
@@ -34,6 +32,7 @@ from recchat.feedback import KIND_ALIASES
 from recchat.models import Constraints, Item, RecommendationList, ShoppingState, field_errors_text
 from recchat.retrieval import item_matches
 from recchat.server import errors
+from recchat.server.auth import KeyGate
 from recchat.server.metrics import Metrics
 from recchat.server.schemas import (
     ChatRequest,
@@ -52,7 +51,6 @@ from recchat.session import check_id
 logger = logging.getLogger("recchat.server")
 MAX_SEARCH_RESULTS = 100
 EVENT_STREAM = "text/event-stream"
-BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 ERROR_RESPONSES = {
     status: {"model": ErrorBody, "description": description}
     for status, description in (
@@ -71,9 +69,12 @@ def create_app(bot: RecChat, settings: ApiSettings | None = None) -> FastAPI:
         title="recchat", version="0.1.0", responses=ERROR_RESPONSES,
         description="Conversational recommendations that name only real catalog items.",
     )
-    errors.install(app, on_error=lambda kind: metrics.errors.labels(kind).inc())
+    count_error = metrics.errors.labels
+    errors.install(app, on_error=lambda kind: count_error(kind).inc())
     app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
-    app.include_router(api_routes(bot, settings, metrics), prefix="/v1")
+    # added last, so it runs first: a caller without the key is refused before any body is read
+    app.add_middleware(KeyGate, key=settings.key, on_refused=lambda kind: count_error(kind).inc())
+    app.include_router(api_routes(bot, metrics), prefix="/v1")
 
     @app.get("/healthz")
     def health() -> JSONResponse:
@@ -102,8 +103,8 @@ def create_app(bot: RecChat, settings: ApiSettings | None = None) -> FastAPI:
     return app
 
 
-def api_routes(bot: RecChat, settings: ApiSettings, metrics: Metrics) -> APIRouter:
-    routes = APIRouter(dependencies=[Depends(bearer_key(settings))])
+def api_routes(bot: RecChat, metrics: Metrics) -> APIRouter:
+    routes = APIRouter()
 
     def known_session(session_id: str | None) -> str | None:
         """A turn continues a session this server made; an unknown one (expired, made elsewhere, lost in a
@@ -171,10 +172,11 @@ def api_routes(bot: RecChat, settings: ApiSettings, metrics: Metrics) -> APIRout
 
     @routes.post("/feedback")
     def feedback(body: FeedbackRequest) -> FeedbackRecorded:
-        """What the user did with a shown item; the next ranking for them reflects it."""
+        """What the user did with a shown item; the next ranking for them reflects it. A session this server does not
+        know is refused as a turn naming it is: its user is unknown, and the event would outlive their deletion."""
         recorded = bot.feedback(
-            body.kind, body.item_id, session_id=body.session_id, user_id=body.user_id, turn=body.turn, key=body.key,
-            time=body.time,
+            body.kind, body.item_id, session_id=known_session(body.session_id), user_id=body.user_id, turn=body.turn,
+            key=body.key, time=body.time,
         )
         if recorded:
             metrics.feedback.labels(KIND_ALIASES.get(body.kind, body.kind)).inc()
@@ -213,20 +215,6 @@ def api_routes(bot: RecChat, settings: ApiSettings, metrics: Metrics) -> APIRout
         return SearchResults(items=[Found(item=item, score=None) for item, _ in zip(matching, range(limit))])
 
     return routes
-
-
-def bearer_key(settings: ApiSettings):
-    """A dependency that checks `Authorization: Bearer <api.key>` when a key is set (in constant time)."""
-
-    def check(request: Request) -> None:
-        if settings.key is None:
-            return
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        expected = settings.key.get_secret_value().encode()
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
-            raise HTTPException(401, "send the API key as 'Authorization: Bearer <key>'", BEARER_CHALLENGE)
-
-    return check
 
 
 def mount_ui(app: FastAPI, bot: RecChat) -> None:

@@ -36,6 +36,11 @@ STATUS = (  # the first class that matches wins: subclasses before their bases
     (RecChatError, 400),
 )
 HTTP_TYPES = {401: "Unauthorized", 404: "NotFound", 405: "MethodNotAllowed", 413: "BodyTooLarge"}
+UNPARSABLE_BODIES = (  # what FastAPI's JSON reading raises besides a syntax error, which it answers as a bare 400
+    (UnicodeDecodeError, "it is not UTF-8"),
+    (RecursionError, "it nests too deep"),
+    (ValueError, "a number in it is too long"),  # over Python's int digit limit (4,300 digits)
+)
 
 
 def error_response(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -72,6 +77,11 @@ def install(app: FastAPI, on_error=None) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        if error.status_code == 400:
+            why = next((why for cause, why in UNPARSABLE_BODIES if isinstance(error.__cause__, cause)), None)
+            if why is not None:
+                return answered(error_response(400, "InvalidJSON", f"the request body is not valid JSON: {why}"),
+                                "InvalidJSON")
         kind = HTTP_TYPES.get(error.status_code, "HTTPError")
         return answered(error_response(error.status_code, kind, str(error.detail), error.headers), kind)
 
