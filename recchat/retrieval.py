@@ -478,8 +478,8 @@ class Retriever:
 
         Relevance is the dense similarity plus the request's exact words: w / (1 - w) x BM25 (0..1, from
         `LexicalIndex.search`) x the similarities' spread, which orders the items as (1 - w) x similarity + w x BM25,
-        the similarity scaled to 0..1, would, on the similarity's own scale (what the ranking then weighs). An item the request
-        names exactly (its whole title, or its id) gets 1, a perfect match."""
+        the similarity scaled to 0..1, would, on the similarity's own scale (what the ranking then weighs). An item
+        the request names exactly (its whole title, or its id) gets 1, a perfect match."""
         floor = self.min_score
         if self.lexical is None or not hits or not query.strip():
             return [(item_id, score, 0.0, score >= floor) for item_id, score in hits]
