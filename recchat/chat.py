@@ -41,7 +41,7 @@ from recchat.retrieval import (
     ORDER_DEPTH,
     Candidate,
     Retriever,
-    in_price_order,
+    in_order,
     preference_match,
     synced_index,
     unmet_facets,
@@ -370,7 +370,7 @@ class RecChat:
             relaxed = constraints.model_copy(update={"facets": {}, "ranges": {}, "named": {}})
             nearest = request.model_copy(update={"constraints": relaxed})
             found, because = self._ranked(nearest, user_id, session_id, depth)
-        return in_price_order(found, order)[:k], because
+        return in_order(found, order)[:k], because
 
     def _ranked(
         self, request: ParsedRequest, user_id: str | None, session_id: str | None, k: int

@@ -148,8 +148,10 @@ class ShoppingState(BaseModel):
         default_factory=list,
         description="Facets the shopper let go ('any colour is fine'): no clarifying question asks for them again",
     )
-    order: Literal["price_low", "price_high"] | None = Field(
-        default=None, description="'the cheapest' / 'the most expensive': the best matches shown by price"
+    order: str | None = Field(
+        default=None, pattern=r"^(?:price_low|price_high|.+:(?:low|high))$",
+        description="'the cheapest' / 'the most expensive': the best matches shown by price (price_low, price_high); "
+        "'the lightest' / 'the longest battery': by a numeric facet ('weight_g:low', 'battery_life_hours:high')",
     )
     min_price: float | None = None
     max_price: float | None = None

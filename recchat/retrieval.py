@@ -294,13 +294,22 @@ ORDER_DEPTH = 2
 the cheap ones of a kind, not so deep that other kinds come in."""
 
 
-def in_price_order(candidates: list[Candidate], order: str | None) -> list[Candidate]:
-    """Candidates by price ('price_low': cheapest first; 'price_high': dearest first), those without a price last;
-    as they are without an order."""
+def in_order(candidates: list[Candidate], order: str | None) -> list[Candidate]:
+    """Candidates by price ('price_low': cheapest first; 'price_high': dearest first) or by a numeric facet
+    ('weight_g:low': lightest first), those without the value last; as they are without an order."""
     if order is None:
         return candidates
-    sign = 1 if order == "price_low" else -1
-    return sorted(candidates, key=lambda c: (c.item.price is None, sign * (c.item.price or 0.0)))
+    if order in ("price_low", "price_high"):
+        sign = 1 if order == "price_low" else -1
+        return sorted(candidates, key=lambda c: (c.item.price is None, sign * (c.item.price or 0.0)))
+    facet, direction = order.rsplit(":", 1)
+    sign = 1 if direction == "low" else -1
+
+    def value(candidate: Candidate) -> tuple[bool, float]:
+        held = number(candidate.item.attributes[facet]) if facet in candidate.item.attributes else None
+        return held is None, sign * (held or 0.0)
+
+    return sorted(candidates, key=value)
 
 
 def preference_match(item: Item, preferences: dict[str, list[str]]) -> float:

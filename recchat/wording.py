@@ -150,6 +150,12 @@ def state_labels(state: ShoppingState, lexicon: CatalogLexicon, currency: str | 
     for name, (low, high) in state.ranges.items():
         labels.append((name, _range(lexicon, name, low, high).capitalize()))
     labels += [("excluded_terms", "Not: " + ", ".join(state.excluded_terms))] if state.excluded_terms else []
-    if state.order:
+    if state.order in ("price_low", "price_high"):
         labels.append(("order", "Cheapest first" if state.order == "price_low" else "Most expensive first"))
+    elif state.order:
+        name, direction = state.order.rsplit(":", 1)
+        facet = lexicon.facets.get(name)
+        label = facet.label if facet else name
+        labels.append(("order", f"{label[:1].upper()}{label[1:]}: {'lowest' if direction == 'low' else 'highest'} "
+                                "first"))
     return labels

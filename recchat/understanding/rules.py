@@ -75,6 +75,7 @@ NOT_A_TERM = {
 QUOTED = re.compile(r'"[^"]+"|“[^”]+”|「[^」]+」')
 NOT_TOO = re.compile(r"\bnot (?:too|very|that|so) (?:pricey|expensive|costly|dear)\b", re.I)
 """A wish about price that sets no limit ("not too pricey, under $460"): neither an exclusion nor "cheaper"."""
+PRICE_ORDERS = ("price_low", "price_high")
 CHEAPEST = re.compile(r"\b(?:cheapest|least expensive|lowest[- ]priced|most affordable)\b|最便宜", re.I)
 PRICIEST = re.compile(r"\b(?:most expensive|priciest|highest[- ]priced|dearest)\b|最贵", re.I)
 """Said of a kind, they show the best matches by price ("the cheapest earbuds")."""
@@ -296,7 +297,7 @@ class RequestParser:
             similar_to = list(liked or [])[:3] or [shown[0].id]
             remainder = MORE_LIKE_THIS.sub(" ", remainder)
             notes.append("more like " + ", ".join(self.title_of.get(item, item) for item in similar_to))
-        order = "price_low" if CHEAPEST.search(message) else "price_high" if PRICIEST.search(message) else None
+        order = "price_low" if CHEAPEST.search(message) else "price_high" if PRICIEST.search(message) else specs.order
         remainder = PRICIEST.sub(" ", CHEAPEST.sub(" ", remainder))
         cheaper, pricier, something_else = (bool(p.search(remainder)) for p in (CHEAPER, PRICIER, SOMETHING_ELSE))
         cheaper = cheaper and order is None  # 最便宜 holds 便宜
@@ -326,7 +327,7 @@ class RequestParser:
             ranges=specs.ranges, excluded_terms=excluded_terms, excluded_ids=similar_to,
             references=similar_to if new_subject or more_like else None, order=order,
         )
-        if order is not None:
+        if order in PRICE_ORDERS:  # an order over a numeric facet was noted as specs were read
             notes.append("cheapest first" if order == "price_low" else "most expensive first")
         if kinds and state is not None and not new_subject:  # "a coat", then "a down parka": the kind is replaced
             change.dropped_words = {word.lower() for word in state.subject.split() if self.lexicon.kinds_in(word)}

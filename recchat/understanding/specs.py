@@ -37,6 +37,17 @@ YEAR = re.compile(
 )
 
 
+SUPERLATIVE = re.compile(
+    r"\b(?:the\s+)?(?P<word>lightest|heaviest|longest|shortest|biggest|largest|smallest|most|least|highest|lowest"
+    r"|newest|oldest|latest)(?P<after>(?:\s+[a-z]+){0,3})",
+    re.I,
+)
+"""A superlative and the words after it: "the lightest", "the longest battery", "most storage"."""
+LOWEST_FIRST = {"lightest", "shortest", "smallest", "least", "lowest", "oldest"}
+MEASURED_BY = {"lightest": "mass", "heaviest": "mass", "newest": "year", "oldest": "year", "latest": "year"}
+"""Superlatives that say what they measure on their own ("the lightest laptop" orders by weight)."""
+
+
 @dataclass
 class Specs:
     """What a message says about numeric facets, and the text left for the rest of the reading."""
@@ -44,6 +55,8 @@ class Specs:
     ranges: dict[str, Range] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     remainder: str = ""
+    order: str | None = None
+    """A numeric facet to show the best matches by: 'weight_g:low' for "the lightest"."""
 
 
 def read_specs(text: str, lexicon: CatalogLexicon) -> Specs:
@@ -86,8 +99,29 @@ def read_specs(text: str, lexicon: CatalogLexicon) -> Specs:
     if year is not None:
         text = DECADE.sub(lambda match: limit(match.group(0), year, *_decade(match), "years"), text)
         text = YEAR.sub(lambda match: limit(match.group(0), year, *_year_limit(match), "years"), text)
+    text = SUPERLATIVE.sub(lambda match: _superlative(match, numeric, specs), text)
     specs.remainder = text
     return specs
+
+
+def _superlative(match: re.Match, numeric: list[Facet], specs: Specs) -> str:
+    """The superlative as an order over the numeric facet it speaks of: the one whose name follows it ("longest
+    battery" -> battery life), else the only one it measures ("lightest" -> weight); else the words stay."""
+    word = match.group("word").lower()
+    after = set(match.group("after").lower().split())
+    if specs.order is not None:  # the first one said wins
+        return match.group(0)
+    facet = next((f for f in numeric if after & set(f.label.lower().split())), None)
+    if facet is None and word in MEASURED_BY:
+        measured = [f for f in numeric if f.dimension == MEASURED_BY[word]]
+        facet = measured[0] if len(measured) == 1 else None
+    if facet is None:
+        return match.group(0)
+    direction = "low" if word in LOWEST_FIRST else "high"
+    specs.order = f"{facet.name}:{direction}"
+    specs.notes.append(f"{facet.label}: {'lowest' if direction == 'low' else 'highest'} first")
+    named = set(facet.label.lower().split())
+    return " " + " ".join(w for w in match.group("after").split() if w.lower() not in named)
 
 
 def _is_amount(value: str | None) -> bool:

@@ -1,0 +1,82 @@
+"""A shop recchat has never seen, end to end (issue #26): its raw export, a real encoder and Chroma, LLM off.
+Exact names and SKUs are found (the BM25 fusion), "the lightest" and "the longest battery" order by the columns
+their words name, and a category word's ending names the category."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from recchat.chat import RecChat
+from recchat.config import Settings
+from recchat.retrieval import Retriever, in_order
+from recchat.understanding.rules import RequestParser
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from hybrid import write_export  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory, encoder) -> tuple[RecChat, list[dict]]:
+    folder = tmp_path_factory.mktemp("shop")
+    rows = write_export(folder / "electronics.csv", 300)
+    settings = Settings(catalog=str(folder / "electronics.csv"), data_dir=folder, embedding={"bridge": ""},
+                        llm={"backend": "none"}, feedback={"enabled": False})
+    return RecChat.from_settings(settings, encoder=encoder), rows
+
+
+def first_ids(bot: RecChat, message: str) -> list[str]:
+    return [item.id for item in bot.chat(message).items]
+
+
+def test_an_exact_title_a_model_code_and_a_sku_find_their_item_first(shop):
+    bot, rows = shop
+    for row in rows[:40:4]:
+        assert first_ids(bot, row["name"])[0] == row["sku"], row["name"]
+        assert first_ids(bot, row["sku"])[0] == row["sku"], row["sku"]
+        model = row["name"].split(" (")[0]
+        found = bot.catalog[first_ids(bot, model)[0]]
+        assert found.title.startswith(model + " ("), (model, found.title)
+
+
+def test_the_dense_index_alone_misses_skus_that_the_fusion_finds(shop):
+    bot, rows = shop
+    dense = Retriever(bot.catalog, bot.retriever.index, bot.settings.retrieval.model_copy(update={"lexical_weight": 0}))
+    fused = bot.retriever
+    skus = [row["sku"] for row in rows[:60:3]]
+    hits = {name: sum(bool(r.search(sku, k=1)) and r.search(sku, k=1)[0].item.id == sku for sku in skus)
+            for name, r in (("dense", dense), ("fused", fused))}
+    assert hits["fused"] == len(skus) and hits["dense"] < hits["fused"]
+
+
+def test_the_lightest_and_the_longest_battery_order_by_those_columns(shop):
+    bot, _ = shop
+    reply = bot.chat("the lightest headphones")
+    assert reply.metadata.request.state.order == "weight_g:low"
+    weights = [bot.catalog[item.id].attributes["weight_g"] for item in reply.items]
+    assert weights == sorted(weights)
+    reply = bot.chat("earbuds with the longest battery", bot.new_session())
+    hours = [bot.catalog[item.id].attributes["battery_life_hours"] for item in reply.items]
+    assert reply.metadata.request.state.order == "battery_life_hours:high" and hours == sorted(hours, reverse=True)
+
+
+def test_bad_input_a_superlative_of_nothing_the_catalog_measures_orders_nothing(shop):
+    bot, _ = shop
+    assert bot.chat("the most popular headphones").metadata.request.state.order is None
+    assert bot.chat("the most expensive headphones").metadata.request.state.order == "price_high"
+
+
+def test_in_order_puts_items_without_the_value_last(shop):
+    bot, _ = shop
+    candidates = bot.retriever.search("headphones", k=6)
+    ordered = in_order(candidates, "storage_gb:high")  # headphones have no storage: the order keeps them all
+    assert sorted(c.item.id for c in ordered) == sorted(c.item.id for c in candidates)
+
+
+def test_a_category_words_ending_names_it_and_a_shared_ending_names_none():
+    parser = RequestParser(["Smartphones", "Headphones", "Smartwatches", "Laptops"])
+    assert parser.parse("a watch for running").constraints.category == "Smartwatches"
+    assert parser.parse("a new laptop").constraints.category == "Laptops"
+    assert parser.parse("a phone").constraints.category is None  # "phone" ends both Smartphones and Headphones
