@@ -17,6 +17,7 @@ import numpy as np
 
 from recchat.config import EmbeddingSettings, Settings
 from recchat.errors import ModelFilesMissingError
+from recchat.llm.base import usable_cores
 from recchat.understanding import detect_language
 
 MINILM = "all-MiniLM-L6-v2"
@@ -150,6 +151,83 @@ class E5Encoder:
         return self._encode(texts, query=True)
 
 
+class OnnxInt8Encoder:
+    """A sentence-transformers BERT model (mean pooling, L2-normalised) exported to ONNX, its matrix products
+    quantised to int8 per channel, run by onnxruntime: faster indexing on a CPU, vectors within about 0.99 cosine of
+    torch's (per-tensor quantisation drifted to 0.94 on the demo shop). Exported once into `cache_dir`; named apart
+    (`<name>-onnx-int8`), so its vectors never mix with torch's in an index or the cache."""
+
+    def __init__(self, model: Path, cache_dir: Path, batch_size: int = 64, name: str = MINILM):
+        import onnxruntime
+        from transformers import AutoTokenizer
+
+        self.name = f"{name}-onnx-int8"
+        self._tokenizer = AutoTokenizer.from_pretrained(str(model))
+        self._max_length = min(int(self._tokenizer.model_max_length), ST_MAX_SEQ_LENGTH)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = usable_cores()
+        self._session = onnxruntime.InferenceSession(
+            str(_exported(model, cache_dir / "onnx" / self.name)), options, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = {given.name for given in self._session.get_inputs()}
+        self.dimension = int(self._session.get_outputs()[0].shape[-1])
+        self.relevance_floor = MINILM_FLOOR
+        unknown = self._tokenizer(UNDERSTOOD_PROBE, add_special_tokens=False)["input_ids"]
+        self.multilingual = unknown.count(self._tokenizer.unk_token_id) == 0
+        self._batch_size = batch_size
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        by_length = np.argsort([-len(text) for text in texts], kind="stable")  # batches of like lengths pad less
+        for start in range(0, len(texts), self._batch_size):
+            batch = by_length[start : start + self._batch_size]
+            tokens = self._tokenizer([texts[i] for i in batch], padding=True, truncation=True,
+                                     max_length=self._max_length, return_tensors="np")
+            feeds = {key: tokens[key].astype(np.int64) for key in self._inputs}
+            hidden = self._session.run(None, feeds)[0]
+            mask = tokens["attention_mask"][..., None].astype(np.float32)
+            pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+            vectors[batch] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return vectors
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.encode(texts)
+
+
+ST_MAX_SEQ_LENGTH = 256
+"""What sentence-transformers truncates all-MiniLM-L6-v2's inputs to (its max_seq_length), so both read the same."""
+
+
+def _exported(model: Path, folder: Path) -> Path:
+    """The int8 ONNX file of a model folder, exported and quantised the first time (about 10 s)."""
+    quantised = folder / "model-int8.onnx"
+    if quantised.is_file():
+        return quantised
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModel, AutoTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    bert = AutoModel.from_pretrained(str(model)).eval()
+    example = AutoTokenizer.from_pretrained(str(model))(["a warm winter coat"], return_tensors="pt")
+    names = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in example]
+
+    class Hidden(torch.nn.Module):  # by keyword: the model's positional order is not the export's
+        def forward(self, *inputs):
+            return bert(**dict(zip(names, inputs, strict=True))).last_hidden_state
+
+    full = folder / "model.onnx"
+    axes = {name: {0: "batch", 1: "tokens"} for name in [*names, "hidden"]}
+    torch.onnx.export(Hidden(), tuple(example[name] for name in names), str(full), input_names=names,
+                      output_names=["hidden"], dynamic_axes=axes, opset_version=17, dynamo=False)
+    partial = folder / "model-int8.onnx.part"  # renamed when whole: a run killed mid-way leaves no broken model
+    quantize_dynamic(str(full), str(partial), weight_type=QuantType.QInt8, per_channel=True,
+                     op_types_to_quantize=["MatMul"])
+    full.unlink()
+    partial.rename(quantised)
+    return quantised
+
+
 def chosen_model(settings: EmbeddingSettings, texts: Iterable[str] = ()) -> str:
     """The encoder `settings.model` names. 'auto' reads the catalog's item texts: all-MiniLM-L6-v2 for an English
     catalog (its similarities tell off-topic requests from real ones; e5's do not, see `E5_FLOOR`), and
@@ -161,12 +239,15 @@ def chosen_model(settings: EmbeddingSettings, texts: Iterable[str] = ()) -> str:
     return MINILM if english >= ENGLISH_CATALOG_SHARE * len(languages) else E5
 
 
-def load_encoder(settings: EmbeddingSettings, texts: Iterable[str] = ()) -> Encoder:
+def load_encoder(settings: EmbeddingSettings, texts: Iterable[str] = (), cache_dir: Path | None = None) -> Encoder:
     """The configured encoder (`texts`: the catalog's item texts, which 'auto' chooses by): a bundled one by name,
-    else a sentence-transformers folder (or hub id)."""
+    else a sentence-transformers folder (or hub id). `cache_dir`: where an ONNX export is kept."""
     model = chosen_model(settings, texts)
     if model == E5:
         return E5Encoder(settings.batch_size)
+    if model == MINILM and settings.backend == "onnx-int8":
+        cache_dir = cache_dir or Settings.model_fields["cache_dir"].default
+        return OnnxInt8Encoder(bundled_minilm_path(), cache_dir, settings.batch_size, name=MINILM)
     if model == MINILM:
         return SentenceTransformerEncoder(bundled_minilm_path(), settings.device, settings.batch_size, name=MINILM)
     return SentenceTransformerEncoder(model, settings.device, settings.batch_size)
@@ -227,5 +308,5 @@ class CachedEncoder:
 def cached_encoder(settings: Settings, encoder: Encoder | None = None, texts: Iterable[str] = ()) -> CachedEncoder:
     """The configured encoder for a catalog of these item texts (or the encoder given), behind the shared
     embedding cache."""
-    encoder = encoder or load_encoder(settings.embedding, texts)
+    encoder = encoder or load_encoder(settings.embedding, texts, settings.cache_dir)
     return CachedEncoder(encoder, settings.cache_dir / "embeddings.sqlite")

@@ -164,3 +164,20 @@ def test_items_a_stock_column_says_are_sold_out_are_never_offered_nor_their_stoc
     reply = bot.chat("noise cancelling earbuds")
     assert [item.id for item in reply.items][:1] == ["a4"] and {"a1", "a2", "a3"}.isdisjoint(i.id for i in reply.items)
     assert not any("stock" in item.reason or "availability" in item.reason for item in reply.items)
+
+
+def test_the_int8_onnx_encoder_agrees_with_torch_and_keeps_its_own_vectors(tmp_path, encoder, products):
+    from recchat.config import EmbeddingSettings
+    from recchat.embeddings import load_encoder
+
+    settings = EmbeddingSettings(model="all-MiniLM-L6-v2", backend="onnx-int8")
+    int8 = load_encoder(settings, (), tmp_path)
+    exported = next((tmp_path / "onnx").rglob("model-int8.onnx"))
+    texts = [item.embedding_text() for item in list(products)[:40]] + ["I want a winter coat"]
+    agreement = (int8.encode(texts) * encoder.encode(texts)).sum(axis=1)
+    assert agreement.min() > 0.97, agreement.min()
+    assert int8.name != encoder.name and int8.dimension == encoder.dimension and not int8.multilingual
+    assert int8.encode([]).shape == (0, encoder.dimension)
+    written = exported.stat().st_mtime_ns
+    load_encoder(settings, (), tmp_path)  # the export is kept: the second load reads it
+    assert exported.stat().st_mtime_ns == written and not list((tmp_path / "onnx").rglob("*.part"))

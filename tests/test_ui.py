@@ -52,7 +52,8 @@ def test_an_answer_streams_then_fills_the_cards_with_real_items(engines):
     assert all(catalog[item["id"]].title in history[-1]["content"] for item in state.items)
     assert "search alone" in notice  # llm.backend 'none' is the retrieval-only answer, said plainly
     card = card_html(state.items[0])
-    assert catalog[state.items[0]["id"]].title in card and "$" in card and "season: winter" in card
+    assert catalog[state.items[0]["id"]].title in card and "$" in card
+    assert "for winter" in card and "season:" not in card  # the facts as reasons read them, not 'key: value' rows
     assert "data-source='facts'" in card and "not the model" in card  # the card says the model did not choose it
 
 
@@ -175,3 +176,36 @@ def test_the_greeting_suggests_requests_from_the_catalogs_own_data(engines, tmp_
     shop.write_text("id,title,category,price,currency\n" + "\n".join(rows) + "\n", encoding="utf-8")
     text = greeting(engines, str(shop))
     assert "lamp under $" in text and "rug under $" in text and "parka" not in text  # its own kinds and prices
+
+
+def test_a_cards_picture_is_a_local_file_inline_or_a_url_on_an_allowed_host(tmp_path):
+    from ui.app import image_source
+
+    picture = tmp_path / "coat.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 64)
+    assert image_source(str(picture), []).startswith("data:image/png;base64,")
+    assert image_source("https://cdn.shop.example/coat.jpg", ["cdn.shop.example"]) == "https://cdn.shop.example/coat.jpg"
+
+
+@pytest.mark.parametrize(
+    "image, hosts",
+    [
+        ("https://tracker.example/pixel.gif", ["cdn.shop.example"]),  # a host the owner did not allow
+        ("http://cdn.shop.example/coat.jpg", ["cdn.shop.example"]),  # not https
+        ("/etc/passwd", []),  # not a picture
+        ("missing.png", []),  # no such file
+        ("javascript:alert(1)", []),
+    ],
+)
+def test_bad_input_a_picture_the_page_should_not_load_is_left_out(image, hosts):
+    from ui.app import image_source
+
+    assert image_source(image, hosts) is None
+
+
+def test_bad_input_a_local_picture_too_large_to_inline_is_left_out(tmp_path):
+    from ui.app import MAX_IMAGE_BYTES, image_source
+
+    picture = tmp_path / "huge.jpg"
+    picture.write_bytes(b"0" * (MAX_IMAGE_BYTES + 1))
+    assert image_source(str(picture), []) is None

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 MAX_SESSIONS = 10_000
 REPLAY_PAGE = 1000
+FORGOTTEN_WAIT_S = 2.0
+"""How long the turn that notices a deletion waits for the replay (a log of about 75k events replays in 1-3 s on 2
+cores); a longer replay finishes beside later turns."""
 """Events read per query when replaying: the store's lock is never held long for one read."""
 REPLAY_STRIDE, REPLAY_PAUSE_S = 100, 0.0002
 """A replay beside turns pauses this long after this many events (about a millisecond of work): Python runs one
@@ -90,14 +93,18 @@ class FeedbackModel:
     def sync(self, store: FeedbackStore) -> None:
         """Apply what arrived in the store since the last call. When events were deleted, a rebuild starts in the
         background (see `wait`); until it is swapped in, turns read the current state, kept current as before."""
+        started = False
         with self.lock:
             if store.generation() != self.generation and not self.rebuilding:
                 self._rebuild = threading.Thread(target=self._rebuild_beside_turns, args=(store,), daemon=True)
                 self._rebuild.start()
+                started = True
             events = store.events_after(self.last_seq)
             for event in events:
                 self.apply(event)
                 self.last_seq = event.seq
+        if started:  # someone was forgotten (maybe through another worker): this turn should not show their traces
+            self.wait(FORGOTTEN_WAIT_S)
         learned = sum(event.kind != "impression" for event in events)
         if learned:
             self.learned.note(learned, self.training_log)
