@@ -77,6 +77,10 @@ class BackendUnavailableError(RecChatError, ConnectionError):
     """The LLM backend could not produce an answer (down, timed out, or failed)."""
 
 
+class LLMOffError(BackendUnavailableError):
+    """No LLM is configured (llm.backend = 'none'): turns are answered from retrieval by design, not after a failure."""
+
+
 class VectorStoreError(RecChatError, ConnectionError):
     """The vector store (a Chroma server, `vectorstore.url`) cannot be reached; turns work again once it is back."""
 

@@ -1,4 +1,5 @@
-"""The LLM as a turn uses it: made on first use, held to a deadline, and rested after a failure."""
+"""The LLM as a turn uses it: made on first use, held to a deadline, and rested after a failure; or off, when none is
+configured."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import closing
 
 from recchat.config import LLMSettings, Settings
-from recchat.errors import BackendUnavailableError
+from recchat.errors import BackendUnavailableError, LLMOffError
 from recchat.llm.base import LLMBackend, Message
 from recchat.llm.factory import make_backend
 
@@ -19,7 +20,9 @@ class GuardedBackend:
     - the backend is made on the first answer that needs it (loading a model takes seconds);
     - a whole answer gets `llm.timeout_s`, else `BackendUnavailableError`;
     - after a failure, answers are refused at once for `llm.retry_after_s`, so users are not each made to wait for
-      a dead server; then the backend is tried again."""
+      a dead server; then the backend is tried again;
+    - with `llm.backend = "none"` and no backend given, it is off: every answer is refused with `LLMOffError`, which
+      is not a failure (nothing is rested)."""
 
     def __init__(self, settings: Settings, backend: LLMBackend | None = None):
         self.settings = settings
@@ -38,6 +41,20 @@ class GuardedBackend:
     @property
     def name(self) -> str:
         return self._backend.name if self._backend is not None else self.llm.backend
+
+    @property
+    def off(self) -> bool:
+        """No model is configured: turns answer from retrieval by design."""
+        return self._backend is None and self.llm.backend == "none"
+
+    @property
+    def status(self) -> str:
+        """'off' (none configured), 'resting' (it failed recently), 'loaded', or 'not loaded' (no turn needed it)."""
+        if self.off:
+            return "off"
+        if self.resting:
+            return "resting"
+        return "loaded" if self._backend is not None else "not loaded"
 
     @property
     def resting(self) -> bool:
@@ -91,6 +108,9 @@ class GuardedBackend:
         self._retry_at = 0.0
 
     def _check(self) -> None:
+        if self.off:
+            raise LLMOffError("the language model is off (llm.backend = 'none'): items in ranking order, reasons from "
+                              "their facts")
         if self.resting:
             raise BackendUnavailableError(f"it failed recently; retrying after {self.llm.retry_after_s:g} s")
 

@@ -64,7 +64,7 @@ ERROR_RESPONSES = {
 def create_app(bot: RecChat, settings: ApiSettings | None = None) -> FastAPI:
     """The API over `bot`; with `settings.ui`, the Gradio UI at /ui over the same engine."""
     settings = settings or bot.settings.api
-    metrics = Metrics()
+    metrics = Metrics(model_off=bot.llm.off)
     app = FastAPI(
         title="recchat", version="0.1.0", responses=ERROR_RESPONSES,
         description="Conversational recommendations that name only real catalog items.",
@@ -78,7 +78,8 @@ def create_app(bot: RecChat, settings: ApiSettings | None = None) -> FastAPI:
 
     @app.get("/healthz")
     def health() -> JSONResponse:
-        """The engine's parts: 200 when the feedback store answers (or feedback is off), else 503."""
+        """The engine's parts: 200 when the feedback store answers (or feedback is off), else 503. The LLM's status is
+        'off' (llm.backend 'none'), 'resting' (it failed recently), 'loaded' or 'not loaded' (until a turn needs it)."""
         store: dict = {"enabled": bot.feedback_store is not None}
         if bot.feedback_store is not None:
             try:
@@ -86,7 +87,10 @@ def create_app(bot: RecChat, settings: ApiSettings | None = None) -> FastAPI:
                 store["status"] = "ok"
             except FeedbackStoreError as error:
                 store |= {"status": "unavailable", "error": str(error)}
-        llm = {"backend": bot.llm.name, "loaded": bot.llm.loaded is not None, "resting": bot.llm.resting}
+        llm = {
+            "backend": bot.llm.name, "status": bot.llm.status, "loaded": bot.llm.loaded is not None,
+            "resting": bot.llm.resting,
+        }
         healthy = store.get("status", "ok") == "ok"
         body = {
             "status": "ok" if healthy else "unavailable", "llm": llm, "store": store,
