@@ -17,6 +17,10 @@ class InvalidArgumentError(RecChatError, ValueError):
     """An argument of the Python API has the wrong kind or shape; the message says what to pass."""
 
 
+class LimitExceededError(InvalidArgumentError):
+    """A turn asks for more than recchat's bounds allow (`recchat/bounds.py`): too many excluded items or terms."""
+
+
 class SessionError(RecChatError, ValueError):
     """A session or user id is malformed, or a session cannot be used as asked."""
 

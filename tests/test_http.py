@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+from recchat.bounds import MAX_EXCLUDE_IDS, MAX_FILTER_TERMS, MAX_TERM_CHARS
 from recchat.chat import RecChat
 from recchat.client import RecChatClient
 from recchat.config import Settings
@@ -170,6 +171,42 @@ def test_fifty_concurrent_clients_three_turns_each_never_see_each_others_session
 )
 def test_bad_chat_requests_get_a_json_error_with_the_right_status(http, what, request_args, status, error_type):
     assert error_of(http.post("/v1/chat", **request_args), status)["type"] == error_type
+
+
+@pytest.mark.parametrize(
+    ("what", "request_args", "why"),
+    [
+        ("4,500 excluded ids", {"exclude_ids": [f"P{n:05}" for n in range(4500)]}, "at most 500 items"),
+        ("excluded ids split between the fields", {
+            "exclude_ids": [f"P{n:05}" for n in range(300)], "filters": {"excluded_ids": [f"Q{n}" for n in range(201)]},
+        }, "excludes 501"),
+        ("6,000 excluded terms", {"filters": {"excluded_terms": [f"w{n}" for n in range(6000)]}}, "at most 32 terms"),
+        ("facet values", {"filters": {"facets": {"color": [f"c{n}" for n in range(40)]}}}, "these hold 41"),
+        ("a term of 1,000 characters", {"filters": {"excluded_terms": ["x" * 1000]}}, "at most 100 characters"),
+    ],
+)
+def test_a_turn_asking_past_the_bounds_is_refused_with_a_typed_400(http, what, request_args, why):
+    """Issue #27: 6,000 excluded terms took a turn 4.4 s and its reply repeated every one; thousands of excluded ids a
+    turn made replies of megabytes."""
+    started = time.perf_counter()
+    error = error_of(http.post("/v1/chat", json={"message": COAT, **request_args}), 400)
+    assert error["type"] == "LimitExceededError" and why in error["message"], error["message"]
+    assert time.perf_counter() - started < 2  # refused before anything is searched
+
+
+def test_follow_ups_at_the_bounds_keep_replies_small(http):
+    """Every turn of a conversation excludes as many items and terms as it may: the replies stay the same size."""
+    session, sizes = None, []
+    for turn in range(6):
+        response = http.post("/v1/chat", json={
+            "message": COAT if turn == 0 else "something else", "session_id": session,
+            "exclude_ids": [f"P{turn}-{n:04}" for n in range(MAX_EXCLUDE_IDS)],
+            "filters": {"excluded_terms": [f"{'w' * (MAX_TERM_CHARS - 3)}{n:02}" for n in range(MAX_FILTER_TERMS)]},
+        })
+        assert response.status_code == 200, response.text
+        session = response.json()["metadata"]["session_id"]
+        sizes.append(len(response.content))
+    assert max(sizes) < 1.2 * sizes[0] and max(sizes) < 64 * 1024, sizes
 
 
 @pytest.mark.parametrize(

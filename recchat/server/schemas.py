@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from recchat.bounds import MAX_EXCLUDE_IDS
 from recchat.feedback.events import MAX_COUNT
 from recchat.models import Constraints, Item
 
@@ -24,7 +25,10 @@ class ChatRequest(Body):
     filters: Constraints | None = Field(
         default=None, description="Category and price limits on top of what the message says (a UI's controls)."
     )
-    exclude_ids: list[str] = Field(default_factory=list, description="Items never to offer in this turn and after.")
+    exclude_ids: list[str] = Field(
+        default_factory=list, json_schema_extra={"maxItems": MAX_EXCLUDE_IDS},
+        description=f"Items never to offer in this turn (at most {MAX_EXCLUDE_IDS}, with filters.excluded_ids).",
+    )
     include_hidden: bool = Field(default=False, description="Also offer items the user disliked or bought.")
 
 
