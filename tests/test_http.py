@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from recchat.client import RecChatClient
 from recchat.config import Settings
 from recchat.errors import InvalidMessageError, SessionOwnerError, UnknownItemError, UnknownSessionError
 from recchat.feedback import FeedbackEvent
+from recchat.llm import LLMBackend
 from recchat.models import RecommendationList, StreamEvent
 from recchat.server import create_app
 from recchat.server.process import ApiServer
@@ -439,21 +441,13 @@ def test_with_feedback_off_feedback_is_503_and_health_says_so(tmp_path):
 def test_a_store_failing_mid_run_is_503_for_feedback_and_health_while_turns_still_answer(settings, encoder, tmp_path):
     """The feedback log goes away under a running server (its connection closed, as when the disk goes): the app over
     that engine, served by uvicorn in this process so the test can break the store, over real HTTP."""
-    import uvicorn
-
     tuned = settings.model_copy(update={
         "llm": settings.llm.model_copy(update={"backend": "none"}),
         "feedback": settings.feedback.model_copy(update={"path": tmp_path / "feedback.sqlite3"}),
         "api": settings.api.model_copy(update={"ui": False}),
     })
     bot = RecChat.from_settings(tuned, encoder=encoder)
-    served = uvicorn.Server(uvicorn.Config(create_app(bot), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=served.run, daemon=True)
-    thread.start()
-    while not served.started:
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{served.servers[0].sockets[0].getsockname()[1]}"
-    try:
+    with served_here(create_app(bot)) as base:
         assert httpx.get(f"{base}/healthz").status_code == 200
         bot.feedback_store.close()  # the disk went away
         health = httpx.get(f"{base}/healthz")
@@ -463,9 +457,57 @@ def test_a_store_failing_mid_run_is_503_for_feedback_and_health_while_turns_stil
         assert error_of(liked, 503)["type"] == "FeedbackStoreError"
         answered = httpx.post(f"{base}/v1/chat", json={"message": COAT}, timeout=60)
         assert answered.status_code == 200 and answered.json()["items"]  # unlogged, but answered
+
+
+@contextmanager
+def served_here(app) -> Iterator[str]:
+    """`app` served by uvicorn in a thread of this process, so a test can reach into its engine; the base URL."""
+    import uvicorn
+
+    served = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    while not served.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{served.servers[0].sockets[0].getsockname()[1]}"
     finally:
         served.should_exit = True
         thread.join(timeout=10)
+
+
+class SlowBackend(LLMBackend):
+    """A model that talks slowly and never finishes by itself (a long generation), and notes when its reader stopped
+    it."""
+
+    name = "slow"
+
+    def __init__(self) -> None:
+        self.started, self.stopped = threading.Event(), threading.Event()
+
+    def stream(self, messages, *, schema=None, max_tokens=256) -> Iterator[str]:
+        self.started.set()
+        try:
+            for _ in range(600):
+                time.sleep(0.05)
+                yield " "
+        finally:
+            self.stopped.set()
+
+
+def test_a_client_that_leaves_a_non_streamed_turn_stops_its_generation(settings, encoder):
+    """Issue #27: ten abandoned POST /v1/chat kept the server busy for 17 s; the stream already stopped its turn."""
+    slow = SlowBackend()
+    tuned = settings.model_copy(update={"api": settings.api.model_copy(update={"ui": False})})
+    bot = RecChat.from_settings(tuned, encoder=encoder, backend=slow)
+    with served_here(create_app(bot)) as base:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{base}/v1/chat", json={"message": COAT}, timeout=httpx.Timeout(60, read=1))
+        assert slow.started.is_set()
+        left = time.perf_counter()
+        assert slow.stopped.wait(timeout=5), "the abandoned turn is still generating"
+        assert time.perf_counter() - left < 2
+        assert 'recchat_errors_total{type="ClientGone"} 1.0' in httpx.get(f"{base}/metrics").text
 
 
 @pytest.fixture

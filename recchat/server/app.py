@@ -14,13 +14,15 @@ concurrent turns reach an LLM server together; feedback and search run in FastAP
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import TypeVar
 
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
@@ -49,7 +51,13 @@ from recchat.server.schemas import (
 from recchat.session import check_id
 
 logger = logging.getLogger("recchat.server")
+T = TypeVar("T")
 MAX_SEARCH_RESULTS = 100
+DISCONNECT_POLL_S = 0.1
+"""How often a non-streamed turn checks that its client is still there: an abandoned turn stops within this."""
+CLIENT_GONE = 499
+"""The status logged for a turn whose client left before its answer (nginx's 'client closed request'); nobody reads
+it."""
 EVENT_STREAM = "text/event-stream"
 ERROR_RESPONSES = {
     status: {"model": ErrorBody, "description": description}
@@ -127,10 +135,15 @@ def api_routes(bot: RecChat, metrics: Metrics) -> APIRouter:
         }
 
     @routes.post("/chat")
-    async def chat(body: ChatRequest) -> RecommendationList:
-        """One turn: the message in, the reply (items, reasons, and where they came from) out."""
+    async def chat(body: ChatRequest, request: Request) -> RecommendationList:
+        """One turn: the message in, the reply (items, reasons, and where they came from) out. A client that leaves
+        before the answer stops its turn, as a closed stream does: the model is not kept busy for nobody."""
         started = time.perf_counter()
-        reply = await bot.achat(body.message, **turn_arguments(body))
+        try:
+            reply = await unless_abandoned(bot.achat(body.message, **turn_arguments(body)), request)
+        except ClientGone:
+            metrics.errors.labels("ClientGone").inc()
+            return Response(status_code=CLIENT_GONE)
         metrics.turn(reply, time.perf_counter() - started)
         return reply
 
@@ -219,6 +232,26 @@ def api_routes(bot: RecChat, metrics: Metrics) -> APIRouter:
         return SearchResults(items=[Found(item=item, score=None) for item, _ in zip(matching, range(limit))])
 
     return routes
+
+
+class ClientGone(Exception):
+    """The client of a request closed its connection before the answer."""
+
+
+async def unless_abandoned(work: Awaitable[T], request: Request) -> T:
+    """`work`'s result, unless the client goes away first: then `work` is cancelled (a turn's LLM answer is closed,
+    which ends its generation) and `ClientGone` raised."""
+    task = asyncio.ensure_future(work)
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+            if not task.done() and await request.is_disconnected():
+                raise ClientGone
+        return task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)  # its clean-up runs before the request ends
 
 
 def mount_ui(app: FastAPI, bot: RecChat) -> None:
