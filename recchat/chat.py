@@ -265,6 +265,7 @@ class RecChat:
         check_message(message, self.settings.chat.max_message_chars)
         excluded = check_turn_arguments(exclude_ids, filters)
         check_turn_bounds(excluded, filters)
+        self.llm.admit()
         session = self.session(session_id, user_id)
         with session.lock:
             turn = self._begin(message, session, excluded, include_hidden, filters)
@@ -283,6 +284,7 @@ class RecChat:
         check_message(message, self.settings.chat.max_message_chars)
         excluded = check_turn_arguments(exclude_ids, filters)
         check_turn_bounds(excluded, filters)
+        self.llm.admit()
         session = self.session(session_id, user_id)
         async with _acquired(session.lock):
             turn = await asyncio.to_thread(self._begin, message, session, excluded, include_hidden, filters)

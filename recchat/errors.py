@@ -85,6 +85,15 @@ class LLMOffError(BackendUnavailableError):
     """No LLM is configured (llm.backend = 'none'): turns are answered from retrieval by design, not after a failure."""
 
 
+class LLMBusyError(BackendUnavailableError):
+    """More turns are at the LLM than `llm.max_waiting`: the turn is answered from retrieval, or refused (HTTP 429)
+    with `llm.when_busy = "refuse"`; `retry_after_s` is about one answer's time."""
+
+    def __init__(self, message: str, retry_after_s: float = 1.0):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class VectorStoreError(RecChatError, ConnectionError):
     """The vector store (a Chroma server, `vectorstore.url`) cannot be reached; turns work again once it is back."""
 

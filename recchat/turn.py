@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from recchat.config import Settings
-from recchat.errors import BackendUnavailableError, LLMOffError
+from recchat.errors import BackendUnavailableError, LLMBusyError, LLMOffError
 from recchat.facts import FactOptions, asks_about_price, fact_reason, reason_from
 from recchat.grounding import (
     Pick,
@@ -253,8 +253,9 @@ class Turn:
 
 
 def why_no_model(error: BackendUnavailableError) -> str:
-    """The reply's `fallback_reason` when the model gave no answer: a model that is off is not said to have failed."""
-    return str(error) if isinstance(error, LLMOffError) else f"LLM backend unavailable: {error}"
+    """The reply's `fallback_reason` when the model gave no answer: a model that is off or busy is not said to have
+    failed."""
+    return str(error) if isinstance(error, LLMOffError | LLMBusyError) else f"LLM backend unavailable: {error}"
 
 
 def fact_item(candidate: Candidate, request: ParsedRequest) -> RecommendedItem:

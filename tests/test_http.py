@@ -427,6 +427,44 @@ def test_the_sse_wire_format_is_one_json_line_per_event(http):
     assert json.loads(lines[-1].removeprefix("data: "))["reply"]["items"]
 
 
+@pytest.mark.parametrize("when_busy", ["retrieval", "refuse"])
+def test_turns_past_llm_max_waiting_are_answered_from_search_or_refused_with_429(settings, encoder, when_busy):
+    """Issue #27 (what a public API is expected to have): a bounded queue in front of the model, so that a flood of
+    turns does not make every user wait 15 s. One turn holds the model (llm.max_waiting = 1); the next is answered from
+    search at once, marked, or refused with 429 and Retry-After, as llm.when_busy says."""
+    slow = SlowBackend()
+    tuned = settings.model_copy(update={
+        "llm": settings.llm.model_copy(update={"max_waiting": 1, "when_busy": when_busy, "timeout_s": 30}),
+        "api": settings.api.model_copy(update={"ui": False}),
+    })
+    bot = RecChat.from_settings(tuned, encoder=encoder, backend=slow)
+    with served_here(create_app(bot)) as base:
+        def hold_the_model() -> None:
+            with pytest.raises(httpx.ReadTimeout):  # then this client leaves, and its turn stops
+                httpx.post(f"{base}/v1/chat", json={"message": COAT}, timeout=httpx.Timeout(60, read=4))
+
+        holding = threading.Thread(target=hold_the_model)
+        holding.start()
+        assert slow.started.wait(timeout=30) and bot.llm.waiting == 1
+        started = time.perf_counter()
+        busy = httpx.post(f"{base}/v1/chat", json={"message": "running shoes"}, timeout=60)
+        streamed = httpx.post(f"{base}/v1/chat/stream", json={"message": "running shoes"}, timeout=60)
+        assert time.perf_counter() - started < 3  # nobody waited for the model
+        if when_busy == "retrieval":
+            meta = busy.json()["metadata"]
+            assert busy.status_code == 200 and busy.json()["items"] and meta["source"] == "retrieval"
+            assert meta["fallback_reason"].startswith("the language model is busy: 1 turns are at it")
+            assert streamed.status_code == 200 and "the language model is busy" in streamed.text
+            assert float(metric(httpx.get(f"{base}/metrics").text, "recchat_fallbacks_total")) == 2
+        else:
+            for refused in (busy, streamed):
+                error = error_of(refused, 429)
+                assert error["type"] == "LLMBusyError" and "llm.max_waiting = 1" in error["message"]
+                assert int(refused.headers["retry-after"]) >= 1
+        holding.join()
+        assert slow.stopped.wait(timeout=5) and bot.llm.waiting == 0  # the place is free again
+
+
 def test_with_feedback_off_feedback_is_503_and_health_says_so(tmp_path):
     off = {
         "RECCHAT_DATA_DIR": str(tmp_path / "off"), "RECCHAT_LLM__BACKEND": "none", "RECCHAT_FEEDBACK__ENABLED": "false",

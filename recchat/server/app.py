@@ -64,7 +64,9 @@ ERROR_RESPONSES = {
     for status, description in (
         (400, "Bad input: the message says what to send"), (401, "Missing or wrong API key"),
         (404, "Unknown item or session"), (409, "The session belongs to another user"),
-        (413, "Body too large"), (422, "Fields of the wrong type"), (503, "No feedback store available"),
+        (413, "Body too large"), (422, "Fields of the wrong type"),
+        (429, "The language model is busy (llm.when_busy = 'refuse'); Retry-After says when to try again"),
+        (503, "No feedback store available"),
     )
 }
 
