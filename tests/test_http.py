@@ -382,6 +382,39 @@ def test_with_the_model_off_health_says_off_and_no_turn_is_a_fallback(server, ht
     assert float(metric(httpx.get(f"{server}/metrics").text, "recchat_fallbacks_total")) == 0
 
 
+def test_the_openapi_schema_states_the_key_and_what_the_server_enforces(server, http, settings, encoder):
+    """Issue #27: the schema had no security scheme (so /docs could not send the key) and stated no constraint the
+    server enforces; "include_hidden": "yes" was taken; an unknown filters.category on /v1/chat was silently taken
+    (/v1/items refuses it); /metrics was documented as JSON."""
+    schema = httpx.get(f"{server}/openapi.json").json()
+    assert schema["components"]["securitySchemes"] == {"HTTPBearer": {"type": "http", "scheme": "bearer"}}
+    assert all(operation["security"] == [{"HTTPBearer": []}]
+               for path, operations in schema["paths"].items() if path.startswith("/v1/")
+               for operation in operations.values())
+    assert "security" not in schema["paths"]["/healthz"]["get"]
+    asked = schema["components"]["schemas"]["ChatRequest"]["properties"]
+    assert asked["message"]["minLength"] == 1 and asked["exclude_ids"]["maxItems"] == MAX_EXCLUDE_IDS
+    assert asked["session_id"]["maxLength"] == 200 and asked["include_hidden"]["type"] == "boolean"
+    assert schema["components"]["schemas"]["Constraints"]["properties"]["min_price"]["anyOf"][0]["minimum"] == 0
+    searched = {p["name"]: p["schema"] for p in schema["paths"]["/v1/items"]["get"]["parameters"]}
+    assert searched["min_price"]["minimum"] == 0 and searched["max_price"]["minimum"] == 0
+    assert list(schema["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
+    assert error_of(http.post("/v1/chat", json={"message": COAT, "include_hidden": "yes"}), 422)["type"] == \
+        "ValidationError"
+    error = error_of(http.post("/v1/chat", json={"message": COAT, "filters": {"category": "spaceships"}}), 400)
+    assert error["type"] == "InvalidArgumentError" and "no category 'spaceships'; choose one of" in error["message"]
+    assert http.post("/v1/chat", json={"message": COAT, "filters": {"category": "Coats & Jackets"}}).status_code == 200
+    assert error_of(http.get("/v1/items", params={"min_price": -1}), 400)["type"] == "InvalidArgumentError"
+    keyless = settings.model_copy(update={
+        "llm": settings.llm.model_copy(update={"backend": "none"}),
+        "api": settings.api.model_copy(update={"ui": False}),
+    })
+    with TestClient(create_app(RecChat.from_settings(keyless, encoder=encoder))) as client:
+        open_schema = client.get("/openapi.json").json()
+    assert "securitySchemes" not in open_schema["components"]
+    assert "security" not in open_schema["paths"]["/v1/chat"]["post"]
+
+
 def metric(text: str, name: str) -> str:
     return next(line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith(name + " "))
 

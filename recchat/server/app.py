@@ -22,8 +22,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable
 from typing import TypeVar
 
-from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi import APIRouter, FastAPI, Query, Request, Security
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.security import HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 
@@ -76,7 +77,7 @@ def create_app(bot: RecChat, settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or bot.settings.api
     metrics = Metrics(model_off=bot.llm.off)
     app = FastAPI(
-        title="recchat", version="0.1.0", responses=ERROR_RESPONSES,
+        title="recchat", version="0.1.0",
         description="Conversational recommendations that name only real catalog items.",
     )
     count_error = metrics.errors.labels
@@ -84,9 +85,11 @@ def create_app(bot: RecChat, settings: ApiSettings | None = None) -> FastAPI:
     app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
     # added last, so it runs first: a caller without the key is refused before any body is read
     app.add_middleware(KeyGate, key=settings.key, on_refused=lambda kind: count_error(kind).inc())
-    app.include_router(api_routes(bot, metrics), prefix="/v1")
+    # with a key, the schema says every /v1 call needs it, so /docs can send it (KeyGate checks it, before this runs)
+    stated_key = [Security(HTTPBearer(auto_error=False))] if settings.key is not None else []
+    app.include_router(api_routes(bot, metrics), prefix="/v1", dependencies=stated_key, responses=ERROR_RESPONSES)
 
-    @app.get("/healthz")
+    @app.get("/healthz", responses={503: {"description": "The feedback store does not answer"}})
     def health() -> JSONResponse:
         """The engine's parts: 200 when the feedback store answers (or feedback is off), else 503. The LLM's status is
         'off' (llm.backend 'none'), 'resting' (it failed recently), 'loaded' or 'not loaded' (until a turn needs it)."""
@@ -108,8 +111,9 @@ def create_app(bot: RecChat, settings: ApiSettings | None = None) -> FastAPI:
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     def prometheus() -> Response:
+        """Prometheus's text exposition format."""
         return Response(metrics.text(), media_type=CONTENT_TYPE_LATEST)
 
     if settings.ui:
@@ -130,7 +134,14 @@ def api_routes(bot: RecChat, metrics: Metrics) -> APIRouter:
             )
         return session_id
 
+    def known_category(category: str | None) -> None:
+        """A category filter names one of the catalog's: an unknown one would silently match nothing."""
+        known = {name.lower() for name in bot.catalog.categories()}
+        if category is not None and category.lower() not in known:
+            raise InvalidArgumentError(f"no category {category!r}; choose one of {', '.join(bot.catalog.categories())}")
+
     def turn_arguments(body: ChatRequest) -> dict:
+        known_category(body.filters.category if body.filters is not None else None)
         return {
             "session_id": known_session(body.session_id), "user_id": body.user_id, "exclude_ids": body.exclude_ids,
             "include_hidden": body.include_hidden, "filters": body.filters,
@@ -216,7 +227,9 @@ def api_routes(bot: RecChat, metrics: Metrics) -> APIRouter:
     @routes.get("/items")
     def search(
         q: str | None = Query(default=None, max_length=bot.settings.chat.max_message_chars),
-        category: str | None = None, min_price: float | None = None, max_price: float | None = None,
+        category: str | None = None,
+        min_price: float | None = Query(default=None, json_schema_extra={"minimum": 0}),  # a 400 below, stated here
+        max_price: float | None = Query(default=None, json_schema_extra={"minimum": 0}),
         limit: int = Query(default=10, ge=1, le=MAX_SEARCH_RESULTS),
     ) -> SearchResults:
         """Catalog search without chat: by similarity to `q` if given, else in catalog order; always filtered."""
@@ -224,9 +237,7 @@ def api_routes(bot: RecChat, metrics: Metrics) -> APIRouter:
             constraints = Constraints(category=category, min_price=min_price, max_price=max_price)
         except ValidationError as error:
             raise InvalidArgumentError(field_errors_text(error)) from None
-        known = {name.lower() for name in bot.catalog.categories()}
-        if category is not None and category.lower() not in known:
-            raise InvalidArgumentError(f"no category {category!r}; choose one of {', '.join(bot.catalog.categories())}")
+        known_category(category)
         if q is not None and q.strip():
             found = bot.retriever.search(q, constraints, k=limit)
             return SearchResults(items=[Found(item=hit.item, score=hit.score) for hit in found])
