@@ -130,7 +130,10 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="recchat-serving-"))
     base = defaults.model_copy(update={"data_dir": workdir})
-    llm = base.llm.model_copy(update={"max_new_tokens": args.max_tokens, "timeout_s": args.timeout, "retry_after_s": 0})
+    llm = base.llm.model_copy(update={  # every user waits for the model: the queue is what is measured
+        "max_new_tokens": args.max_tokens, "timeout_s": args.timeout, "retry_after_s": 0,
+        "max_waiting": max(args.users),
+    })
     model_dir = str(prepare_model_dir(llm.model, base.cache_dir / "models"))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     encoder = load_encoder(base.embedding)

@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import aclosing, asynccontextmanager
 
+from recchat.bounds import check_turn_bounds
 from recchat.catalog import Catalog, load_configured_catalog
 from recchat.config import Settings
 from recchat.crosslingual import bridge_for
@@ -263,6 +264,8 @@ class RecChat:
         """Answer one message step by step: the message, then each item as soon as it is ready, then the reply."""
         check_message(message, self.settings.chat.max_message_chars)
         excluded = check_turn_arguments(exclude_ids, filters)
+        check_turn_bounds(excluded, filters)
+        self.llm.admit()
         session = self.session(session_id, user_id)
         with session.lock:
             turn = self._begin(message, session, excluded, include_hidden, filters)
@@ -280,6 +283,8 @@ class RecChat:
         retrieval."""
         check_message(message, self.settings.chat.max_message_chars)
         excluded = check_turn_arguments(exclude_ids, filters)
+        check_turn_bounds(excluded, filters)
+        self.llm.admit()
         session = self.session(session_id, user_id)
         async with _acquired(session.lock):
             turn = await asyncio.to_thread(self._begin, message, session, excluded, include_hidden, filters)

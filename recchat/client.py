@@ -138,7 +138,10 @@ def _json(response: httpx.Response) -> dict:
         error = response.json()["error"]
     except (ValueError, KeyError, TypeError):
         raise errors.RecChatError(f"HTTP {response.status_code} from {response.url}: {response.text[:200]}") from None
-    raise _typed(error["type"], error["message"])
+    typed = _typed(error["type"], error["message"])
+    if isinstance(typed, errors.LLMBusyError) and response.headers.get("retry-after", "").isdigit():
+        typed.retry_after_s = int(response.headers["retry-after"])
+    raise typed
 
 
 def _typed(kind: str, message: str) -> Exception:

@@ -104,6 +104,19 @@ class LLMSettings(BaseModel):
         description="After the LLM failed or was too slow, turns skip it this long (answering from retrieval), so "
         "users are not each made to wait for a dead server; then it is tried again.",
     )
+    max_waiting: int | None = Field(
+        default=None, ge=1,
+        description="Most turns at the LLM at once (being answered or waiting to be); a turn past it is answered as "
+        "`when_busy` says, so a flood of turns does not make every user wait. None: 4 for an in-process model (it "
+        "answers one turn at a time: each turn waiting adds a whole answer, about 2 s on a CPU), 64 for a server "
+        "(`openai`), whose batching answers many at once.",
+    )
+    when_busy: Literal["retrieval", "refuse"] = Field(
+        default="retrieval",
+        description="A turn past `max_waiting`: 'retrieval' answers it from search at once, marked (metadata.source "
+        "'retrieval', fallback_reason 'the language model is busy ...'); 'refuse' refuses it with LLMBusyError before "
+        "any work (HTTP 429 with Retry-After: about one answer's time).",
+    )
     engine: Literal["vllm", "llamacpp", "generic"] = Field(
         default="generic",
         description="The server behind llm.base_url: 'vllm' also sends vLLM's structured_outputs extra; 'llamacpp' "

@@ -17,6 +17,10 @@ class InvalidArgumentError(RecChatError, ValueError):
     """An argument of the Python API has the wrong kind or shape; the message says what to pass."""
 
 
+class LimitExceededError(InvalidArgumentError):
+    """A turn asks for more than recchat's bounds allow (`recchat/bounds.py`): too many excluded items or terms."""
+
+
 class SessionError(RecChatError, ValueError):
     """A session or user id is malformed, or a session cannot be used as asked."""
 
@@ -75,6 +79,19 @@ class ModelFileError(RecChatError, ValueError):
 
 class BackendUnavailableError(RecChatError, ConnectionError):
     """The LLM backend could not produce an answer (down, timed out, or failed)."""
+
+
+class LLMOffError(BackendUnavailableError):
+    """No LLM is configured (llm.backend = 'none'): turns are answered from retrieval by design, not after a failure."""
+
+
+class LLMBusyError(BackendUnavailableError):
+    """More turns are at the LLM than `llm.max_waiting`: the turn is answered from retrieval, or refused (HTTP 429)
+    with `llm.when_busy = "refuse"`; `retry_after_s` is about one answer's time."""
+
+    def __init__(self, message: str, retry_after_s: float = 1.0):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class VectorStoreError(RecChatError, ConnectionError):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from recchat.config import Settings
-from recchat.errors import BackendUnavailableError
+from recchat.errors import BackendUnavailableError, LLMBusyError, LLMOffError
 from recchat.facts import FactOptions, asks_about_price, fact_reason, reason_from
 from recchat.grounding import (
     Pick,
@@ -127,7 +127,7 @@ class Turn:
                     if self.full:
                         break
         except BackendUnavailableError as error:
-            self.fallback_reason = f"LLM backend unavailable: {error}"
+            self.fallback_reason = why_no_model(error)
 
     async def aexplain(self, llm: GuardedBackend, max_tokens: int) -> AsyncIterator[StreamEvent]:
         """`explain` for asyncio: the answer is closed at once when the turn is, so an abandoned generation stops."""
@@ -141,7 +141,7 @@ class Turn:
                     if self.full:
                         break
         except BackendUnavailableError as error:
-            self.fallback_reason = f"LLM backend unavailable: {error}"
+            self.fallback_reason = why_no_model(error)
 
     def read(self, chunk: str) -> list[StreamEvent]:
         """Take a piece of the LLM's answer; every pick it completes is checked against the candidates and its
@@ -250,6 +250,12 @@ class Turn:
                 timings_ms=self.timings,
             ),
         )
+
+
+def why_no_model(error: BackendUnavailableError) -> str:
+    """The reply's `fallback_reason` when the model gave no answer: a model that is off or busy is not said to have
+    failed."""
+    return str(error) if isinstance(error, LLMOffError | LLMBusyError) else f"LLM backend unavailable: {error}"
 
 
 def fact_item(candidate: Candidate, request: ParsedRequest) -> RecommendedItem:

@@ -8,17 +8,20 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+from recchat.bounds import MAX_EXCLUDE_IDS, MAX_FILTER_TERMS, MAX_TERM_CHARS
 from recchat.chat import RecChat
 from recchat.client import RecChatClient
 from recchat.config import Settings
 from recchat.errors import InvalidMessageError, SessionOwnerError, UnknownItemError, UnknownSessionError
 from recchat.feedback import FeedbackEvent
+from recchat.llm import LLMBackend
 from recchat.models import RecommendationList, StreamEvent
 from recchat.server import create_app
 from recchat.server.process import ApiServer
@@ -97,12 +100,10 @@ def read_events(response: httpx.Response) -> list[StreamEvent]:
 
 
 def comparable(event: StreamEvent) -> dict:
-    """An event without what differs between two runs of the same turn: ids, timings, and the wording of why no LLM
-    answered (a server that has already found its LLM off says it is resting)."""
+    """An event without what differs between two runs of the same turn: ids and timings."""
     data = event.model_dump()
     if data["reply"] is not None:
         meta = data["reply"]["metadata"]
-        assert meta.pop("fallback_reason").startswith("LLM backend unavailable")
         for varying in ("session_id", "user_id", "timings_ms"):
             meta.pop(varying)
     return data
@@ -172,6 +173,42 @@ def test_fifty_concurrent_clients_three_turns_each_never_see_each_others_session
 )
 def test_bad_chat_requests_get_a_json_error_with_the_right_status(http, what, request_args, status, error_type):
     assert error_of(http.post("/v1/chat", **request_args), status)["type"] == error_type
+
+
+@pytest.mark.parametrize(
+    ("what", "request_args", "why"),
+    [
+        ("4,500 excluded ids", {"exclude_ids": [f"P{n:05}" for n in range(4500)]}, "at most 500 items"),
+        ("excluded ids split between the fields", {
+            "exclude_ids": [f"P{n:05}" for n in range(300)], "filters": {"excluded_ids": [f"Q{n}" for n in range(201)]},
+        }, "excludes 501"),
+        ("6,000 excluded terms", {"filters": {"excluded_terms": [f"w{n}" for n in range(6000)]}}, "at most 32 terms"),
+        ("facet values", {"filters": {"facets": {"color": [f"c{n}" for n in range(40)]}}}, "these hold 41"),
+        ("a term of 1,000 characters", {"filters": {"excluded_terms": ["x" * 1000]}}, "at most 100 characters"),
+    ],
+)
+def test_a_turn_asking_past_the_bounds_is_refused_with_a_typed_400(http, what, request_args, why):
+    """Issue #27: 6,000 excluded terms took a turn 4.4 s and its reply repeated every one; thousands of excluded ids a
+    turn made replies of megabytes."""
+    started = time.perf_counter()
+    error = error_of(http.post("/v1/chat", json={"message": COAT, **request_args}), 400)
+    assert error["type"] == "LimitExceededError" and why in error["message"], error["message"]
+    assert time.perf_counter() - started < 2  # refused before anything is searched
+
+
+def test_follow_ups_at_the_bounds_keep_replies_small(http):
+    """Every turn of a conversation excludes as many items and terms as it may: the replies stay the same size."""
+    session, sizes = None, []
+    for turn in range(6):
+        response = http.post("/v1/chat", json={
+            "message": COAT if turn == 0 else "something else", "session_id": session,
+            "exclude_ids": [f"P{turn}-{n:04}" for n in range(MAX_EXCLUDE_IDS)],
+            "filters": {"excluded_terms": [f"{'w' * (MAX_TERM_CHARS - 3)}{n:02}" for n in range(MAX_FILTER_TERMS)]},
+        })
+        assert response.status_code == 200, response.text
+        session = response.json()["metadata"]["session_id"]
+        sizes.append(len(response.content))
+    assert max(sizes) < 1.2 * sizes[0] and max(sizes) < 64 * 1024, sizes
 
 
 @pytest.mark.parametrize(
@@ -333,6 +370,51 @@ def test_health_metrics_docs_and_ui_are_served(server, http):
     assert page.status_code == 200 and "gradio" in page.text.lower()
 
 
+def test_with_the_model_off_health_says_off_and_no_turn_is_a_fallback(server, http):
+    """Issue #27: with llm.backend 'none', /healthz said the model was resting, most turns counted as fallbacks, and
+    replies said it failed recently. No model is not a failing model."""
+    for message in (COAT, "running shoes", COAT, "cheaper ones"):
+        meta = http.post("/v1/chat", json={"message": message}).json()["metadata"]
+        assert meta["source"] == "retrieval" and meta["fallback_reason"].startswith("the language model is off")
+        assert not {"fail", "unavailable", "retrying"} & set(meta["fallback_reason"].split())
+    llm = httpx.get(f"{server}/healthz").json()["llm"]
+    assert llm["status"] == "off" and llm["resting"] is False and llm["loaded"] is False
+    assert float(metric(httpx.get(f"{server}/metrics").text, "recchat_fallbacks_total")) == 0
+
+
+def test_the_openapi_schema_states_the_key_and_what_the_server_enforces(server, http, settings, encoder):
+    """Issue #27: the schema had no security scheme (so /docs could not send the key) and stated no constraint the
+    server enforces; "include_hidden": "yes" was taken; an unknown filters.category on /v1/chat was silently taken
+    (/v1/items refuses it); /metrics was documented as JSON."""
+    schema = httpx.get(f"{server}/openapi.json").json()
+    assert schema["components"]["securitySchemes"] == {"HTTPBearer": {"type": "http", "scheme": "bearer"}}
+    assert all(operation["security"] == [{"HTTPBearer": []}]
+               for path, operations in schema["paths"].items() if path.startswith("/v1/")
+               for operation in operations.values())
+    assert "security" not in schema["paths"]["/healthz"]["get"]
+    asked = schema["components"]["schemas"]["ChatRequest"]["properties"]
+    assert asked["message"]["minLength"] == 1 and asked["exclude_ids"]["maxItems"] == MAX_EXCLUDE_IDS
+    assert asked["session_id"]["maxLength"] == 200 and asked["include_hidden"]["type"] == "boolean"
+    assert schema["components"]["schemas"]["Constraints"]["properties"]["min_price"]["anyOf"][0]["minimum"] == 0
+    searched = {p["name"]: p["schema"] for p in schema["paths"]["/v1/items"]["get"]["parameters"]}
+    assert searched["min_price"]["minimum"] == 0 and searched["max_price"]["minimum"] == 0
+    assert list(schema["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
+    assert error_of(http.post("/v1/chat", json={"message": COAT, "include_hidden": "yes"}), 422)["type"] == \
+        "ValidationError"
+    error = error_of(http.post("/v1/chat", json={"message": COAT, "filters": {"category": "spaceships"}}), 400)
+    assert error["type"] == "InvalidArgumentError" and "no category 'spaceships'; choose one of" in error["message"]
+    assert http.post("/v1/chat", json={"message": COAT, "filters": {"category": "Coats & Jackets"}}).status_code == 200
+    assert error_of(http.get("/v1/items", params={"min_price": -1}), 400)["type"] == "InvalidArgumentError"
+    keyless = settings.model_copy(update={
+        "llm": settings.llm.model_copy(update={"backend": "none"}),
+        "api": settings.api.model_copy(update={"ui": False}),
+    })
+    with TestClient(create_app(RecChat.from_settings(keyless, encoder=encoder))) as client:
+        open_schema = client.get("/openapi.json").json()
+    assert "securitySchemes" not in open_schema["components"]
+    assert "security" not in open_schema["paths"]["/v1/chat"]["post"]
+
+
 def metric(text: str, name: str) -> str:
     return next(line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith(name + " "))
 
@@ -378,6 +460,44 @@ def test_the_sse_wire_format_is_one_json_line_per_event(http):
     assert json.loads(lines[-1].removeprefix("data: "))["reply"]["items"]
 
 
+@pytest.mark.parametrize("when_busy", ["retrieval", "refuse"])
+def test_turns_past_llm_max_waiting_are_answered_from_search_or_refused_with_429(settings, encoder, when_busy):
+    """Issue #27 (what a public API is expected to have): a bounded queue in front of the model, so that a flood of
+    turns does not make every user wait 15 s. One turn holds the model (llm.max_waiting = 1); the next is answered from
+    search at once, marked, or refused with 429 and Retry-After, as llm.when_busy says."""
+    slow = SlowBackend()
+    tuned = settings.model_copy(update={
+        "llm": settings.llm.model_copy(update={"max_waiting": 1, "when_busy": when_busy, "timeout_s": 30}),
+        "api": settings.api.model_copy(update={"ui": False}),
+    })
+    bot = RecChat.from_settings(tuned, encoder=encoder, backend=slow)
+    with served_here(create_app(bot)) as base:
+        def hold_the_model() -> None:
+            with pytest.raises(httpx.ReadTimeout):  # then this client leaves, and its turn stops
+                httpx.post(f"{base}/v1/chat", json={"message": COAT}, timeout=httpx.Timeout(60, read=4))
+
+        holding = threading.Thread(target=hold_the_model)
+        holding.start()
+        assert slow.started.wait(timeout=30) and bot.llm.waiting == 1
+        started = time.perf_counter()
+        busy = httpx.post(f"{base}/v1/chat", json={"message": "running shoes"}, timeout=60)
+        streamed = httpx.post(f"{base}/v1/chat/stream", json={"message": "running shoes"}, timeout=60)
+        assert time.perf_counter() - started < 3  # nobody waited for the model
+        if when_busy == "retrieval":
+            meta = busy.json()["metadata"]
+            assert busy.status_code == 200 and busy.json()["items"] and meta["source"] == "retrieval"
+            assert meta["fallback_reason"].startswith("the language model is busy: 1 turns are at it")
+            assert streamed.status_code == 200 and "the language model is busy" in streamed.text
+            assert float(metric(httpx.get(f"{base}/metrics").text, "recchat_fallbacks_total")) == 2
+        else:
+            for refused in (busy, streamed):
+                error = error_of(refused, 429)
+                assert error["type"] == "LLMBusyError" and "llm.max_waiting = 1" in error["message"]
+                assert int(refused.headers["retry-after"]) >= 1
+        holding.join()
+        assert slow.stopped.wait(timeout=5) and bot.llm.waiting == 0  # the place is free again
+
+
 def test_with_feedback_off_feedback_is_503_and_health_says_so(tmp_path):
     off = {
         "RECCHAT_DATA_DIR": str(tmp_path / "off"), "RECCHAT_LLM__BACKEND": "none", "RECCHAT_FEEDBACK__ENABLED": "false",
@@ -392,21 +512,13 @@ def test_with_feedback_off_feedback_is_503_and_health_says_so(tmp_path):
 def test_a_store_failing_mid_run_is_503_for_feedback_and_health_while_turns_still_answer(settings, encoder, tmp_path):
     """The feedback log goes away under a running server (its connection closed, as when the disk goes): the app over
     that engine, served by uvicorn in this process so the test can break the store, over real HTTP."""
-    import uvicorn
-
     tuned = settings.model_copy(update={
         "llm": settings.llm.model_copy(update={"backend": "none"}),
         "feedback": settings.feedback.model_copy(update={"path": tmp_path / "feedback.sqlite3"}),
         "api": settings.api.model_copy(update={"ui": False}),
     })
     bot = RecChat.from_settings(tuned, encoder=encoder)
-    served = uvicorn.Server(uvicorn.Config(create_app(bot), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=served.run, daemon=True)
-    thread.start()
-    while not served.started:
-        time.sleep(0.05)
-    base = f"http://127.0.0.1:{served.servers[0].sockets[0].getsockname()[1]}"
-    try:
+    with served_here(create_app(bot)) as base:
         assert httpx.get(f"{base}/healthz").status_code == 200
         bot.feedback_store.close()  # the disk went away
         health = httpx.get(f"{base}/healthz")
@@ -416,9 +528,57 @@ def test_a_store_failing_mid_run_is_503_for_feedback_and_health_while_turns_stil
         assert error_of(liked, 503)["type"] == "FeedbackStoreError"
         answered = httpx.post(f"{base}/v1/chat", json={"message": COAT}, timeout=60)
         assert answered.status_code == 200 and answered.json()["items"]  # unlogged, but answered
+
+
+@contextmanager
+def served_here(app) -> Iterator[str]:
+    """`app` served by uvicorn in a thread of this process, so a test can reach into its engine; the base URL."""
+    import uvicorn
+
+    served = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    while not served.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{served.servers[0].sockets[0].getsockname()[1]}"
     finally:
         served.should_exit = True
         thread.join(timeout=10)
+
+
+class SlowBackend(LLMBackend):
+    """A model that talks slowly and never finishes by itself (a long generation), and notes when its reader stopped
+    it."""
+
+    name = "slow"
+
+    def __init__(self) -> None:
+        self.started, self.stopped = threading.Event(), threading.Event()
+
+    def stream(self, messages, *, schema=None, max_tokens=256) -> Iterator[str]:
+        self.started.set()
+        try:
+            for _ in range(600):
+                time.sleep(0.05)
+                yield " "
+        finally:
+            self.stopped.set()
+
+
+def test_a_client_that_leaves_a_non_streamed_turn_stops_its_generation(settings, encoder):
+    """Issue #27: ten abandoned POST /v1/chat kept the server busy for 17 s; the stream already stopped its turn."""
+    slow = SlowBackend()
+    tuned = settings.model_copy(update={"api": settings.api.model_copy(update={"ui": False})})
+    bot = RecChat.from_settings(tuned, encoder=encoder, backend=slow)
+    with served_here(create_app(bot)) as base:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{base}/v1/chat", json={"message": COAT}, timeout=httpx.Timeout(60, read=1))
+        assert slow.started.is_set()
+        left = time.perf_counter()
+        assert slow.stopped.wait(timeout=5), "the abandoned turn is still generating"
+        assert time.perf_counter() - left < 2
+        assert 'recchat_errors_total{type="ClientGone"} 1.0' in httpx.get(f"{base}/metrics").text
 
 
 @pytest.fixture

@@ -10,14 +10,12 @@ the events after the last one it saw: one indexed query (see bench/scale.py for 
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from recchat.errors import FeedbackStoreError
 from recchat.feedback.events import EVENT_COLUMNS, FeedbackEvent
@@ -58,62 +56,23 @@ SCHEMA_VERSION = len(MIGRATIONS)
 Result = TypeVar("Result")
 
 
-class ConnectionPool:
-    """Up to `size` open connections, each used by one thread at a time; a broken one (the server restarted) is
-    dropped and replaced on next use. (psycopg's own pool is a separate package that is not available here.)"""
-
-    def __init__(self, url: str, size: int, connect_timeout_s: float):
-        self.url, self.size, self.connect_timeout_s = url, size, connect_timeout_s
-        self._idle: queue.LifoQueue[psycopg.Connection] = queue.LifoQueue()
-        self._open = 0
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
-        connection = self._take()
-        try:
-            yield connection
-        finally:
-            if connection.broken or connection.closed:
-                connection.close()
-                with self._lock:
-                    self._open -= 1
-            else:
-                self._idle.put(connection)
-
-    def _take(self) -> psycopg.Connection:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
-        with self._lock:
-            grow = self._open < self.size
-            if grow:
-                self._open += 1
-        if not grow:
-            return self._idle.get(timeout=self.connect_timeout_s * 3)
-        try:
-            return psycopg.connect(self.url, connect_timeout=max(1, round(self.connect_timeout_s)))
-        except BaseException:
-            with self._lock:
-                self._open -= 1
-            raise
-
-    def close(self) -> None:
-        while True:
-            try:
-                self._idle.get_nowait().close()
-            except queue.Empty:
-                return
-
-
 class PostgresFeedbackStore(SqlReads):
     marker, meta_table, message_order = "%s", "recchat_meta", "id"
 
     def __init__(self, url: str, pool_size: int = 4, connect_timeout_s: float = 10.0):
+        """`pool_size` connections at most, opened as needed; a call waits up to `connect_timeout_s` for one (the
+        server unreachable, or all of them busy), then fails with `FeedbackStoreError`."""
         self.url = url
-        self._pool = ConnectionPool(url, pool_size, connect_timeout_s)
-        self._run(self._migrate, "open")
+        self._pool = ConnectionPool(
+            url, min_size=1, max_size=pool_size, timeout=connect_timeout_s, open=True, name="recchat-feedback",
+            kwargs={"connect_timeout": max(1, round(connect_timeout_s))},
+            check=ConnectionPool.check_connection,  # one the server dropped (a restart) is replaced before use
+        )
+        try:
+            self._run(self._migrate, "open")
+        except FeedbackStoreError:
+            self._pool.close()  # else its workers go on trying to connect in the background
+            raise
 
     @classmethod
     def from_settings(cls, settings) -> PostgresFeedbackStore:
@@ -137,18 +96,21 @@ class PostgresFeedbackStore(SqlReads):
             try:
                 with self._pool.connection() as connection, connection.transaction():
                     return work(connection)
+            except PoolTimeout as error:  # the pool has kept trying to connect all this time: no retry
+                raise self._explain(error, doing) from error
             except psycopg.OperationalError as error:
                 if attempt == 2 or not retry:
                     raise self._explain(error, doing) from error
                 time.sleep(0.2)
-            except (psycopg.Error, queue.Empty) as error:
+            except psycopg.Error as error:
                 raise self._explain(error, doing) from error
         raise AssertionError("unreachable")
 
     def _explain(self, error: Exception, doing: str) -> FeedbackStoreError:
         text = str(error).strip() or type(error).__name__
-        if isinstance(error, queue.Empty):
-            hint = f"all {self._pool.size} connections stayed busy; raise feedback.pool_size"
+        if isinstance(error, PoolTimeout):
+            hint = (f"is the server running and reachable? `make services-up` starts a local one; or all "
+                    f"{self._pool.max_size} connections stayed busy: raise feedback.pool_size")
         elif isinstance(error, psycopg.OperationalError):
             hint = "is the server running and reachable? `make services-up` starts a local one"
         else:

@@ -14,14 +14,17 @@ concurrent turns reach an LLM server together; feedback and search run in FastAP
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import TypeVar
 
-from fastapi import APIRouter, FastAPI, Query
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi import APIRouter, FastAPI, Query, Request, Security
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.security import HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 
@@ -49,14 +52,22 @@ from recchat.server.schemas import (
 from recchat.session import check_id
 
 logger = logging.getLogger("recchat.server")
+T = TypeVar("T")
 MAX_SEARCH_RESULTS = 100
+DISCONNECT_POLL_S = 0.1
+"""How often a non-streamed turn checks that its client is still there: an abandoned turn stops within this."""
+CLIENT_GONE = 499
+"""The status logged for a turn whose client left before its answer (nginx's 'client closed request'); nobody reads
+it."""
 EVENT_STREAM = "text/event-stream"
 ERROR_RESPONSES = {
     status: {"model": ErrorBody, "description": description}
     for status, description in (
         (400, "Bad input: the message says what to send"), (401, "Missing or wrong API key"),
         (404, "Unknown item or session"), (409, "The session belongs to another user"),
-        (413, "Body too large"), (422, "Fields of the wrong type"), (503, "No feedback store available"),
+        (413, "Body too large"), (422, "Fields of the wrong type"),
+        (429, "The language model is busy (llm.when_busy = 'refuse'); Retry-After says when to try again"),
+        (503, "No feedback store available"),
     )
 }
 
@@ -64,9 +75,9 @@ ERROR_RESPONSES = {
 def create_app(bot: RecChat, settings: ApiSettings | None = None) -> FastAPI:
     """The API over `bot`; with `settings.ui`, the Gradio UI at /ui over the same engine."""
     settings = settings or bot.settings.api
-    metrics = Metrics()
+    metrics = Metrics(model_off=bot.llm.off)
     app = FastAPI(
-        title="recchat", version="0.1.0", responses=ERROR_RESPONSES,
+        title="recchat", version="0.1.0",
         description="Conversational recommendations that name only real catalog items.",
     )
     count_error = metrics.errors.labels
@@ -74,11 +85,14 @@ def create_app(bot: RecChat, settings: ApiSettings | None = None) -> FastAPI:
     app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
     # added last, so it runs first: a caller without the key is refused before any body is read
     app.add_middleware(KeyGate, key=settings.key, on_refused=lambda kind: count_error(kind).inc())
-    app.include_router(api_routes(bot, metrics), prefix="/v1")
+    # with a key, the schema says every /v1 call needs it, so /docs can send it (KeyGate checks it, before this runs)
+    stated_key = [Security(HTTPBearer(auto_error=False))] if settings.key is not None else []
+    app.include_router(api_routes(bot, metrics), prefix="/v1", dependencies=stated_key, responses=ERROR_RESPONSES)
 
-    @app.get("/healthz")
+    @app.get("/healthz", responses={503: {"description": "The feedback store does not answer"}})
     def health() -> JSONResponse:
-        """The engine's parts: 200 when the feedback store answers (or feedback is off), else 503."""
+        """The engine's parts: 200 when the feedback store answers (or feedback is off), else 503. The LLM's status is
+        'off' (llm.backend 'none'), 'resting' (it failed recently), 'loaded' or 'not loaded' (until a turn needs it)."""
         store: dict = {"enabled": bot.feedback_store is not None}
         if bot.feedback_store is not None:
             try:
@@ -86,7 +100,10 @@ def create_app(bot: RecChat, settings: ApiSettings | None = None) -> FastAPI:
                 store["status"] = "ok"
             except FeedbackStoreError as error:
                 store |= {"status": "unavailable", "error": str(error)}
-        llm = {"backend": bot.llm.name, "loaded": bot.llm.loaded is not None, "resting": bot.llm.resting}
+        llm = {
+            "backend": bot.llm.name, "status": bot.llm.status, "loaded": bot.llm.loaded is not None,
+            "resting": bot.llm.resting,
+        }
         healthy = store.get("status", "ok") == "ok"
         body = {
             "status": "ok" if healthy else "unavailable", "llm": llm, "store": store,
@@ -94,8 +111,9 @@ def create_app(bot: RecChat, settings: ApiSettings | None = None) -> FastAPI:
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     def prometheus() -> Response:
+        """Prometheus's text exposition format."""
         return Response(metrics.text(), media_type=CONTENT_TYPE_LATEST)
 
     if settings.ui:
@@ -116,17 +134,29 @@ def api_routes(bot: RecChat, metrics: Metrics) -> APIRouter:
             )
         return session_id
 
+    def known_category(category: str | None) -> None:
+        """A category filter names one of the catalog's: an unknown one would silently match nothing."""
+        known = {name.lower() for name in bot.catalog.categories()}
+        if category is not None and category.lower() not in known:
+            raise InvalidArgumentError(f"no category {category!r}; choose one of {', '.join(bot.catalog.categories())}")
+
     def turn_arguments(body: ChatRequest) -> dict:
+        known_category(body.filters.category if body.filters is not None else None)
         return {
             "session_id": known_session(body.session_id), "user_id": body.user_id, "exclude_ids": body.exclude_ids,
             "include_hidden": body.include_hidden, "filters": body.filters,
         }
 
     @routes.post("/chat")
-    async def chat(body: ChatRequest) -> RecommendationList:
-        """One turn: the message in, the reply (items, reasons, and where they came from) out."""
+    async def chat(body: ChatRequest, request: Request) -> RecommendationList:
+        """One turn: the message in, the reply (items, reasons, and where they came from) out. A client that leaves
+        before the answer stops its turn, as a closed stream does: the model is not kept busy for nobody."""
         started = time.perf_counter()
-        reply = await bot.achat(body.message, **turn_arguments(body))
+        try:
+            reply = await unless_abandoned(bot.achat(body.message, **turn_arguments(body)), request)
+        except ClientGone:
+            metrics.errors.labels("ClientGone").inc()
+            return Response(status_code=CLIENT_GONE)
         metrics.turn(reply, time.perf_counter() - started)
         return reply
 
@@ -197,7 +227,9 @@ def api_routes(bot: RecChat, metrics: Metrics) -> APIRouter:
     @routes.get("/items")
     def search(
         q: str | None = Query(default=None, max_length=bot.settings.chat.max_message_chars),
-        category: str | None = None, min_price: float | None = None, max_price: float | None = None,
+        category: str | None = None,
+        min_price: float | None = Query(default=None, json_schema_extra={"minimum": 0}),  # a 400 below, stated here
+        max_price: float | None = Query(default=None, json_schema_extra={"minimum": 0}),
         limit: int = Query(default=10, ge=1, le=MAX_SEARCH_RESULTS),
     ) -> SearchResults:
         """Catalog search without chat: by similarity to `q` if given, else in catalog order; always filtered."""
@@ -205,9 +237,7 @@ def api_routes(bot: RecChat, metrics: Metrics) -> APIRouter:
             constraints = Constraints(category=category, min_price=min_price, max_price=max_price)
         except ValidationError as error:
             raise InvalidArgumentError(field_errors_text(error)) from None
-        known = {name.lower() for name in bot.catalog.categories()}
-        if category is not None and category.lower() not in known:
-            raise InvalidArgumentError(f"no category {category!r}; choose one of {', '.join(bot.catalog.categories())}")
+        known_category(category)
         if q is not None and q.strip():
             found = bot.retriever.search(q, constraints, k=limit)
             return SearchResults(items=[Found(item=hit.item, score=hit.score) for hit in found])
@@ -215,6 +245,26 @@ def api_routes(bot: RecChat, metrics: Metrics) -> APIRouter:
         return SearchResults(items=[Found(item=item, score=None) for item, _ in zip(matching, range(limit))])
 
     return routes
+
+
+class ClientGone(Exception):
+    """The client of a request closed its connection before the answer."""
+
+
+async def unless_abandoned(work: Awaitable[T], request: Request) -> T:
+    """`work`'s result, unless the client goes away first: then `work` is cancelled (a turn's LLM answer is closed,
+    which ends its generation) and `ClientGone` raised."""
+    task = asyncio.ensure_future(work)
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+            if not task.done() and await request.is_disconnected():
+                raise ClientGone
+        return task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)  # its clean-up runs before the request ends
 
 
 def mount_ui(app: FastAPI, bot: RecChat) -> None:

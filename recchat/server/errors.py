@@ -16,6 +16,7 @@ from recchat.errors import (
     BackendUnavailableError,
     FeedbackOffError,
     FeedbackStoreError,
+    LLMBusyError,
     RecChatError,
     SessionOwnerError,
     UnknownItemError,
@@ -32,6 +33,7 @@ STATUS = (  # the first class that matches wins: subclasses before their bases
     (FeedbackStoreError, 503),
     (FeedbackOffError, 503),
     (VectorStoreError, 503),
+    (LLMBusyError, 429),
     (BackendUnavailableError, 503),
     (RecChatError, 400),
 )
@@ -62,7 +64,8 @@ def install(app: FastAPI, on_error=None) -> None:
     @app.exception_handler(RecChatError)
     async def recchat_error(request: Request, error: RecChatError) -> JSONResponse:
         kind = type(error).__name__
-        return answered(error_response(status_of(error), kind, str(error)), kind)
+        headers = {"Retry-After": str(error.retry_after_s)} if isinstance(error, LLMBusyError) else None
+        return answered(error_response(status_of(error), kind, str(error), headers), kind)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:

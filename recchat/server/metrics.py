@@ -14,7 +14,9 @@ TURN_SECONDS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40)
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, model_off: bool = False) -> None:
+        """`model_off`: no LLM is configured, so no turn is a fallback (each is answered from retrieval by design)."""
+        self.model_off = model_off
         self.registry = CollectorRegistry()
         self.turns = Counter(
             "recchat_turns", "Chat turns answered, by where the reply came from ('llm' or 'retrieval').", ["source"],
@@ -25,7 +27,8 @@ class Metrics:
             registry=self.registry,
         )
         self.fallbacks = Counter(
-            "recchat_fallbacks", "Turns the LLM was meant to answer but search did (down, slow or unusable).",
+            "recchat_fallbacks",
+            "Turns the LLM was meant to answer but search did (down, slow or unusable); none while it is off.",
             registry=self.registry,
         )
         self.feedback = Counter(
@@ -39,7 +42,7 @@ class Metrics:
     def turn(self, reply: RecommendationList, seconds: float) -> None:
         self.turns.labels(reply.metadata.source).inc()
         self.turn_seconds.observe(seconds)
-        if reply.metadata.fallback_reason:
+        if reply.metadata.fallback_reason and not self.model_off:
             self.fallbacks.inc()
 
     def text(self) -> bytes:

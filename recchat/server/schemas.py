@@ -5,8 +5,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from recchat.bounds import MAX_EXCLUDE_IDS
 from recchat.feedback.events import MAX_COUNT
 from recchat.models import Constraints, Item
+from recchat.session import MAX_ID_CHARS
+
+STATED_ID = {"minLength": 1, "maxLength": MAX_ID_CHARS}
+"""What the schema says of a session or user id. The server checks more (printable text) and answers with a 400
+`SessionError` saying what to send, so these bounds are stated, not enforced by the schema's validation."""
 
 
 class Body(BaseModel):
@@ -16,20 +22,34 @@ class Body(BaseModel):
 
 
 class ChatRequest(Body):
-    message: str = Field(description="What the shopper wrote.")
-    session_id: str | None = Field(
-        default=None, description="A session from POST /v1/sessions (or an earlier reply); none starts one."
+    message: str = Field(
+        description="What the shopper wrote: not blank (else a 400 InvalidMessageError), at most "
+        "chat.max_message_chars characters.",
+        json_schema_extra={"minLength": 1, "pattern": r"\S"},
     )
-    user_id: str | None = Field(default=None, description="Whose feedback personalises the answer.")
+    session_id: str | None = Field(
+        default=None, json_schema_extra=STATED_ID,
+        description="A session from POST /v1/sessions (or an earlier reply); none starts one.",
+    )
+    user_id: str | None = Field(
+        default=None, json_schema_extra=STATED_ID, description="Whose feedback personalises the answer."
+    )
     filters: Constraints | None = Field(
         default=None, description="Category and price limits on top of what the message says (a UI's controls)."
     )
-    exclude_ids: list[str] = Field(default_factory=list, description="Items never to offer in this turn and after.")
-    include_hidden: bool = Field(default=False, description="Also offer items the user disliked or bought.")
+    exclude_ids: list[str] = Field(
+        default_factory=list, json_schema_extra={"maxItems": MAX_EXCLUDE_IDS},
+        description=f"Items never to offer in this turn (at most {MAX_EXCLUDE_IDS}, with filters.excluded_ids).",
+    )
+    include_hidden: bool = Field(
+        default=False, strict=True, description="Also offer items the user disliked or bought (true or false only)."
+    )
 
 
 class SessionRequest(Body):
-    user_id: str | None = Field(default=None, description="Ties the session to a user; none: anonymous.")
+    user_id: str | None = Field(
+        default=None, json_schema_extra=STATED_ID, description="Ties the session to a user; none: anonymous."
+    )
 
 
 class SessionCreated(BaseModel):
@@ -39,8 +59,10 @@ class SessionCreated(BaseModel):
 class FeedbackRequest(Body):
     kind: str = Field(description="click, like, dislike or purchase (accept: purchase).")
     item_id: str
-    session_id: str | None = None
-    user_id: str | None = Field(default=None, description="Whose event it is; none: the session's user.")
+    session_id: str | None = Field(default=None, json_schema_extra=STATED_ID)
+    user_id: str | None = Field(
+        default=None, json_schema_extra=STATED_ID, description="Whose event it is; none: the session's user."
+    )
     turn: int | None = Field(default=None, ge=1, le=MAX_COUNT, description="The reply that showed the item.")
     key: str | None = Field(default=None, description="Idempotency key: the same key again records nothing.")
     time: float | None = Field(default=None, description="When it happened, Unix seconds; none: now.")
