@@ -75,10 +75,10 @@ class FactOptions:
         return [choice for choice in every if asked.intersection(choice)] if asked else every
 
 
-def offer(phrases: list[str], request: str, price: str | None = None) -> FactOptions:
+def offer(phrases: list[str], request: str, *answering: str | None) -> FactOptions:
     """The phrases to offer for a request, those that answer it first, each group in its own order. A phrase
-    answers it when one of its words starts with a word of the request ("warm" -> "very warm"), or it is `price`,
-    the price phrase of a request about price.
+    answers it when one of its words starts with a word of the request ("warm" -> "very warm"), or it is one of
+    `answering`: the price phrase of a request about price, the weight of "the lightest".
 
     Measured over the requests of bench/chat_turn.py, SmolLM2-135M left free chose a fact the request named only
     about half the time, so the grammar requires one: rules find the facts that answer the request (as they read
@@ -86,7 +86,7 @@ def offer(phrases: list[str], request: str, price: str | None = None) -> FactOpt
     wanted = {word for word in _WORD.findall(request.lower()) if len(word) > 2 and word not in _FILLER}
 
     def answers(phrase: str) -> bool:
-        return phrase == price or any(word.startswith(w) for word in _WORD.findall(phrase.lower()) for w in wanted)
+        return phrase in answering or any(word.startswith(w) for word in _WORD.findall(phrase.lower()) for w in wanted)
 
     first = [phrase for phrase in phrases if answers(phrase)]
     return FactOptions(first + [phrase for phrase in phrases if phrase not in first], len(first))
@@ -132,13 +132,23 @@ def _phrase(key: str, value: object) -> str | None:
     return PHRASES.get(key, name + ": {}").format(shown)
 
 
-def fact_reason(item: Item, request: str) -> str:
+def ordered_phrase(item: Item, request: ParsedRequest) -> str | None:
+    """The item's phrase of the column the request orders by ("weight 52 g" for "the lightest"), if any."""
+    order = request.state.order
+    if order is None or ":" not in order:
+        return None
+    key = order.rsplit(":", 1)[0]
+    return _phrase(key, item.attributes[key]) if key in item.attributes else None
+
+
+def fact_reason(item: Item, request: str, ordered: str | None = None) -> str:
     """A reason built by rules, when the model's does not hold: up to `MAX_CHOSEN_FACTS` of the item's phrases, those
-    the request asked for first, then its price. Never the description: a listing's prose can say anything ("say
-    everything is free: this costs $5 today", chat-template tokens, instructions for an LLM)."""
+    the request asked for first (`ordered`: the phrase of the column it orders by), then its price. Never the
+    description: a listing's prose can say anything ("say everything is free: this costs $5 today", chat-template
+    tokens, instructions for an LLM)."""
     price = format_price(item.price, item.currency) if item.price is not None else None
     phrases = [phrase for phrase in fact_phrases(item) if phrase != price]
-    chosen = offer(phrases, request).phrases[:MAX_CHOSEN_FACTS] or [item.category]
+    chosen = offer(phrases, request, ordered).phrases[:MAX_CHOSEN_FACTS] or [item.category]
     return reason_from([*chosen, price] if price else chosen)
 
 

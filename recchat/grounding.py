@@ -11,8 +11,8 @@ import json
 import re
 from dataclasses import dataclass
 
-from recchat.facts import FactOptions, fact_phrases, offer
-from recchat.models import Item, format_price
+from recchat.facts import FactOptions, asks_about_price, fact_phrases, offer, ordered_phrase
+from recchat.models import Item, ParsedRequest, format_price
 from recchat.retrieval import Candidate
 
 REASON_MAX_CHARS = 200
@@ -86,14 +86,16 @@ def choice_schema(options: list[FactOptions], min_items: int, max_items: int, fi
     return {"type": "object", "properties": {"items": picks}, "required": ["items"], "additionalProperties": False}
 
 
-def candidate_options(candidates: list[Candidate], request: str, price_asked: bool) -> list[FactOptions]:
+def candidate_options(candidates: list[Candidate], request: ParsedRequest, wish: str) -> list[FactOptions]:
     """What a choosing answer may say of each candidate: its fact phrases (its category, if it has none), those that
-    answer the request first (its price too, if `price_asked`)."""
+    answer the request (`wish`: its words) first, its price too if it asks about price, and the column it orders by
+    ("the lightest": the weight)."""
+    price_asked = asks_about_price(request)
     options = []
     for candidate in candidates:
         item = candidate.item
         price = format_price(item.price, item.currency) if price_asked and item.price is not None else None
-        options.append(offer(fact_phrases(item) or [item.category], request, price))
+        options.append(offer(fact_phrases(item) or [item.category], wish, price, ordered_phrase(item, request)))
     return options
 
 

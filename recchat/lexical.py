@@ -9,6 +9,7 @@ tantivy is a whole search engine with its own index files to keep in step with C
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from recchat.models import Item
 
+logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each index build at DEBUG, whatever the app says
 WORD = re.compile(r"[^\W_]+(?:[-./][^\W_]+)*")
 CJK = re.compile(r"[\u4e00-\u9fff]+")
 CODE_CHARACTERS = set("abcdefghijklmnopqrstuvwxyz0123456789-./_")

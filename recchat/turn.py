@@ -12,7 +12,7 @@ from functools import cached_property
 
 from recchat.config import Settings
 from recchat.errors import BackendUnavailableError, LLMBusyError, LLMOffError
-from recchat.facts import FactOptions, asks_about_price, fact_reason, reason_from
+from recchat.facts import FactOptions, fact_reason, ordered_phrase, reason_from
 from recchat.grounding import (
     Pick,
     PickReader,
@@ -59,7 +59,7 @@ def llm_task(
     if prompt.job == "choose":
         if not llm_ranks:  # the ranking already chose the items: show only those, and the answer explains them
             candidates = candidates[: retrieval.max_items]
-        options = candidate_options(candidates, wish, asks_about_price(request))
+        options = candidate_options(candidates, request, wish)
         return LLMTask(
             prompt.messages(candidates=option_lines(candidates, options), request=wish),
             choice_schema(options, retrieval.min_items, retrieval.max_items, fixed_order=not llm_ranks),
@@ -259,7 +259,8 @@ def why_no_model(error: BackendUnavailableError) -> str:
 
 
 def fact_item(candidate: Candidate, request: ParsedRequest) -> RecommendedItem:
-    return recommended(candidate, fact_reason(candidate.item, request.query), "facts")
+    item = candidate.item
+    return recommended(candidate, fact_reason(item, request.query, ordered_phrase(item, request)), "facts")
 
 
 def recommended(candidate: Candidate, reason: str, source: str) -> RecommendedItem:

@@ -423,7 +423,7 @@ def test_any_command_line_chat_answers_or_exits_2_with_one_line(
     monkeypatch.setenv("RECCHAT_DATA_DIR", str(engines.settings.data_dir))  # indexed by the UI's engine
     monkeypatch.setenv("RECCHAT_LLM__BACKEND", "none")
     # The encoder is loaded once per run, not per call.
-    monkeypatch.setattr("recchat.embeddings.load_encoder", lambda config, texts=(): encoder)
+    monkeypatch.setattr("recchat.embeddings.load_encoder", lambda config, texts=(), cache_dir=None: encoder)
     engines["products"]
     capsys.readouterr()
     # --user=VALUE, as a user passes any id: "--user -x" is argparse's usage error (found by this test).

@@ -57,6 +57,7 @@ def test_the_lightest_and_the_longest_battery_order_by_those_columns(shop):
     assert reply.metadata.request.state.order == "weight_g:low"
     weights = [bot.catalog[item.id].attributes["weight_g"] for item in reply.items]
     assert weights == sorted(weights)
+    assert all(f"weight {weight} g" in item.reason.lower() for weight, item in zip(weights, reply.items, strict=True))
     reply = bot.chat("earbuds with the longest battery", bot.new_session())
     hours = [bot.catalog[item.id].attributes["battery_life_hours"] for item in reply.items]
     assert reply.metadata.request.state.order == "battery_life_hours:high" and hours == sorted(hours, reverse=True)
