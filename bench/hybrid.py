@@ -36,25 +36,29 @@ LINES = {
 COLOURS = ["Black", "Silver", "Blue", "White", "Green"]
 
 
+EDITIONS = ["", " Pro", " Max", " Lite", " Plus", " Ultra"]
+VARIANTS = ["", ", 64 GB", ", 128 GB", ", 256 GB", ", 512 GB", ", 1 TB"]
+
+
 def write_export(path: Path, items: int, seed: int = 0) -> list[dict]:
-    """A shop's raw export of `items` products, as Excel writes it."""
+    """A shop's raw export of `items` products (at most about 130k distinct ones), as Excel writes it."""
     rng = random.Random(seed)
+    models = [(category, brand, line.format(number) + edition)
+              for category, lines in LINES.items() for brand, line in lines
+              for number in range(2, 21) for edition in EDITIONS]
+    titles = [(category, brand, model, colour, variant)
+              for category, brand, model in models for colour in COLOURS for variant in VARIANTS]
+    if items > len(titles):
+        raise ValueError(f"at most {len(titles)} distinct items")
     rows: list[dict] = []
-    titles: set[str] = set()
-    while len(rows) < items:
-        category = rng.choice(list(LINES))
-        brand, line = rng.choice(LINES[category])
-        model = line.format(rng.randint(2, 20))
-        colour = rng.choice(COLOURS)
-        title = f"{brand} {model} ({colour})"
-        if title in titles:
-            continue
-        titles.add(title)
+    skus: set[str] = set()
+    for category, brand, model, colour, variant in rng.sample(titles, items):
         sku = f"{brand[:3].upper()}-{''.join(ch for ch in model if ch.isalnum()).upper()[:10]}-{colour[:3].upper()}"
-        if any(row["sku"] == sku for row in rows):
+        if sku in skus:
             sku += f"-{len(rows)}"
+        skus.add(sku)
         rows.append({
-            "sku": sku, "name": title, "brand": brand, "category": category,
+            "sku": sku, "name": f"{brand} {model} ({colour}{variant})", "brand": brand, "category": category,
             "price": f"${rng.choice([29.99, 149, 259, 449, 799, 1299]):,.2f}",
             "wireless": rng.choice(["TRUE", "FALSE"]), "noise_cancelling": rng.choice(["TRUE", "FALSE"]),
             "battery_life_hours": rng.choice([8, 12, 20, 30]), "weight_g": rng.choice([52, 198, 250, 1290]),
