@@ -81,3 +81,12 @@ def test_a_category_words_ending_names_it_and_a_shared_ending_names_none():
     assert parser.parse("a watch for running").constraints.category == "Smartwatches"
     assert parser.parse("a new laptop").constraints.category == "Laptops"
     assert parser.parse("a phone").constraints.category is None  # "phone" ends both Smartphones and Headphones
+
+
+def test_light_orders_by_weight_where_a_column_weighs_and_light_is_no_value(shop, products):
+    from recchat.understanding import CatalogLexicon
+
+    bot, _ = shop
+    assert bot.chat("light wireless headphones", bot.new_session()).metadata.request.state.order == "weight_g:low"
+    demo = RequestParser(products.categories(), lexicon=CatalogLexicon.from_items(list(products)))
+    assert demo.parse("a light jacket").state.order is None  # the demo shop weighs nothing: "light" stays a word

@@ -43,6 +43,7 @@ SUPERLATIVE = re.compile(
     re.I,
 )
 """A superlative and the words after it: "the lightest", "the longest battery", "most storage"."""
+LIGHT = re.compile(r"\b(?:light|lightweight|ultralight|ultra-light)\b", re.I)
 LOWEST_FIRST = {"lightest", "shortest", "smallest", "least", "lowest", "oldest"}
 MEASURED_BY = {"lightest": "mass", "heaviest": "mass", "newest": "year", "oldest": "year", "latest": "year"}
 """Superlatives that say what they measure on their own ("the lightest laptop" orders by weight)."""
@@ -100,6 +101,13 @@ def read_specs(text: str, lexicon: CatalogLexicon) -> Specs:
         text = DECADE.sub(lambda match: limit(match.group(0), year, *_decade(match), "years"), text)
         text = YEAR.sub(lambda match: limit(match.group(0), year, *_year_limit(match), "years"), text)
     text = SUPERLATIVE.sub(lambda match: _superlative(match, numeric, specs), text)
+    if specs.order is None and (light := LIGHT.search(text)) and not lexicon.mentions(light.group(0)):
+        # "a light road bike": lightest first, where a column measures weight and "light" is none of its values
+        # (a jacket's warmth "light" is a value, and reads as one)
+        weighed = [facet for facet in numeric if facet.dimension == "mass"]
+        if len(weighed) == 1:
+            specs.order = f"{weighed[0].name}:low"
+            specs.notes.append(f"{weighed[0].label}: lowest first")
     specs.remainder = text
     return specs
 
