@@ -24,6 +24,7 @@ from typing import Protocol
 import numpy as np
 from scipy import sparse
 
+from recchat.background import BackgroundJob
 from recchat.config import LearnedSettings
 from recchat.errors import RecChatError
 
@@ -209,7 +210,7 @@ class LearnedModel:
         self.fits = 0
         self._events_since_fit = 0
         self._fitted_at = time.monotonic()
-        self._refit: threading.Thread | None = None
+        self._refit = BackgroundJob()
         self._lock = threading.Lock()
 
     @property
@@ -252,8 +253,7 @@ class LearnedModel:
             if not due or self.refitting:
                 return
             self._events_since_fit, self._fitted_at = 0, time.monotonic()
-            self._refit = threading.Thread(target=self._fit_beside_turns, args=(log,), daemon=True)
-            self._refit.start()
+            self._refit.start(self._fit_beside_turns, log)
 
     def _fit_beside_turns(self, log: Callable[[], TrainingLog]) -> None:
         """A background refit on one BLAS thread, so the other cores stay free for turns (a 10k-item EASE fit on
@@ -266,14 +266,11 @@ class LearnedModel:
     @property
     def refitting(self) -> bool:
         """Whether a background refit is running now."""
-        refit = self._refit
-        return refit is not None and refit.is_alive()
+        return self._refit.running
 
     def wait(self, timeout: float | None = None) -> None:
         """Until a background refit in progress has finished (for tests, benchmarks and shutdown)."""
-        refit = self._refit
-        if refit is not None:
-            refit.join(timeout)
+        self._refit.wait(timeout)
 
     def scores(self, name: str, history: np.ndarray) -> np.ndarray | None:
         """Per catalog item, the current `name` model's score of `history`; None before any fit (cold start) or

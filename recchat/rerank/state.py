@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from recchat.background import BackgroundJob
 from recchat.catalog import Catalog
 from recchat.collaborative import LearnedModel, TrainingLog
 from recchat.config import LearnedSettings, RerankSettings
@@ -68,7 +69,7 @@ class FeedbackModel:
         self.lock = threading.RLock()
         self.last_seq = 0
         self.generation: int | None = None
-        self._rebuild: threading.Thread | None = None
+        self._rebuild = BackgroundJob()
 
     def _reset_counts(self) -> None:
         n = len(self.ids)
@@ -96,8 +97,7 @@ class FeedbackModel:
         started = False
         with self.lock:
             if store.generation() != self.generation and not self.rebuilding:
-                self._rebuild = threading.Thread(target=self._rebuild_beside_turns, args=(store,), daemon=True)
-                self._rebuild.start()
+                self._rebuild.start(self._rebuild_beside_turns, store)
                 started = True
             events = store.events_after(self.last_seq)
             for event in events:
@@ -155,14 +155,11 @@ class FeedbackModel:
     @property
     def rebuilding(self) -> bool:
         """Whether a rebuild after a deletion is running now."""
-        rebuild = self._rebuild
-        return rebuild is not None and rebuild.is_alive()
+        return self._rebuild.running
 
     def wait(self, timeout: float | None = None) -> None:
         """Until a rebuild after a deletion, if one runs, is swapped in (not the learned refit it starts)."""
-        rebuild = self._rebuild
-        if rebuild is not None:
-            rebuild.join(timeout)
+        self._rebuild.wait(timeout)
 
     def training_log(self) -> TrainingLog:
         """What the learned models are fitted on: every item each user engaged with, liked or not, and in what order.
