@@ -158,6 +158,12 @@ class RetrievalSettings(BaseModel):
         "ordered: (1 - w) x dense similarity + w x BM25, each scaled to 0..1 over the window (`lexical.py`). An item "
         "the request names exactly (its whole title, or its id) comes first. 0: the dense index alone.",
     )
+    sold_out: Literal["hide", "mark"] = Field(
+        default="hide",
+        description="Items a stock column says cannot be bought now (a count of 0, a false `in_stock`, \"sold out\"): "
+        "'hide' never offers them; 'mark' offers them like any other item, with `in_stock: false` in the reply and "
+        "\"Sold out\" on the UI's card, for a shop that takes back-orders or wants shoppers to see its range.",
+    )
 
 
 class ChatSettings(BaseModel):

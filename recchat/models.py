@@ -200,6 +200,10 @@ class RecommendedItem(BaseModel):
         "'llm-facts', the item's own fact phrases that the model chose; 'facts', built by rules from the item's facts "
         "(the model's reason failed, or no model answered)"
     )
+    in_stock: bool = Field(
+        default=True, description="False for an item its stock column says cannot be bought now, shown because "
+        "`retrieval.sold_out` is 'mark'",
+    )
     because: str | None = Field(
         default=None,
         description="Set when feedback moved the item up: 'because you liked X' (X: the liked item that explains it "

@@ -396,7 +396,7 @@ class Retriever:
         self._names: dict[str, Counter[str]] = defaultdict(Counter)
         """The same for names, a string that joins several ("Joel Coen, Ethan Coen") counting for each."""
         self._sold_out: set[str] = set()
-        """Items a stock column says cannot be bought now: never offered."""
+        """Items a stock column says cannot be bought now: not offered unless `sold_out` is 'mark'."""
         self._count_values(catalog)
         self.lexical = LexicalIndex(catalog) if settings.lexical_weight > 0 else None
 
@@ -543,7 +543,8 @@ class Retriever:
         found = []
         for item_id, score, words, relevant in hits:
             item = self.catalog.get(item_id)
-            if relevant and item is not None and item_id not in self._sold_out and item_matches(item, constraints):
+            hidden = item_id in self._sold_out and self.settings.sold_out == "hide"
+            if relevant and item is not None and not hidden and item_matches(item, constraints):
                 found.append(Candidate(item, score, words))
                 if len(found) == k:
                     break

@@ -38,6 +38,7 @@ from recchat.models import (
 from recchat.prompts import Prompt
 from recchat.retrieval import Candidate
 from recchat.session import Session
+from recchat.understanding.lexicon import in_stock
 
 
 @dataclass
@@ -267,7 +268,7 @@ def recommended(candidate: Candidate, reason: str, source: str) -> RecommendedIt
     item: Item = candidate.item
     return RecommendedItem(
         id=item.id, title=item.title, reason=reason, score=round(candidate.score, 4), category=item.category,
-        price=item.price, currency=item.currency, reason_source=source,
+        price=item.price, currency=item.currency, reason_source=source, in_stock=in_stock(item),
     )
 
 

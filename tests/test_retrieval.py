@@ -141,7 +141,7 @@ def test_many_excluded_ids_still_leave_a_full_list(retriever):
     assert len(found) == 8 and not {c.item.id for c in found} & set(nearest)
 
 
-def test_items_a_stock_column_says_are_sold_out_are_never_offered_nor_their_stock_quoted(tmp_path, encoder):
+def test_sold_out_items_are_hidden_or_marked_as_the_settings_say_and_their_stock_never_quoted(tmp_path, encoder):
     """Issue #26: out-of-stock items were recommended, and "stock qty: 0" was quoted as a reason."""
     from recchat.catalog import load_catalog
     from recchat.chat import RecChat
@@ -164,6 +164,15 @@ def test_items_a_stock_column_says_are_sold_out_are_never_offered_nor_their_stoc
     reply = bot.chat("noise cancelling earbuds")
     assert [item.id for item in reply.items][:1] == ["a4"] and {"a1", "a2", "a3"}.isdisjoint(i.id for i in reply.items)
     assert not any("stock" in item.reason or "availability" in item.reason for item in reply.items)
+    assert all(item.in_stock for item in reply.items)
+
+    marking = RecChat.from_settings(
+        settings.model_copy(update={"retrieval": settings.retrieval.model_copy(update={"sold_out": "mark"})}),
+        encoder=encoder, catalog=load_catalog(path),
+    )
+    marked = {item.id: item.in_stock for item in marking.chat("noise cancelling earbuds").items}
+    assert {"a1", "a2", "a3", "a4"} <= marked.keys()
+    assert marked["a4"] and not any(marked[sold_out] for sold_out in ("a1", "a2", "a3"))
 
 
 def test_the_int8_onnx_encoder_agrees_with_torch_and_keeps_its_own_vectors(tmp_path, encoder, products):

@@ -168,6 +168,12 @@ def test_a_card_shown_as_the_nearest_says_what_it_misses(engines):
     assert "Nearest, but not for: kids" in card_html(state.items[0])
 
 
+def test_a_sold_out_card_says_so_and_an_available_one_does_not(engines):
+    _, state, _ = ask(engines, "a warm jacket")[-1]
+    shown = state.items[0]
+    assert "Sold out" not in card_html(shown) and "Sold out" in card_html(shown | {"in_stock": False})
+
+
 def test_the_greeting_suggests_requests_from_the_catalogs_own_data(engines, tmp_path):
     assert "for women under $" in greeting(engines, "products")  # its commonest kind, whom it is for, a budget
     shop = tmp_path / "home.csv"

@@ -75,6 +75,7 @@ CSS = """
 .rc-because {font-size: 0.85rem; font-style: italic; color: var(--color-accent);}
 .rc-origin {font-size: 0.75rem; color: var(--body-text-color-subdued);}
 .rc-unmet {font-size: 0.85rem; color: #b45309;}
+.rc-sold-out {font-size: 0.85rem; font-weight: 600; color: #b91c1c;}
 .rc-chip {border-radius: 999px !important; white-space: nowrap; flex: 0 0 auto !important; width: auto !important;}
 #chips, #question {flex-wrap: wrap; gap: 6px; align-items: center;}
 .rc-option {border-radius: 999px !important; white-space: nowrap; flex: 0 0 auto !important; width: auto !important;}
@@ -296,6 +297,7 @@ def card_html(item: dict) -> str:
         f"<img class='rc-image' src='{html.escape(image)}' alt=''>" if image else "",
         f"<h4>{html.escape(shown.title)}</h4>",
         f"<div class='rc-price'>{html.escape(price)}</div>" if price else "",
+        "" if shown.in_stock else "<div class='rc-sold-out'>Sold out</div>",
         f"<div class='rc-facts'>{html.escape(' · '.join(facts))}</div>" if facts else "",
         f"<div class='rc-reason'>{html.escape(shown.reason)}</div>",
         f"<div class='rc-origin' data-source='{shown.reason_source}'>{REASON_ORIGINS[shown.reason_source]}</div>",
