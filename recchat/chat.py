@@ -43,6 +43,7 @@ from recchat.retrieval import (
     Candidate,
     Retriever,
     in_order,
+    missed_preferences,
     preference_match,
     synced_index,
     unmet_facets,
@@ -97,7 +98,7 @@ class RecChat:
             self.feedback_model = FeedbackModel(catalog, vectors, settings.rerank, settings.learned)
             self.feedback_model.rebuild(feedback_store)
             self.reranker = Reranker(self.feedback_model, settings.rerank, retriever.min_score)
-        self.lexicon = CatalogLexicon.from_items(catalog)
+        self.lexicon = CatalogLexicon.from_items(catalog, catalog.name)
         self.parser = self._parser()
         self.prompt = prompt or load_prompt(settings.chat.prompt, settings.chat.prompt_version)
         self.state_prompt = load_prompt("read-state")
@@ -219,7 +220,7 @@ class RecChat:
             self.catalog.remove([item.id for item in items])
             raise
         self.retriever.add_items(items)
-        self.lexicon = CatalogLexicon.from_items(self.catalog)
+        self.lexicon = CatalogLexicon.from_items(self.catalog, self.catalog.name)
         self.parser = self._parser()
         if self.feedback_model is not None:
             self.feedback_model.add_items(items, self.retriever.index.vectors_in_order([item.id for item in items]))
@@ -334,7 +335,7 @@ class RecChat:
         unmet = {c.item.id: missed for c in candidates if (missed := unmet_facets(c.item, request.constraints))}
         opening = intro(
             request, wished, bool(candidates), self.catalog.name, self.catalog_currency, multilingual, self.lexicon,
-            bool(unmet),
+            bool(unmet), missed_preferences([c.item for c in candidates], request.preferences),
         )
         retrieval = self.settings.retrieval
         question = None

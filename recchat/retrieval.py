@@ -37,7 +37,7 @@ from recchat.errors import VectorStoreError
 from recchat.lexical import LexicalIndex
 from recchat.models import AttributeValue, Constraints, Item
 from recchat.understanding.chinese import detect_language, is_cjk
-from recchat.understanding.lexicon import flat, in_stock, name_parts, number
+from recchat.understanding.lexicon import TRUE_WORDS, flat, in_stock, name_parts, number
 
 UPSERT_BATCH = 1000  # Chroma accepts at most 5461 per call; smaller batches give a smoother progress bar
 REFERENCE_TEXT_WEIGHT = 0.5
@@ -278,7 +278,8 @@ def unmet_facets(item: Item, constraints: Constraints) -> list[str]:
     for facet, allowed in constraints.facets.items():
         held = item.attributes.get(facet)
         if held is not None and not allowed_values(allowed).intersection(_held(held)):
-            unmet.append(f"{facet}: {', '.join(allowed[:2])}")
+            said = ", ".join(allowed[:2])
+            unmet.append(facet.replace("_", " ") if set(allowed) == TRUE_WORDS else f"{facet}: {said}")
     for facet, allowed in constraints.named.items():
         if not allowed_values(allowed).intersection(_held_names(item.attributes.get(facet, ""))):
             unmet.append(f"{facet}: {', '.join(allowed[:2])}")
@@ -321,6 +322,14 @@ def preference_match(item: Item, preferences: dict[str, list[str]]) -> float:
         preferences.items()
     )
     return matched / len(preferences)
+
+
+def missed_preferences(items: Iterable[Item], preferences: dict[str, list[str]]) -> list[str]:
+    """The wished facets that none of the items matches ("blue" where no candidate is): the reply says so rather than
+    showing others as if they were."""
+    items = list(items)
+    return [facet for facet, allowed in preferences.items()
+            if items and not any(preference_match(item, {facet: allowed}) for item in items)]
 
 
 @functools.lru_cache(maxsize=1024)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
+from collections.abc import Sequence
 
 from recchat.catalog import Catalog
 from recchat.models import ParsedRequest, ShoppingState, format_price
@@ -81,10 +82,10 @@ def wish(request: ParsedRequest, catalog: Catalog) -> str:
 
 def intro(
     request: ParsedRequest, wished: str, found: bool, catalog_name: str, currency: str | None, multilingual: bool,
-    lexicon: CatalogLexicon | None = None, nearest: bool = False,
+    lexicon: CatalogLexicon | None = None, nearest: bool = False, missed: Sequence[str] = (),
 ) -> str:
     """The reply's opening line: what was looked for (and what nothing matched), with any notices. `nearest`: the
-    items shown miss a hard facet, since none has them all."""
+    items shown miss a hard facet, since none has them all; `missed`: wished facets none of them has."""
     constraints = request.constraints
     chinese = request.language == "zh"  # answer in the shopper's language; item facts stay as the catalog has them
     wanted = [wished]
@@ -107,6 +108,8 @@ def intro(
             "for best results ask in English."
         )
     notices.extend(note[0].upper() + note[1:] + "." for note in request.notes if not note.startswith("Chinese"))
+    if found and (missing := _missed_wishes(request.state, missed, chinese)):
+        notices.append(missing)
     if found and nearest:
         text = (
             f"没有完全符合（{described}）的商品，这些最接近：" if chinese else
@@ -120,6 +123,17 @@ def intro(
     else:
         text = f"Nothing in the {catalog_name} catalog matches {described}. Try fewer constraints or other words."
     return " ".join([text, *notices])
+
+
+def _missed_wishes(state: ShoppingState, missed: Sequence[str], chinese: bool) -> str:
+    """"None of the closest matches is blue.": said of the candidates only, as a wished item may exist further away
+    (among other kinds, or past the price limit)."""
+    said = ["/".join(state.wants[name]) for name in missed if state.wants.get(name)]
+    if not said:
+        return ""
+    if chinese:
+        return f"最接近的商品都不是{'或'.join(said)}的。"
+    return f"None of the closest matches is {' or '.join(said)}."
 
 
 def _range(lexicon: CatalogLexicon | None, name: str, low: float | None, high: float | None) -> str:

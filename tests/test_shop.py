@@ -90,3 +90,67 @@ def test_light_orders_by_weight_where_a_column_weighs_and_light_is_no_value(shop
     assert bot.chat("light wireless headphones", bot.new_session()).metadata.request.state.order == "weight_g:low"
     demo = RequestParser(products.categories(), lexicon=CatalogLexicon.from_items(list(products)))
     assert demo.parse("a light jacket").state.order is None  # the demo shop weighs nothing: "light" stays a word
+
+
+PLANT_KINDS = {  # Type -> title endings; "Plant" ends only succulents' titles, as in the trial's Shopify export
+    "Succulents": ["Jade Plant", "Snake Plant", "Aloe Vera"],
+    "Tropical": ["Monstera", "Calathea", "Fiddle Leaf Fig"],
+    "Ferns": ["Boston Fern", "Bird's Nest Fern"],
+}
+
+
+@pytest.fixture(scope="module")
+def plants(tmp_path_factory, encoder) -> RecChat:
+    """A house-plant shop: Shopify's column names, yes/no `pet_safe`, `height_cm`, no colour but the pot's."""
+    folder = tmp_path_factory.mktemp("plants")
+    rows = ["Handle,Title,Type,Variant Price,pet_safe,height_cm,pot_colour"]
+    for kind, titles in PLANT_KINDS.items():
+        for n, title in enumerate(titles * 4):
+            size = ["Small", "Medium", "Large", "Tall"][n % 4]
+            pet_safe = "yes" if (n + len(title)) % 3 else "no"
+            rows.append(f"pl-{len(rows):03},{size} {title},{kind},${12 + 7 * n}.00,{pet_safe},{20 + 35 * (n % 5)},"
+                        f"{['white', 'black', 'terracotta'][n % 3]}")
+    (folder / "plants.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    settings = Settings(catalog=str(folder / "plants.csv"), data_dir=folder, embedding={"bridge": ""},
+                        llm={"backend": "none"}, feedback={"enabled": False})
+    return RecChat.from_settings(settings, encoder=encoder)
+
+
+def test_the_catalogs_own_name_is_no_kind_so_a_plant_is_not_only_a_succulent(plants):
+    """Trial of issue #26: "a pet safe plant" was filtered to Succulents, the only kind titled "... Plant"."""
+    reply = plants.chat("a pet safe plant")
+    assert reply.metadata.request.constraints.category is None
+    assert len({item.category for item in reply.items}) >= 2
+
+
+def test_a_feature_said_is_required_and_its_absence_is_marked_on_the_nearest(plants):
+    """A true/false column said ("pet safe") filters, as "noise cancelling" should: it used to only rank first."""
+    reply = plants.chat("a pet safe plant")
+    assert reply.items and all(plants.catalog[item.id].attributes["pet_safe"] is True for item in reply.items)
+    none_safe = RecChat.from_settings(plants.settings, encoder=plants.retriever.index.encoder, catalog=plants.catalog)
+    for item in none_safe.catalog:
+        item.attributes["pet_safe"] = False
+    nearest = none_safe.chat("a pet safe plant")
+    assert nearest.items and all(item.unmet == ["pet safe"] for item in nearest.items)
+    assert "nearest" in nearest.message
+
+
+def test_tall_orders_by_the_column_that_measures_height(plants):
+    reply = plants.chat("a tall pet safe plant")
+    assert reply.metadata.request.state.order == "height_cm:high"
+    heights = [plants.catalog[item.id].attributes["height_cm"] for item in reply.items]
+    assert heights == sorted(heights, reverse=True) and "tall" not in reply.metadata.request.query.split()
+
+
+def test_a_wish_no_candidate_meets_is_said_and_one_that_some_meet_is_not(products, encoder, tmp_path):
+    settings = Settings(data_dir=tmp_path, embedding={"bridge": ""}, llm={"backend": "none"},
+                        feedback={"enabled": False})
+    bot = RecChat.from_settings(settings, encoder=encoder, catalog=products)
+    session = bot.new_session()
+    bot.chat("I need a warm jacket for my wife", session)
+    blue = bot.chat("in blue", session)
+    assert not any("blue" in str(bot.catalog[item.id].attributes.get("color", "")) for item in blue.items)
+    assert "None of the closest matches is blue." in blue.message
+    black = bot.chat("a warm jacket for my wife in black", bot.new_session())
+    assert any("black" in str(bot.catalog[item.id].attributes.get("color", "")) for item in black.items)
+    assert "None of the closest matches" not in black.message

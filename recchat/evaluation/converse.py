@@ -632,7 +632,7 @@ def run_converse(
     if not llm:
         settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={"backend": "none"})})
     catalog = open_catalog(settings, catalog_name)
-    lexicon = CatalogLexicon.from_items(catalog)
+    lexicon = CatalogLexicon.from_items(catalog, catalog.name)
     writer, scripts = draw_scripts(catalog, lexicon, targets, seed)
     if not scripts:
         raise ValueError(f"no item of catalog {catalog.name!r} has every attribute a script reveals ({writer.slots})")

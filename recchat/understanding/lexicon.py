@@ -196,8 +196,10 @@ class Facet:
 
     @property
     def hard(self) -> bool:
-        """Whether a stated value filters (who it is for, a director named) rather than ranks first (colour...)."""
-        return self.kind in ("audience", "numeric", "name")
+        """Whether a stated value filters (who it is for, a director named, "pet safe") rather than ranks first
+        (colour...). A feature said is one the item must have: a shopper who asks for "noise cancelling" headphones
+        is not served by others shown as if they were (none has it: the nearest, marked with what they miss)."""
+        return self.kind in ("audience", "numeric", "name", "boolean")
 
 
 @dataclass(frozen=True)
@@ -235,7 +237,9 @@ class CatalogLexicon:
         self._phrases = self._said_phrases()
 
     @classmethod
-    def from_items(cls, items: Iterable[Item]) -> CatalogLexicon:
+    def from_items(cls, items: Iterable[Item], name: str = "") -> CatalogLexicon:
+        """`name`: the catalog's, whose words say what every item is ("plants"), so none is a kind of one category
+        (titled "Jade Plant", succulents alone may hold "plant", which names no kind of plant)."""
         items = list(items)
         held: dict[str, list[AttributeValue]] = defaultdict(list)
         for item in items:
@@ -257,7 +261,8 @@ class CatalogLexicon:
             word for facet in facets.values() for value in facet.values for word in words(value)
         } | {word for facet in facets.values() if facet.kind == "boolean" for word in words(facet.label)}
         named = {name: (key, value) for name, (key, value, _) in names.items()}
-        return cls(facets, _kinds(items, value_words), _cjk_kinds(items), _spread(items), named)
+        domain = {form for word in words(name) for form in (word, _singular_form(word))}
+        return cls(facets, _kinds(items, value_words | domain), _cjk_kinds(items), _spread(items), named)
 
     # --- what a catalog item holds -----------------------------------------------------------
 
@@ -506,6 +511,13 @@ def _singular(word: str, vocabulary: dict[str, str]) -> str:
         if candidate and candidate in vocabulary:
             return candidate
     return word
+
+
+def _singular_form(word: str) -> str:
+    """"plants" -> "plant", "boxes" -> "box": the plain English plural, without a vocabulary to check it against."""
+    if word.endswith(("ches", "shes", "xes", "sses")):
+        return word[:-2]
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
 
 
 def _kinds(items: list[Item], value_words: set[str]) -> dict[str, str]:

@@ -43,7 +43,13 @@ SUPERLATIVE = re.compile(
     re.I,
 )
 """A superlative and the words after it: "the lightest", "the longest battery", "most storage"."""
-LIGHT = re.compile(r"\b(?:light|lightweight|ultralight|ultra-light)\b", re.I)
+PLAIN_ORDERS: list[tuple[re.Pattern[str], str, tuple[str, ...], str]] = [
+    (re.compile(r"\b(?:light|lightweight|ultralight|ultra-light)\b", re.I), "mass", (), "low"),
+    (re.compile(r"\b(?:tall|tallest)\b", re.I), "length", ("height", "tall"), "high"),
+]
+"""Plain adjectives that order by what they measure (pattern, dimension, words the column's name must hold, if any,
+direction): "a light road bike" lightest first, "a tall plant" tallest first; only where one column measures it so
+and the adjective is none of the catalog's values (a jacket's warmth "light" is a value, and reads as one)."""
 LOWEST_FIRST = {"lightest", "shortest", "smallest", "least", "lowest", "oldest"}
 MEASURED_BY = {"lightest": "mass", "heaviest": "mass", "newest": "year", "oldest": "year", "latest": "year"}
 """Superlatives that say what they measure on their own ("the lightest laptop" orders by weight)."""
@@ -101,13 +107,16 @@ def read_specs(text: str, lexicon: CatalogLexicon) -> Specs:
         text = DECADE.sub(lambda match: limit(match.group(0), year, *_decade(match), "years"), text)
         text = YEAR.sub(lambda match: limit(match.group(0), year, *_year_limit(match), "years"), text)
     text = SUPERLATIVE.sub(lambda match: _superlative(match, numeric, specs), text)
-    if specs.order is None and (light := LIGHT.search(text)) and not lexicon.mentions(light.group(0)):
-        # "a light road bike": lightest first, where a column measures weight and "light" is none of its values
-        # (a jacket's warmth "light" is a value, and reads as one)
-        weighed = [facet for facet in numeric if facet.dimension == "mass"]
-        if len(weighed) == 1:
-            specs.order = f"{weighed[0].name}:low"
-            specs.notes.append(f"{weighed[0].label}: lowest first")
+    for pattern, dimension, named, direction in PLAIN_ORDERS:
+        said = pattern.search(text)
+        if specs.order is not None or said is None or lexicon.mentions(said.group(0)):
+            continue
+        measuring = [facet for facet in numeric if facet.dimension == dimension
+                     and (not named or set(named) & set(facet.label.lower().split()))]
+        if len(measuring) == 1:
+            specs.order = f"{measuring[0].name}:{direction}"
+            specs.notes.append(f"{measuring[0].label}: {'lowest' if direction == 'low' else 'highest'} first")
+            text = text[: said.start()] + " " + text[said.end() :]  # read as the order: not a word to search for
     specs.remainder = text
     return specs
 
