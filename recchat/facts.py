@@ -27,6 +27,7 @@ MAX_CHOSEN_FACTS = 3
 PHRASES = {
     "material": "made of {}",
     "color": "in {}",
+    "colour": "in {}",
     "season": "for {}",
     "for": "for {}",
     "director": "directed by {}",
@@ -50,7 +51,7 @@ def fact_phrases(item: Item) -> list[str]:
     """The item's facts as phrases, in catalog order, each at most `QUOTABLE_FACT_CHARS` long, without repeats."""
     phrases = []
     for key, value in item.attributes.items():
-        phrase = _phrase(key, value)
+        phrase = attribute_phrase(key, value)
         if phrase and len(phrase) <= QUOTABLE_FACT_CHARS and not UNQUOTABLE.search(phrase) and phrase not in phrases:
             phrases.append(phrase)
     if item.price is not None:
@@ -108,7 +109,9 @@ CSV_BOOLEANS = {"true": True, "false": False, "yes": True, "no": False}
 """How spreadsheets write booleans: "electric: FALSE" is no fact to quote, "electric" is."""
 
 
-def _phrase(key: str, value: object) -> str | None:
+def attribute_phrase(key: str, value: object) -> str | None:
+    """One attribute as a reason reads it ("weight 265 g", "made of wool"); None for what is never said (a stock
+    count, a code, a false flag)."""
     if is_stock_key(key):  # "stock qty: 12", "in stock": what can be bought is filtered, not a reason
         return None
     if isinstance(value, str) and value.strip().lower() in CSV_BOOLEANS:
@@ -138,7 +141,7 @@ def ordered_phrase(item: Item, request: ParsedRequest) -> str | None:
     if order is None or ":" not in order:
         return None
     key = order.rsplit(":", 1)[0]
-    return _phrase(key, item.attributes[key]) if key in item.attributes else None
+    return attribute_phrase(key, item.attributes[key]) if key in item.attributes else None
 
 
 def fact_reason(item: Item, request: str, ordered: str | None = None) -> str:

@@ -51,8 +51,14 @@ class Item(BaseModel):
         return facts
 
     def embedding_text(self) -> str:
-        """The text the encoder sees: everything a shopper might search for."""
-        parts = [self.title, self.category, self.description, *self.facts()]
+        """The text the encoder sees: everything a shopper might search for, each fact as a reason reads it ("weight
+        265 g", "made of wool", "noise cancelling"), not as its column is named, and without what no shopper searches
+        for (stock counts, barcodes): fewer tokens to encode, closer to how requests are worded."""
+        from recchat.facts import attribute_phrase  # facts reads Items: imported when first used, not at import
+
+        facts = [phrase for key, value in self.attributes.items() if (phrase := attribute_phrase(key, value))]
+        price = [format_price(self.price, self.currency)] if self.price is not None else []
+        parts = [self.title, self.category, self.description, *facts, *price]
         return ". ".join(p.strip().rstrip(".") for p in parts if p and p.strip())
 
     def content_hash(self) -> str:

@@ -135,7 +135,10 @@ def test_missing_empty_and_unknown_catalogs(tmp_path):
 
 def test_item_text_and_hash_follow_content():
     item = Item.model_validate(GOOD)
-    assert "material: wool" in item.embedding_text() and "price: $30" in item.embedding_text()
+    assert "made of wool" in item.embedding_text() and item.embedding_text().endswith("$30")  # as a reason reads it
+    codes = {"stock_qty": 12, "ean": "4006381333931"}
+    stocked = Item.model_validate({**GOOD, "attributes": {**GOOD["attributes"], **codes}})
+    assert "12" not in stocked.embedding_text() and "4006381333931" not in stocked.embedding_text()
     assert item.content_hash() == Item.model_validate(GOOD).content_hash()
     assert item.content_hash() != Item.model_validate({**GOOD, "price": 31}).content_hash()
     with pytest.raises(ValueError, match="duplicate"):
