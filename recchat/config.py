@@ -365,6 +365,13 @@ class ApiSettings(BaseModel):
         "`key`) to serve others.",
     )
     port: int = Field(default=8080, ge=1, le=65535, description="Port to listen on.")
+    allowed_hosts: list[str] | None = Field(
+        default=None,
+        description="Host names the server answers ('shop.example.com', '10.0.0.5'; '*' for any); a request with "
+        "another Host header is a 400, so a web page that rebinds its own name to this machine (DNS rebinding) "
+        "cannot use the server. None: the names of `host` (localhost, 127.0.0.1 and ::1 when it is one of them); "
+        "bound to 0.0.0.0 or ::, any name, with a warning in the log.",
+    )
     workers: int = Field(
         default=1, ge=1,
         description="Server processes. Each holds its own engine and sessions; they share the feedback store, so a "

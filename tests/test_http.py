@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 from recchat.bounds import MAX_EXCLUDE_IDS, MAX_FILTER_TERMS, MAX_TERM_CHARS
 from recchat.chat import RecChat
 from recchat.client import RecChatClient
-from recchat.config import Settings
+from recchat.config import ApiSettings, Settings
 from recchat.errors import InvalidMessageError, SessionOwnerError, UnknownItemError, UnknownSessionError
 from recchat.feedback import FeedbackEvent
 from recchat.llm import LLMBackend
@@ -28,6 +29,8 @@ from recchat.server.process import ApiServer
 
 KEY = "test-key-0123"
 COAT = "I want a warm winter coat"
+LOCAL = "http://localhost"
+"""Where in-process test clients say they call (TestClient's own 'testserver' is not a name the server answers)."""
 
 
 @pytest.fixture(scope="module")
@@ -409,10 +412,42 @@ def test_the_openapi_schema_states_the_key_and_what_the_server_enforces(server, 
         "llm": settings.llm.model_copy(update={"backend": "none"}),
         "api": settings.api.model_copy(update={"ui": False}),
     })
-    with TestClient(create_app(RecChat.from_settings(keyless, encoder=encoder))) as client:
+    with TestClient(create_app(RecChat.from_settings(keyless, encoder=encoder)), base_url=LOCAL) as client:
         open_schema = client.get("/openapi.json").json()
     assert "securitySchemes" not in open_schema["components"]
     assert "security" not in open_schema["paths"]["/v1/chat"]["post"]
+
+
+def test_any_host_header_was_accepted_so_a_rebinding_page_could_reach_the_localhost_server(server):
+    """Issue #27, item 11: a page whose name an attacker rebinds to 127.0.0.1 made the browser call the server with
+    its own name as the Host; the server answered it. Now it answers only its own names, whatever the key."""
+    port = server.rsplit(":", 1)[1]
+    for foreign in (f"evil.example:{port}", "evil.example", f"localhost.evil.example:{port}", "", "bad:port"):
+        for path in ("/healthz", "/docs", "/v1/items"):
+            refused = httpx.get(f"{server}{path}", headers={"Host": foreign, "Authorization": f"Bearer {KEY}"})
+            error = error_of(refused, 400)
+            assert error["type"] == "InvalidHost" and "api.allowed_hosts" in error["message"], foreign
+    for own in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}", f"[::1]:{port}", "localhost"):
+        assert httpx.get(f"{server}/healthz", headers={"Host": own}).status_code == 200, own
+    assert float(metric(httpx.get(f"{server}/metrics").text, 'recchat_errors_total{type="InvalidHost"}')) >= 1
+
+
+def test_configured_allowed_hosts_replace_the_bound_names_and_every_address_answers_any(settings, encoder, caplog):
+    model_off = settings.model_copy(update={"llm": settings.llm.model_copy(update={"backend": "none"})})
+    bot = RecChat.from_settings(model_off, encoder=encoder)
+    named = ApiSettings(ui=False, allowed_hosts=["Shop.Example.com", "[::1]"])
+    with TestClient(create_app(bot, named), base_url="http://shop.example.com:8080") as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/healthz", headers={"Host": "[::1]:8080"}).status_code == 200
+        assert error_of(client.get("/healthz", headers={"Host": "localhost"}), 400)["type"] == "InvalidHost"
+    with caplog.at_level(logging.WARNING, "recchat.server"):
+        everywhere = create_app(bot, ApiSettings(ui=False, host="0.0.0.0"))
+    assert "any Host header is answered" in caplog.text and "api.allowed_hosts" in caplog.text
+    with TestClient(everywhere, base_url="http://192.0.2.7:8080") as client:
+        assert client.get("/healthz", headers={"Host": "anything.example"}).status_code == 200
+    with TestClient(create_app(bot, ApiSettings(ui=False, host="10.0.0.5")), base_url="http://10.0.0.5") as client:
+        assert client.get("/healthz").status_code == 200
+        assert error_of(client.get("/healthz", headers={"Host": "localhost"}), 400)["type"] == "InvalidHost"
 
 
 def metric(text: str, name: str) -> str:
@@ -606,7 +641,7 @@ def test_deleting_a_user_who_never_existed_does_not_refit_and_returns_at_once(lo
     user who never existed (2.6 s at 75k events)."""
     bot, model = logged_bot, logged_bot.feedback_model
     fits, generation = model.learned.fits, bot.feedback_store.generation()
-    with TestClient(create_app(bot)) as client:
+    with TestClient(create_app(bot), base_url=LOCAL) as client:
         took = []
         for _ in range(5):
             started = time.perf_counter()
@@ -626,7 +661,7 @@ def test_deleting_a_user_replays_the_log_beside_other_users_turns(logged_bot):
     """Issue #27: turns went from 51 ms to 5.2 s while users were deleted: the replay held the lock every turn
     needs. Now the replay runs on a copy, and turns go on with the state before it until it is swapped in."""
     bot, model = logged_bot, logged_bot.feedback_model
-    with TestClient(create_app(bot)) as client:
+    with TestClient(create_app(bot), base_url=LOCAL) as client:
         deleting = threading.Thread(target=lambda: client.delete("/v1/users/u8"))
         deleting.start()
         while not model.rebuilding and deleting.is_alive():

@@ -36,6 +36,7 @@ from recchat.models import Constraints, Item, RecommendationList, ShoppingState,
 from recchat.retrieval import item_matches
 from recchat.server import errors
 from recchat.server.auth import KeyGate
+from recchat.server.hosts import HostGate, answered_hosts
 from recchat.server.metrics import Metrics
 from recchat.server.schemas import (
     ChatRequest,
@@ -85,6 +86,8 @@ def create_app(bot: RecChat, settings: ApiSettings | None = None) -> FastAPI:
     app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
     # added last, so it runs first: a caller without the key is refused before any body is read
     app.add_middleware(KeyGate, key=settings.key, on_refused=lambda kind: count_error(kind).inc())
+    # outermost: a page that rebinds its own name to this server is refused before the key is even looked at
+    app.add_middleware(HostGate, hosts=answered_hosts(settings), on_refused=lambda kind: count_error(kind).inc())
     # with a key, the schema says every /v1 call needs it, so /docs can send it (KeyGate checks it, before this runs)
     stated_key = [Security(HTTPBearer(auto_error=False))] if settings.key is not None else []
     app.include_router(api_routes(bot, metrics), prefix="/v1", dependencies=stated_key, responses=ERROR_RESPONSES)
