@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -448,6 +449,21 @@ def test_configured_allowed_hosts_replace_the_bound_names_and_every_address_answ
     with TestClient(create_app(bot, ApiSettings(ui=False, host="10.0.0.5")), base_url="http://10.0.0.5") as client:
         assert client.get("/healthz").status_code == 200
         assert error_of(client.get("/healthz", headers={"Host": "localhost"}), 400)["type"] == "InvalidHost"
+
+
+def test_the_docs_pages_loaded_their_assets_from_a_cdn_and_now_load_them_from_the_server(server):
+    """Issue #27: /docs took Swagger UI's script and style from a CDN, so it was blank with no internet. The pages
+    (and ReDoc's) now name only this server's paths, and each answers (/docs's "Authorize" is tested in a browser in
+    test_ui_browser.py)."""
+    assert '"validatorUrl": null' in httpx.get(f"{server}/docs").text  # else Swagger UI shows a badge from swagger.io
+    for page in ("/docs", "/redoc"):
+        html = httpx.get(f"{server}{page}")
+        assert html.status_code == 200
+        referenced = re.findall(r'(?:src|href|spec-url)="([^"]+)"|url: \'([^\']+)\'', html.text)
+        urls = [one or other for one, other in referenced]
+        assert len(urls) >= 3 and not [url for url in urls if not url.startswith("/") or url.startswith("//")]
+        for url in urls:
+            assert httpx.get(f"{server}{url}").status_code == 200, url  # no key needed: docs and schema are open
 
 
 def metric(text: str, name: str) -> str:

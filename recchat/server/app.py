@@ -9,7 +9,7 @@ concurrent turns reach an LLM server together; feedback and search run in FastAP
     GET /v1/items/{id}       one catalog item
     GET /v1/items?q=...      catalog search, no chat
     GET /healthz, /metrics   status (LLM, store) and Prometheus metrics
-    /docs, /ui               OpenAPI docs; the Gradio UI over the same engine
+    /docs, /redoc, /ui       OpenAPI docs (assets served here, no CDN); the Gradio UI over the same engine
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import TypeVar
 from fastapi import APIRouter, FastAPI, Query, Request, Security
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.security import HTTPBearer
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 
@@ -77,9 +78,10 @@ def create_app(bot: RecChat, settings: ApiSettings | None = None) -> FastAPI:
     """The API over `bot`; with `settings.ui`, the Gradio UI at /ui over the same engine."""
     settings = settings or bot.settings.api
     metrics = Metrics(model_off=bot.llm.off)
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with their scripts served from here: the pages work with no internet
         title="recchat", version="0.1.0",
         description="Conversational recommendations that name only real catalog items.",
+        swagger_ui_parameters={"validatorUrl": None},  # its badge is an image from swagger.io's validator
     )
     count_error = metrics.errors.labels
     errors.install(app, on_error=lambda kind: count_error(kind).inc())
