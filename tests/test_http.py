@@ -215,6 +215,25 @@ def test_follow_ups_at_the_bounds_keep_replies_small(http):
     assert max(sizes) < 1.2 * sizes[0] and max(sizes) < 64 * 1024, sizes
 
 
+def test_exclude_ids_did_not_carry_to_follow_ups_although_documented_to(http):
+    """Issue #27: `exclude_ids` left items out of their own turn only; "cheaper ones" then offered them again. They
+    now join the dialogue state: the follow-ups that refine the request leave them out, the state shows them, and
+    taking them out of the state brings the items back."""
+    shown = [item["id"] for item in http.post("/v1/chat", json={"message": COAT}).json()["items"]]
+    owned = shown[:2]
+    first = http.post("/v1/chat", json={"message": COAT, "exclude_ids": owned}).json()
+    session = first["metadata"]["session_id"]
+    assert not set(owned) & {item["id"] for item in first["items"]}
+    for follow_up in ("a warm one please", "in wool"):
+        reply = http.post("/v1/chat", json={"message": follow_up, "session_id": session}).json()
+        assert reply["items"] and not set(owned) & {item["id"] for item in reply["items"]}, follow_up
+        assert set(owned) <= set(reply["metadata"]["request"]["state"]["excluded_ids"])
+    released = http.delete(f"/v1/sessions/{session}/state/excluded_ids")
+    assert released.status_code == 200 and released.json()["excluded_ids"] == []
+    again = http.post("/v1/chat", json={"message": COAT, "session_id": session}).json()
+    assert set(owned) & {item["id"] for item in again["items"]}
+
+
 @pytest.mark.parametrize(
     ("what", "body", "why"),
     [
