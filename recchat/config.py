@@ -7,7 +7,9 @@ nested settings ([llm], [embedding], ...).
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -356,6 +358,14 @@ class VectorStoreSettings(BaseModel):
     )
 
 
+def is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
 class ApiSettings(BaseModel):
     """The HTTP API (`recchat serve`, `recchat/server/`)."""
 
@@ -388,6 +398,19 @@ class ApiSettings(BaseModel):
         description="Larger request bodies are refused (413) before they are read.",
     )
     ui: bool = Field(default=True, description="Mount the Gradio UI at /ui on the same server.")
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _bare_host_names(cls, hosts: list[str] | None) -> list[str] | None:
+        """A URL or a port in the list would match no request: refused, so that no server refuses every caller."""
+        for host in hosts or []:
+            bare = host.strip().removeprefix("[").removesuffix("]")
+            if not (re.fullmatch(r"\*|[A-Za-z0-9_.-]+", bare) or (":" in bare and is_ipv6(bare))):
+                raise ValueError(
+                    f"api.allowed_hosts takes host names without scheme, port or path ('shop.example.com', '10.0.0.5', "
+                    f"'::1', or '*' for any); {host!r} is not one"
+                )
+        return hosts
 
     @field_validator("key")
     @classmethod

@@ -442,7 +442,11 @@ def test_any_host_header_was_accepted_so_a_rebinding_page_could_reach_the_localh
     """Issue #27, item 11: a page whose name an attacker rebinds to 127.0.0.1 made the browser call the server with
     its own name as the Host; the server answered it. Now it answers only its own names, whatever the key."""
     port = server.rsplit(":", 1)[1]
-    for foreign in (f"evil.example:{port}", "evil.example", f"localhost.evil.example:{port}", "", "bad:port"):
+    foreign_hosts = (
+        f"evil.example:{port}", "evil.example", f"localhost.evil.example:{port}", f"evil.example@localhost:{port}", "",
+        "localhost:port",
+    )
+    for foreign in foreign_hosts:
         for path in ("/healthz", "/docs", "/v1/items"):
             refused = httpx.get(f"{server}{path}", headers={"Host": foreign, "Authorization": f"Bearer {KEY}"})
             error = error_of(refused, 400)
@@ -450,6 +454,12 @@ def test_any_host_header_was_accepted_so_a_rebinding_page_could_reach_the_localh
     for own in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}", f"[::1]:{port}", "localhost"):
         assert httpx.get(f"{server}/healthz", headers={"Host": own}).status_code == 200, own
     assert float(metric(httpx.get(f"{server}/metrics").text, 'recchat_errors_total{type="InvalidHost"}')) >= 1
+
+
+@pytest.mark.parametrize("host", ["http://shop.example.com", "shop.example.com:8080", "shop.example.com/", ""])
+def test_allowed_hosts_that_no_request_could_match_are_refused_at_start_up(host):
+    with pytest.raises(ValidationError, match="api.allowed_hosts takes host names without scheme, port or path"):
+        Settings(api={"allowed_hosts": [host]})
 
 
 def test_configured_allowed_hosts_replace_the_bound_names_and_every_address_answers_any(settings, encoder, caplog):

@@ -6,7 +6,7 @@ reach the port the server listens on anyway, and a reverse proxy may forward the
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
+import re
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -19,6 +19,8 @@ logger = logging.getLogger("recchat.server")
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 ANY_ADDRESS = frozenset({"0.0.0.0", "::", ""})
 ANY_HOST = "*"
+HOST_HEADER = re.compile(r"(?:\[(?P<ipv6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9_.-]+))(?::\d{1,5})?", re.IGNORECASE)
+"""host[:port], an IPv6 address in brackets (RFC 9110 and 3986, without the rarely sent percent-encoded names)."""
 
 
 def answered_hosts(api: ApiSettings) -> frozenset[str] | None:
@@ -26,9 +28,9 @@ def answered_hosts(api: ApiSettings) -> frozenset[str] | None:
     when set; else the bound address, with all of localhost's names when that is a loopback one; else (bound to every
     address, where clients may use any name) any, with a warning."""
     if api.allowed_hosts is not None:
-        names = frozenset(host_name(host) for host in api.allowed_hosts)
+        names = frozenset(configured_host(host) for host in api.allowed_hosts)
         return None if ANY_HOST in names else names
-    bound = host_name(api.host)
+    bound = configured_host(api.host)
     if bound in ANY_ADDRESS:
         logger.warning(
             "serving on %s without api.allowed_hosts: any Host header is answered; list the names clients use "
@@ -39,12 +41,16 @@ def answered_hosts(api: ApiSettings) -> frozenset[str] | None:
     return LOOPBACK_NAMES | {bound} if bound in LOOPBACK_NAMES or bound.startswith("127.") else frozenset({bound})
 
 
-def host_name(host: str) -> str:
-    """'Shop.Example.com:8080' -> 'shop.example.com', '[::1]:8080' -> '::1', 'bad:port' -> '' (answered by none)."""
-    try:
-        return (urlsplit(f"//{host.strip()}").hostname or "").lower()
-    except ValueError:  # a port that is not a number, an unclosed bracket
-        return ""
+def configured_host(name: str) -> str:
+    """A host as the settings write it ('Shop.Example.com', '::1' or '[::1]'): lower case, IPv6 without brackets."""
+    return name.strip().removeprefix("[").removesuffix("]").lower()
+
+
+def header_host(header: str) -> str:
+    """The host of a Host header: 'Shop.Example.com:8080' -> 'shop.example.com', '[::1]:8080' -> '::1'; '' for
+    anything else ('a@b', 'name:port'), which no host matches."""
+    match = HOST_HEADER.fullmatch(header.strip())
+    return "" if match is None else (match["ipv6"] or match["name"]).lower()
 
 
 class HostGate:
@@ -60,7 +66,7 @@ class HostGate:
         if self.hosts is None or scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         given = Headers(scope=scope).get("host", "")
-        if host_name(given) in self.hosts:
+        if header_host(given) in self.hosts:
             return await self.app(scope, receive, send)
         if self.on_refused is not None:
             self.on_refused("InvalidHost")
