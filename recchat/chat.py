@@ -53,6 +53,7 @@ from recchat.turn import Turn, elapsed_ms, llm_task
 from recchat.understanding import CatalogLexicon, RequestParser, check_message, check_turn_arguments, release
 from recchat.understanding.clarify import clarifying_question
 from recchat.understanding.model_reading import read_with_model
+from recchat.understanding.state import joined_ids
 from recchat.wording import intro, wish
 
 logger = logging.getLogger(__name__)
@@ -238,9 +239,10 @@ class RecChat:
     ) -> RecommendationList:
         """Answer one message; the reply is remembered in the session for follow-ups, and its items are logged as
         impressions. `user_id` ties a new session to a user. `exclude_ids` are items never to offer in this turn
-        and its follow-ups (e.g. ones the user already has). Items the user disliked or bought are left out
-        unless `include_hidden`. `filters` (a category, price limits: e.g. a UI's controls) apply on top of what the
-        message says; of two price limits the tighter one holds."""
+        and the follow-ups that refine it (e.g. ones the user already has): they join the dialogue state's
+        `excluded_ids` (the newest 500 are kept; a new subject starts without them, as without every exclusion).
+        Items the user disliked or bought are left out unless `include_hidden`. `filters` (a category, price limits:
+        e.g. a UI's controls) apply on top of what the message says; of two price limits the tighter one holds."""
         events = self.stream(
             message, session_id, user_id=user_id, exclude_ids=exclude_ids, include_hidden=include_hidden,
             filters=filters,
@@ -320,8 +322,9 @@ class RecChat:
         request = self.parser.parse(message, previous, shown, liked, model_read, model_only=reader == "model")
         if request.language != "en" and not multilingual:
             self.read_other_languages()  # for the next request: this one is read through the glossary
-        if exclude_ids:  # for this turn and its follow-ups
-            request.constraints.excluded_ids = sorted(exclude_ids.union(request.constraints.excluded_ids))
+        if exclude_ids:  # in the dialogue state, so the follow-ups that refine this request leave them out too
+            request.state.excluded_ids = joined_ids(request.state.excluded_ids, sorted(exclude_ids))
+            request.constraints.excluded_ids = sorted(request.state.excluded_ids)
         parsed = request.model_copy(deep=True)  # what follow-ups refine
         if filters is not None:
             request.constraints.narrow(filters)

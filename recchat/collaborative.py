@@ -210,7 +210,7 @@ class LearnedModel:
         self.fits = 0
         self._events_since_fit = 0
         self._fitted_at = time.monotonic()
-        self._refit = BackgroundJob()
+        self._refit = BackgroundJob("learned-refit")
         self._lock = threading.Lock()
 
     @property

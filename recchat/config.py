@@ -7,7 +7,9 @@ nested settings ([llm], [embedding], ...).
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -362,6 +364,14 @@ class VectorStoreSettings(BaseModel):
     )
 
 
+def is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
 class ApiSettings(BaseModel):
     """The HTTP API (`recchat serve`, `recchat/server/`)."""
 
@@ -371,6 +381,13 @@ class ApiSettings(BaseModel):
         "`key`) to serve others.",
     )
     port: int = Field(default=8080, ge=1, le=65535, description="Port to listen on.")
+    allowed_hosts: list[str] | None = Field(
+        default=None,
+        description="Host names the server answers ('shop.example.com', '10.0.0.5'; '*' for any); a request with "
+        "another Host header is a 400, so a web page that rebinds its own name to this machine (DNS rebinding) "
+        "cannot use the server. None: the names of `host` (localhost, 127.0.0.1 and ::1 when it is one of them); "
+        "bound to 0.0.0.0 or ::, any name, with a warning in the log.",
+    )
     workers: int = Field(
         default=1, ge=1,
         description="Server processes. Each holds its own engine and sessions; they share the feedback store, so a "
@@ -387,6 +404,19 @@ class ApiSettings(BaseModel):
         description="Larger request bodies are refused (413) before they are read.",
     )
     ui: bool = Field(default=True, description="Mount the Gradio UI at /ui on the same server.")
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _bare_host_names(cls, hosts: list[str] | None) -> list[str] | None:
+        """A URL or a port in the list would match no request: refused, so that no server refuses every caller."""
+        for host in hosts or []:
+            bare = host.strip().removeprefix("[").removesuffix("]")
+            if not (re.fullmatch(r"\*|[A-Za-z0-9_.-]+", bare) or (":" in bare and is_ipv6(bare))):
+                raise ValueError(
+                    f"api.allowed_hosts takes host names without scheme, port or path ('shop.example.com', '10.0.0.5', "
+                    f"'::1', or '*' for any); {host!r} is not one"
+                )
+        return hosts
 
     @field_validator("key")
     @classmethod

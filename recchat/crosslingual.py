@@ -17,8 +17,10 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 
+from recchat.background import BackgroundJob
 from recchat.catalog import Catalog
 from recchat.config import Settings
+from recchat.errors import BackgroundStoppedError
 from recchat.models import Item
 
 logger = logging.getLogger(__name__)
@@ -41,18 +43,19 @@ class CrossLingualBridge:
         self._ready = threading.Event()
         self._pending: list[Item] = []  # items added while the index was being built
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._build, args=(catalog,), name="crosslingual-index", daemon=True)
+        self._catalog = catalog
+        self._job = BackgroundJob("crosslingual-index")
 
     def start(self) -> CrossLingualBridge:
         """Begin building the index in the background (once; later calls do nothing)."""
         with self._lock:
-            if self._thread.ident is None:
-                self._thread.start()
+            if not self._job.started:
+                self._job.start(self._build, self._catalog)
         return self
 
     @property
     def started(self) -> bool:
-        return self._thread.ident is not None
+        return self._job.started
 
     @property
     def ready(self) -> bool:
@@ -62,19 +65,21 @@ class CrossLingualBridge:
         """Start if need be, and block until the index is built (or failed, or `timeout` passed); whether it is
         ready."""
         self.start()
-        self._thread.join(timeout)
+        self._job.wait(timeout)
         return self.ready
 
     def _build(self, catalog: Catalog) -> None:
         try:
             index = self._open_index()
-            index.sync(catalog, remove_missing=False)
+            index.sync(catalog, remove_missing=False, stop=self._job.stop_requested)
             with self._lock:
                 if self._pending:
                     index.upsert(self._pending)
                 self.index, self._pending = index, []
             self._ready.set()
             logger.info("cross-lingual index of %s ready (%s)", catalog.name, index.encoder.name)
+        except BackgroundStoppedError as stopped:
+            logger.info("%s", stopped)
         except Exception as error:  # the product still answers: Chinese through the glossary, as without a bridge
             self.error = f"{type(error).__name__}: {error}"
             logger.warning("no cross-lingual index for %s: %s", catalog.name, self.error)

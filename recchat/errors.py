@@ -112,3 +112,8 @@ class UnknownItemError(FeedbackError, PlainKeyError):
 
 class FeedbackStoreError(RecChatError, OSError):
     """The feedback store cannot be opened, read or written (corrupted, read-only, locked). Nothing was changed."""
+
+
+class BackgroundStoppedError(RecChatError):
+    """Background work (indexing) gave up because its process is exiting; the next start carries on where it
+    stopped."""

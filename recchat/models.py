@@ -212,8 +212,8 @@ class RecommendedItem(BaseModel):
     )
     because: str | None = Field(
         default=None,
-        description="Set when feedback moved the item up: 'because you liked X' (X: the liked item that explains it "
-        "best)",
+        description="Set when feedback moved the item up: 'because you liked X', 'because you bought X' or 'because "
+        "you looked at X' (a click), X being the item the user holds positive that explains it best",
     )
     unmet: list[str] = Field(
         default_factory=list,

@@ -14,10 +14,9 @@ import functools
 import logging
 import math
 import re
-import time
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -27,15 +26,15 @@ import chromadb
 import httpx
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
-from chromadb.errors import ChromaError, NotFoundError
 from tqdm import tqdm
 
 from recchat.catalog import Catalog
 from recchat.config import RetrievalSettings
 from recchat.embeddings import Encoder, cached_encoder
-from recchat.errors import VectorStoreError
+from recchat.errors import BackgroundStoppedError, VectorStoreError
 from recchat.lexical import LexicalIndex
 from recchat.models import AttributeValue, Constraints, Item
+from recchat.sync_lock import collection_lock
 from recchat.understanding.chinese import detect_language, is_cjk
 from recchat.understanding.lexicon import TRUE_WORDS, flat, in_stock, name_parts, number
 
@@ -43,8 +42,9 @@ UPSERT_BATCH = 1000  # Chroma accepts at most 5461 per call; smaller batches giv
 REFERENCE_TEXT_WEIGHT = 0.5
 HNSW = {"hnsw": {"space": "cosine", "ef_construction": 200, "ef_search": 200}}
 Result = TypeVar("Result")
-SYNC_LOCK_STALE_S = 600.0
-"""A sync of 100k items takes minutes; a lock this old is a worker that died holding it."""
+STOP_CHECK_ITEMS = 16
+"""Background indexing checks whether to stop after embedding this many items: multilingual-e5-small took 4.6 s for
+16 (and 12 s for 64) on 2 CPU cores busy with other work, within `background.STOP_AT_EXIT_S`."""
 logger = logging.getLogger(__name__)
 
 
@@ -145,55 +145,31 @@ class VectorIndex:
             offset += 5000
 
     @reaching_the_store
-    def sync(self, catalog: Catalog, remove_missing: bool = True, progress: bool = False) -> SyncReport:
-        """Make the index match the catalog: embed and upsert only new or changed items. One worker syncs a
-        collection at a time (`_sync_lock`): the others wait, then find it up to date and embed nothing."""
-        with self._sync_lock():
+    def sync(
+        self, catalog: Catalog, remove_missing: bool = True, progress: bool = False, stop: threading.Event | None = None
+    ) -> SyncReport:
+        """Make the index match the catalog: embed and upsert only new or changed items. One process syncs a
+        collection at a time (`collection_lock`): the others wait, then find it up to date and embed nothing. `stop`:
+        see `upsert`."""
+        with collection_lock(self.client, f"{self.collection.name}--sync-lock"):
             stored = self.stored_hashes()
             changed = [item for item in catalog if stored.get(item.id) != item.content_hash()]
             added = sum(1 for item in changed if item.id not in stored)
-            self.upsert(changed, progress=progress)
+            self.upsert(changed, progress=progress, stop=stop)
             removed = [item_id for item_id in stored if item_id not in catalog] if remove_missing else []
             self.delete(removed)
         return SyncReport(added, len(changed) - added, len(removed), len(catalog) - len(changed))
 
-    @contextmanager
-    def _sync_lock(self) -> Iterator[None]:
-        """Creating a collection is atomic in Chroma (embedded or server), so a marker collection is the lock between
-        workers. A lock older than SYNC_LOCK_STALE_S belongs to a worker that died mid-sync and is broken."""
-        name = f"{self.collection.name}--sync-lock"
-        while True:
-            try:
-                self.client.create_collection(name, embedding_function=None, metadata={"since": time.time()})
-                break
-            except ChromaError:
-                try:
-                    since = float((self.client.get_collection(name, embedding_function=None).metadata or {})["since"])
-                except (NotFoundError, KeyError, ValueError):
-                    continue  # released (or half made) just now: try again
-                if time.time() - since > SYNC_LOCK_STALE_S:
-                    logger.warning("breaking a sync lock held since %.0f s ago on %s", time.time() - since, name)
-                    self._release(name)
-                else:
-                    time.sleep(0.2)
-        try:
-            yield
-        finally:
-            self._release(name)
-
-    def _release(self, lock: str) -> None:
-        try:
-            self.client.delete_collection(lock)
-        except NotFoundError:
-            pass
-
     @reaching_the_store
-    def upsert(self, items: Iterable[Item], progress: bool = False) -> None:
+    def upsert(self, items: Iterable[Item], progress: bool = False, stop: threading.Event | None = None) -> None:
+        """Embed and store `items`. Background indexing passes `stop` (`BackgroundJob.stop_requested`): once it is
+        set, `BackgroundStoppedError` is raised before the next `STOP_CHECK_ITEMS` items are embedded, keeping
+        what was stored (a later sync embeds only the rest)."""
         items = list(items)
         bar = tqdm(total=len(items), desc="indexing", unit="item", disable=not progress or not items)
         for start in range(0, len(items), UPSERT_BATCH):
             batch = items[start : start + UPSERT_BATCH]
-            vectors = self.encoder.encode([item.embedding_text() for item in batch])
+            vectors = self._encoded([item.embedding_text() for item in batch], stop)
             self.collection.upsert(
                 ids=[item.id for item in batch],
                 embeddings=vectors,
@@ -201,6 +177,18 @@ class VectorIndex:
             )
             bar.update(len(batch))
         bar.close()
+
+    def _encoded(self, texts: list[str], stop: threading.Event | None) -> np.ndarray:
+        if stop is None:
+            return self.encoder.encode(texts)
+        parts = []
+        for start in range(0, len(texts), STOP_CHECK_ITEMS):
+            if stop.is_set():
+                raise BackgroundStoppedError(
+                    f"indexing of {self.collection.name} stopped: the process is exiting; the next start carries on"
+                )
+            parts.append(self.encoder.encode(texts[start : start + STOP_CHECK_ITEMS]))
+        return np.concatenate(parts)
 
     @reaching_the_store
     def delete(self, item_ids: list[str]) -> None:

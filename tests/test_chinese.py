@@ -1,15 +1,18 @@
 """Chinese natively: the encoder chosen by the catalog's language, a catalog written in Chinese searched in Chinese
 and in English, Chinese constraints against Chinese facts, and the odd inputs Chinese shoppers type."""
 
+import subprocess
+import sys
+
 import pytest
 from conftest import ScriptedBackend, bridged
 
 from recchat.catalog import Catalog
 from recchat.chat import RecChat
-from recchat.config import EmbeddingSettings, RetrievalSettings
+from recchat.config import EmbeddingSettings, RetrievalSettings, Settings
 from recchat.embeddings import E5, E5_FLOOR, MINILM, MINILM_FLOOR, chosen_model
 from recchat.models import Item
-from recchat.retrieval import Retriever
+from recchat.retrieval import Retriever, open_vector_store
 
 ZH_ITEMS = [
     Item(id="Z-parka", title="北风巅峰系列羽绒服", category="coats & jackets", price=1200.0, currency="CNY",
@@ -124,6 +127,42 @@ def test_the_bridge_reads_chinese_against_the_english_catalog(settings, encoder,
         assert reply.metadata.request.query == message.replace("我想买一件", "")
     english = bot.chat("a swimsuit")  # English requests are the English encoder's, as before
     assert "Swimsuit" in english.items[0].title
+
+
+EXIT_WHILE_INDEXING = """
+import logging, sys, time
+from pathlib import Path
+from recchat.catalog import Catalog, load_catalog
+from recchat.config import BUNDLED_CATALOG_DIR, Settings
+from recchat.crosslingual import bridge_for
+from recchat.retrieval import open_vector_store
+
+logging.basicConfig(level=logging.INFO)
+folder = Path(sys.argv[1])
+settings = Settings(data_dir=folder / "data", cache_dir=folder / "cache")  # the default bridge, nothing cached
+products = load_catalog(BUNDLED_CATALOG_DIR / "products.jsonl")
+copies = [item.model_copy(update={"id": f"{item.id}-{n}"}) for n in range(10) for item in products]
+store = open_vector_store(settings)  # first, as an engine does: Chroma's client is not made safely by two threads
+bridge = bridge_for(settings, Catalog("products", copies), multilingual_catalog_encoder=False).start()
+while not any(collection.name.endswith("--sync-lock") for collection in store.list_collections()):
+    time.sleep(0.05)
+print("indexing", flush=True)
+"""  # ...and the script ends, its bridge still embedding 2,300 items
+
+
+def test_a_process_that_exited_while_the_bridge_indexed_could_crash_and_left_the_sync_lock(tmp_path):
+    """Issue #27, item 13: a process ending while the bridge indexed in its background thread could segfault as the
+    interpreter shut down under the encoder, and quitting `recchat chat` then left the sync lock behind. The indexing
+    now stops between batches at exit: the process exits 0, promptly, and releases the lock."""
+    ended = subprocess.run(
+        [sys.executable, "-c", EXIT_WHILE_INDEXING, str(tmp_path)], capture_output=True, text=True, timeout=300,
+    )
+    assert ended.returncode == 0, ended.stderr[-3000:]
+    assert ended.stdout.strip() == "indexing"
+    assert "stopped: the process is exiting" in ended.stderr and "index of products ready" not in ended.stderr
+    assert "still runs at exit" not in ended.stderr
+    store = open_vector_store(Settings(data_dir=tmp_path / "data"))
+    assert not [collection for collection in store.list_collections() if collection.name.endswith("--sync-lock")]
 
 
 def test_a_bridge_that_cannot_load_leaves_the_glossary(settings, encoder, products, tmp_path):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +20,7 @@ from pydantic import ValidationError
 from recchat.bounds import MAX_EXCLUDE_IDS, MAX_FILTER_TERMS, MAX_TERM_CHARS
 from recchat.chat import RecChat
 from recchat.client import RecChatClient
-from recchat.config import Settings
+from recchat.config import ApiSettings, Settings
 from recchat.errors import InvalidMessageError, SessionOwnerError, UnknownItemError, UnknownSessionError
 from recchat.feedback import FeedbackEvent
 from recchat.llm import LLMBackend
@@ -28,6 +30,8 @@ from recchat.server.process import ApiServer
 
 KEY = "test-key-0123"
 COAT = "I want a warm winter coat"
+LOCAL = "http://localhost"
+"""Where in-process test clients say they call (TestClient's own 'testserver' is not a name the server answers)."""
 
 
 @pytest.fixture(scope="module")
@@ -209,6 +213,25 @@ def test_follow_ups_at_the_bounds_keep_replies_small(http):
         session = response.json()["metadata"]["session_id"]
         sizes.append(len(response.content))
     assert max(sizes) < 1.2 * sizes[0] and max(sizes) < 64 * 1024, sizes
+
+
+def test_exclude_ids_did_not_carry_to_follow_ups_although_documented_to(http):
+    """Issue #27: `exclude_ids` left items out of their own turn only; "cheaper ones" then offered them again. They
+    now join the dialogue state: the follow-ups that refine the request leave them out, the state shows them, and
+    taking them out of the state brings the items back."""
+    shown = [item["id"] for item in http.post("/v1/chat", json={"message": COAT}).json()["items"]]
+    owned = shown[:2]
+    first = http.post("/v1/chat", json={"message": COAT, "exclude_ids": owned}).json()
+    session = first["metadata"]["session_id"]
+    assert not set(owned) & {item["id"] for item in first["items"]}
+    for follow_up in ("a warm one please", "in wool"):
+        reply = http.post("/v1/chat", json={"message": follow_up, "session_id": session}).json()
+        assert reply["items"] and not set(owned) & {item["id"] for item in reply["items"]}, follow_up
+        assert set(owned) <= set(reply["metadata"]["request"]["state"]["excluded_ids"])
+    released = http.delete(f"/v1/sessions/{session}/state/excluded_ids")
+    assert released.status_code == 200 and released.json()["excluded_ids"] == []
+    again = http.post("/v1/chat", json={"message": COAT, "session_id": session}).json()
+    assert set(owned) & {item["id"] for item in again["items"]}
 
 
 @pytest.mark.parametrize(
@@ -409,10 +432,67 @@ def test_the_openapi_schema_states_the_key_and_what_the_server_enforces(server, 
         "llm": settings.llm.model_copy(update={"backend": "none"}),
         "api": settings.api.model_copy(update={"ui": False}),
     })
-    with TestClient(create_app(RecChat.from_settings(keyless, encoder=encoder))) as client:
+    with TestClient(create_app(RecChat.from_settings(keyless, encoder=encoder)), base_url=LOCAL) as client:
         open_schema = client.get("/openapi.json").json()
     assert "securitySchemes" not in open_schema["components"]
     assert "security" not in open_schema["paths"]["/v1/chat"]["post"]
+
+
+def test_any_host_header_was_accepted_so_a_rebinding_page_could_reach_the_localhost_server(server):
+    """Issue #27, item 11: a page whose name an attacker rebinds to 127.0.0.1 made the browser call the server with
+    its own name as the Host; the server answered it. Now it answers only its own names, whatever the key."""
+    port = server.rsplit(":", 1)[1]
+    foreign_hosts = (
+        f"evil.example:{port}", "evil.example", f"localhost.evil.example:{port}", f"evil.example@localhost:{port}", "",
+        "localhost:port",
+    )
+    for foreign in foreign_hosts:
+        for path in ("/healthz", "/docs", "/v1/items"):
+            refused = httpx.get(f"{server}{path}", headers={"Host": foreign, "Authorization": f"Bearer {KEY}"})
+            error = error_of(refused, 400)
+            assert error["type"] == "InvalidHost" and "api.allowed_hosts" in error["message"], foreign
+    for own in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}", f"[::1]:{port}", "localhost"):
+        assert httpx.get(f"{server}/healthz", headers={"Host": own}).status_code == 200, own
+    assert float(metric(httpx.get(f"{server}/metrics").text, 'recchat_errors_total{type="InvalidHost"}')) >= 1
+
+
+@pytest.mark.parametrize("host", ["http://shop.example.com", "shop.example.com:8080", "shop.example.com/", ""])
+def test_allowed_hosts_that_no_request_could_match_are_refused_at_start_up(host):
+    with pytest.raises(ValidationError, match="api.allowed_hosts takes host names without scheme, port or path"):
+        Settings(api={"allowed_hosts": [host]})
+
+
+def test_configured_allowed_hosts_replace_the_bound_names_and_every_address_answers_any(settings, encoder, caplog):
+    model_off = settings.model_copy(update={"llm": settings.llm.model_copy(update={"backend": "none"})})
+    bot = RecChat.from_settings(model_off, encoder=encoder)
+    named = ApiSettings(ui=False, allowed_hosts=["Shop.Example.com", "[::1]"])
+    with TestClient(create_app(bot, named), base_url="http://shop.example.com:8080") as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/healthz", headers={"Host": "[::1]:8080"}).status_code == 200
+        assert error_of(client.get("/healthz", headers={"Host": "localhost"}), 400)["type"] == "InvalidHost"
+    with caplog.at_level(logging.WARNING, "recchat.server"):
+        everywhere = create_app(bot, ApiSettings(ui=False, host="0.0.0.0"))
+    assert "any Host header is answered" in caplog.text and "api.allowed_hosts" in caplog.text
+    with TestClient(everywhere, base_url="http://192.0.2.7:8080") as client:
+        assert client.get("/healthz", headers={"Host": "anything.example"}).status_code == 200
+    with TestClient(create_app(bot, ApiSettings(ui=False, host="10.0.0.5")), base_url="http://10.0.0.5") as client:
+        assert client.get("/healthz").status_code == 200
+        assert error_of(client.get("/healthz", headers={"Host": "localhost"}), 400)["type"] == "InvalidHost"
+
+
+def test_the_docs_pages_loaded_their_assets_from_a_cdn_and_now_load_them_from_the_server(server):
+    """Issue #27: /docs took Swagger UI's script and style from a CDN, so it was blank with no internet. The pages
+    (and ReDoc's) now name only this server's paths, and each answers (/docs's "Authorize" is tested in a browser in
+    test_ui_browser.py)."""
+    assert '"validatorUrl": null' in httpx.get(f"{server}/docs").text  # else Swagger UI shows a badge from swagger.io
+    for page in ("/docs", "/redoc"):
+        html = httpx.get(f"{server}{page}")
+        assert html.status_code == 200
+        referenced = re.findall(r'(?:src|href|spec-url)="([^"]+)"|url: \'([^\']+)\'', html.text)
+        urls = [one or other for one, other in referenced]
+        assert len(urls) >= 3 and not [url for url in urls if not url.startswith("/") or url.startswith("//")]
+        for url in urls:
+            assert httpx.get(f"{server}{url}").status_code == 200, url  # no key needed: docs and schema are open
 
 
 def metric(text: str, name: str) -> str:
@@ -606,7 +686,7 @@ def test_deleting_a_user_who_never_existed_does_not_refit_and_returns_at_once(lo
     user who never existed (2.6 s at 75k events)."""
     bot, model = logged_bot, logged_bot.feedback_model
     fits, generation = model.learned.fits, bot.feedback_store.generation()
-    with TestClient(create_app(bot)) as client:
+    with TestClient(create_app(bot), base_url=LOCAL) as client:
         took = []
         for _ in range(5):
             started = time.perf_counter()
@@ -626,7 +706,7 @@ def test_deleting_a_user_replays_the_log_beside_other_users_turns(logged_bot):
     """Issue #27: turns went from 51 ms to 5.2 s while users were deleted: the replay held the lock every turn
     needs. Now the replay runs on a copy, and turns go on with the state before it until it is swapped in."""
     bot, model = logged_bot, logged_bot.feedback_model
-    with TestClient(create_app(bot)) as client:
+    with TestClient(create_app(bot), base_url=LOCAL) as client:
         deleting = threading.Thread(target=lambda: client.delete("/v1/users/u8"))
         deleting.start()
         while not model.rebuilding and deleting.is_alive():

@@ -96,6 +96,24 @@ def test_co_occurrence_moves_items_liked_together_up_and_says_why():
     assert next(r.because for r in ranked if r.candidate.item.id == "i6") == "because you liked Item 1"
 
 
+@pytest.mark.parametrize("kind, said", [("purchase", "bought"), ("click", "looked at"), ("like", "liked")])
+def test_a_purchased_item_was_explained_as_because_you_liked_it(kind, said):
+    """Issue #27, item 12: a recommendation moved up by an item the user bought said "because you liked" it (and one
+    moved by a click said so too). It now says what the user did; a like bought later is said as bought."""
+    m = model(RerankSettings(collaborative=1.0, liked_collaborative=1.0))
+    for user in ("a", "b", "c"):
+        m.apply(like(user, "i1"))
+        m.apply(like(user, "i6"))
+    m.apply(like("newcomer", "i1", kind=kind))
+    pool = [Candidate(item, 0.5) for item in ITEMS]
+    ranked = Reranker(m, m.settings, 0.0).rank(pool, m.vectors[0], Constraints(), 8, user_id="newcomer")
+    assert next(r.because for r in ranked if r.candidate.item.id == "i6") == f"because you {said} Item 1"
+    m.apply(like("newcomer", "i1", t=2.0, kind="purchase" if kind == "like" else "like"))  # liked and bought
+    ranked = Reranker(m, m.settings, 0.0).rank(pool, m.vectors[0], Constraints(), 8, user_id="newcomer")
+    assert next(r.because for r in ranked if r.candidate.item.id == "i6") == \
+        f"because you {'liked' if kind == 'click' else 'bought'} Item 1"
+
+
 def test_a_disliked_item_pulls_its_neighbours_down():
     m = model(RerankSettings(collaborative=0, category=0, profile=1.0))
     query = np.ones(8, dtype=np.float32) / np.sqrt(8)

@@ -1,6 +1,14 @@
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from recchat import sync_lock
 from recchat.catalog import Catalog
 from recchat.config import RetrievalSettings
 from recchat.embeddings import CachedEncoder
@@ -32,8 +40,6 @@ def test_sync_embeds_only_what_changed_and_survives_reopen(tmp_path, index_parts
 
 
 def test_a_sync_lock_left_by_a_dead_worker_is_broken_and_a_finished_sync_leaves_none(index_parts, products, caplog):
-    import time
-
     client, cached = index_parts
     index = VectorIndex(client, "products", cached)
     lock = f"{index.collection.name}--sync-lock"
@@ -41,6 +47,56 @@ def test_a_sync_lock_left_by_a_dead_worker_is_broken_and_a_finished_sync_leaves_
     assert index.sync(products).added == len(products)
     assert "breaking a sync lock" in caplog.text
     assert lock not in [collection.name for collection in client.list_collections()]
+
+
+HOLD_LOCK = """
+import sys, time
+from recchat.retrieval import open_store
+from recchat.sync_lock import collection_lock
+with collection_lock(open_store(Path(sys.argv[1])), sys.argv[2]):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[3]))
+"""
+
+
+def lock_holder(store: Path, lock: str, hold_s: float) -> subprocess.Popen:
+    """Another process holding the sync lock `lock` of the store at `store` for `hold_s`, once it has printed."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "from pathlib import Path\n" + HOLD_LOCK, str(store), lock, str(hold_s)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_sync_lock_left_by_a_killed_process_made_the_next_sync_wait_minutes_and_is_now_taken_over(
+    tmp_path, index_parts, products, caplog
+):
+    """Issue #27, item 13: quitting `recchat chat` mid-way through indexing left the sync lock, and the next request
+    waited ~6 minutes in silence (until the lock was 10 minutes old). A lock whose process has ended on this machine is
+    taken over at once."""
+    client, cached = index_parts
+    index = VectorIndex(client, "products", cached)
+    holder = lock_holder(tmp_path / "chroma", f"{index.collection.name}--sync-lock", 600)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    started = time.monotonic()
+    assert index.sync(products).added == len(products)
+    assert time.monotonic() - started < 60  # the time to embed the catalog: nothing waited for the lock
+    assert f"its process {holder.pid} has ended" in caplog.text
+
+
+def test_a_wait_for_a_sync_lock_held_by_a_live_process_says_who_holds_it(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(sync_lock, "WAIT_LOG_S", 0.5)
+    client = open_store(tmp_path / "chroma")
+    holder = lock_holder(tmp_path / "chroma", "catalog--sync-lock", 2.0)
+    started = time.monotonic()
+    with sync_lock.collection_lock(client, "catalog--sync-lock"):
+        assert time.monotonic() - started > 1.5  # it was not taken from a live process: the holder released it
+    assert holder.wait(30) == 0
+    assert f"for the sync lock on catalog--sync-lock, held by process {holder.pid} on {socket.gethostname()}" in \
+        caplog.text
+    assert "breaking" not in caplog.text
 
 
 def test_embedding_cache_serves_repeats_and_vectors_are_unit_length(tmp_path, encoder):

@@ -284,3 +284,46 @@ def test_the_ui_mounted_in_the_http_server_answers_like_the_api(browser, product
     assert shown and set(shown) <= {item.title for item in products}
     assert shown[0] == api["items"][0]["title"]
     assert page.hosts == {server.base_url.split("/")[2]}
+
+
+def test_the_docs_page_loaded_swagger_ui_from_a_cdn_and_now_works_offline_with_authorize(browser, tmp_path):
+    """Issue #27: /docs loaded Swagger UI from a CDN (a blank page with no internet). Here every request to another
+    host is refused, as with no internet: the page still shows the API, and its "Authorize" button sends the key."""
+    from recchat.server.process import ApiServer
+
+    key = "docs-key-0123"
+    env = {"RECCHAT_DATA_DIR": str(tmp_path), "RECCHAT_LLM__BACKEND": "none", "RECCHAT_API__KEY": key}
+    with ApiServer(env, tmp_path / "server.log", args=("--no-ui",)) as server:
+        own = server.base_url.split("/")[2]
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        elsewhere: list[str] = []
+
+        def offline(route):
+            if route.request.url.split("/")[2] == own:
+                return route.continue_()
+            elsewhere.append(route.request.url)
+            route.abort()
+
+        page.route("**/*", offline)
+        page.goto(f"{server.base_url}/docs", wait_until="load")
+        search = page.locator("#operations-default-search_v1_items_get")
+        search.locator(".opblock-summary").click()
+        search.locator("button.try-out__btn").click()
+
+        def executed_status() -> str:
+            search.locator("button.execute").click()
+            status = search.locator(".live-responses-table tr.response .response-col_status").first
+            status.wait_for(timeout=20_000)
+            return status.inner_text().strip()
+
+        assert executed_status() == "401"
+        page.locator(".auth-wrapper button.authorize").click()
+        page.locator(".modal-ux input").fill(key)
+        page.locator(".modal-ux button.authorize").click()
+        page.locator(".modal-ux button.btn-done").click()
+        search.locator("button.btn-clear").click()
+        assert executed_status() == "200"
+        shot(page, "8-docs-offline-authorized")
+        context.close()
+    assert elsewhere == []

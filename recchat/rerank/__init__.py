@@ -5,7 +5,7 @@
 - `state`: `FeedbackModel`, everything the log implies (profiles, item counts, co-occurrence, the learned model),
   kept current event by event;
 - `scorers`: the `Scorer` protocol and one scorer per weight in `RerankSettings`;
-- `ranker`: `Reranker`, the weighted sum of the scorers and the "because you liked" note.
+- `ranker`: `Reranker`, the weighted sum of the scorers and the "because you liked / bought / looked at" note.
 """
 
 from recchat.rerank.profiles import Profile

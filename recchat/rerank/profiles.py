@@ -10,6 +10,8 @@ import numpy as np
 OPINION_WEIGHTS = {"like": 1.0, "purchase": 1.0, "dislike": -1.0}
 CLICK_WEIGHT = 0.5
 """A click says less than a like; it counts only while the item has no like, dislike or purchase."""
+DONE_WITH = ("looked at", "liked", "bought")
+"""What a user did with an item they hold positive, weakest first, as a recommendation's `because` says it."""
 
 
 @dataclass
@@ -37,6 +39,12 @@ class Profile:
 
     def positives(self) -> list[str]:
         return [item for item in {*self.explicit, *self.clicked} if self.weight(item) > 0]
+
+    def done_with(self, item_id: str) -> str:
+        """What the user did with an item of `positives()`, one of `DONE_WITH`: a purchase is not a like."""
+        if item_id in self.purchased:
+            return "bought"
+        return "liked" if item_id in self.explicit else "looked at"
 
     def engaged(self) -> set[str]:
         """Every item with an opinion or a click: liked, disliked, bought or clicked."""

@@ -1,5 +1,5 @@
 """Candidates from retrieval, plus the items the collaborative scorers put first -> ordered by the weighted sum of
-the scorers, each moved-up item with the liked item that explains it."""
+the scorers, each moved-up item with the item the user liked (or bought, or looked at) that explains it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 
 from recchat.config import RerankSettings
 from recchat.models import Constraints
+from recchat.rerank.profiles import DONE_WITH
 from recchat.rerank.scorers import CatalogScorer, RankingContext, Scorer, default_scorers
 from recchat.rerank.state import FeedbackModel
 from recchat.retrieval import Candidate, item_matches
@@ -75,13 +76,13 @@ class Reranker:
                     impersonal += part
             order = np.argsort(-(impersonal + personal), kind="stable")[:k]
             by_similarity = {p: rank for rank, p in enumerate(np.argsort(-similarity, kind="stable"))}
-            liked = self._explainers(context, active)
+            explainers = self._explainers(context, active)
             pairs = "collaborative" in context.catalog_scores  # co-occurrence counts in this ranking
             ranked = []
             for rank, p in enumerate(order):
                 item = model.catalog[model.ids[positions[p]]]
                 moved_up = rank < by_similarity[p] and personal[p] > 0
-                because = self._because(positions[p], liked, pairs) if moved_up and liked else None
+                because = self._because(positions[p], explainers, pairs) if moved_up and explainers else None
                 ranked.append(Ranked(Candidate(item, float(similarity[p])), because))
             return ranked
 
@@ -105,19 +106,24 @@ class Reranker:
         return found
 
     @staticmethod
-    def _explainers(context: RankingContext, active: list[tuple[Scorer, float]]) -> list[str]:
-        """Liked items that can move this ranking, so can explain a move: the items the request names, and the
-        asker's likes when a scorer reads them."""
+    def _explainers(context: RankingContext, active: list[tuple[Scorer, float]]) -> dict[str, str]:
+        """Items the user holds positive that can move this ranking, so can explain a move, each with what the user
+        did with it: the items the request names ('liked'), and, when a scorer reads them, the asker's purchases
+        ('bought': a purchase may follow no like), likes and clicks ('looked at')."""
         model = context.model
-        liked = {item for item in context.references if item in model.position}
+        done: dict[str, str] = {}
         if any(scorer.reads_likes(context.settings) for scorer, _ in active):
-            liked.update(
-                item for profile, _ in context.profiles for item in profile.positives() if item in model.position
-            )
-        return sorted(liked)
+            for profile, _ in context.profiles:
+                for item in profile.positives():
+                    if item in model.position:
+                        strongest = max(done.get(item, DONE_WITH[0]), profile.done_with(item), key=DONE_WITH.index)
+                        done[item] = strongest
+        done.update((item, "liked") for item in context.references if item in model.position)  # as the request says
+        return dict(sorted(done.items()))
 
-    def _because(self, position: int, liked: list[str], pairs: bool) -> str | None:
-        """The liked item that most explains this one: the strongest co-occurrence, else the closest vector."""
+    def _because(self, position: int, explainers: dict[str, str], pairs: bool) -> str | None:
+        """The item the user holds positive that most explains this one: the strongest co-occurrence, else the closest
+        vector; said with what the user did with it."""
         model = self.model
 
         def strength(item_id: str) -> float:
@@ -125,7 +131,8 @@ class Reranker:
             pair = model.co_occurrence.pair(p, position, model.liked_by) if pairs else 0.0
             return pair if pair > 0 else 1e-3 * float(model.vectors[p] @ model.vectors[position])  # below any pair
 
-        others = [item_id for item_id in liked if model.position[item_id] != position]
+        others = [item_id for item_id in explainers if model.position[item_id] != position]
         if not others:
             return None
-        return f"because you liked {model.catalog[max(others, key=strength)].title}"
+        explaining = max(others, key=strength)
+        return f"because you {explainers[explaining]} {model.catalog[explaining].title}"

@@ -69,7 +69,7 @@ class FeedbackModel:
         self.lock = threading.RLock()
         self.last_seq = 0
         self.generation: int | None = None
-        self._rebuild = BackgroundJob()
+        self._rebuild = BackgroundJob("feedback-replay")
 
     def _reset_counts(self) -> None:
         n = len(self.ids)

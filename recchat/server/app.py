@@ -9,7 +9,7 @@ concurrent turns reach an LLM server together; feedback and search run in FastAP
     GET /v1/items/{id}       one catalog item
     GET /v1/items?q=...      catalog search, no chat
     GET /healthz, /metrics   status (LLM, store) and Prometheus metrics
-    /docs, /ui               OpenAPI docs; the Gradio UI over the same engine
+    /docs, /redoc, /ui       OpenAPI docs (assets served here, no CDN); the Gradio UI over the same engine
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import TypeVar
 from fastapi import APIRouter, FastAPI, Query, Request, Security
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.security import HTTPBearer
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
 
@@ -36,6 +37,7 @@ from recchat.models import Constraints, Item, RecommendationList, ShoppingState,
 from recchat.retrieval import item_matches
 from recchat.server import errors
 from recchat.server.auth import KeyGate
+from recchat.server.hosts import HostGate, answered_hosts
 from recchat.server.metrics import Metrics
 from recchat.server.schemas import (
     ChatRequest,
@@ -76,15 +78,18 @@ def create_app(bot: RecChat, settings: ApiSettings | None = None) -> FastAPI:
     """The API over `bot`; with `settings.ui`, the Gradio UI at /ui over the same engine."""
     settings = settings or bot.settings.api
     metrics = Metrics(model_off=bot.llm.off)
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc with their scripts served from here: the pages work with no internet
         title="recchat", version="0.1.0",
         description="Conversational recommendations that name only real catalog items.",
+        swagger_ui_parameters={"validatorUrl": None},  # its badge is an image from swagger.io's validator
     )
     count_error = metrics.errors.labels
     errors.install(app, on_error=lambda kind: count_error(kind).inc())
     app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
     # added last, so it runs first: a caller without the key is refused before any body is read
     app.add_middleware(KeyGate, key=settings.key, on_refused=lambda kind: count_error(kind).inc())
+    # outermost: a page that rebinds its own name to this server is refused before the key is even looked at
+    app.add_middleware(HostGate, hosts=answered_hosts(settings), on_refused=lambda kind: count_error(kind).inc())
     # with a key, the schema says every /v1 call needs it, so /docs can send it (KeyGate checks it, before this runs)
     stated_key = [Security(HTTPBearer(auto_error=False))] if settings.key is not None else []
     app.include_router(api_routes(bot, metrics), prefix="/v1", dependencies=stated_key, responses=ERROR_RESPONSES)

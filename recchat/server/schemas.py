@@ -39,7 +39,10 @@ class ChatRequest(Body):
     )
     exclude_ids: list[str] = Field(
         default_factory=list, json_schema_extra={"maxItems": MAX_EXCLUDE_IDS},
-        description=f"Items never to offer in this turn (at most {MAX_EXCLUDE_IDS}, with filters.excluded_ids).",
+        description=f"Items never to offer in this turn and the follow-ups that refine it (at most {MAX_EXCLUDE_IDS}, "
+        "with filters.excluded_ids): they join the session's dialogue state (`excluded_ids`, the newest "
+        f"{MAX_EXCLUDE_IDS} kept; DELETE /v1/sessions/{{id}}/state/excluded_ids takes them out); a new subject starts "
+        "without them.",
     )
     include_hidden: bool = Field(
         default=False, strict=True, description="Also offer items the user disliked or bought (true or false only)."

@@ -95,10 +95,15 @@ def merge(state: ShoppingState | None, change: StateChange, carried: Collection[
     for facet, (low, high) in change.ranges.items():
         old_low, old_high = state.ranges.get(facet, (None, None))
         state.ranges[facet] = (low if low is not None else old_low, high if high is not None else old_high)
-    state.excluded_ids = list(dict.fromkeys([*state.excluded_ids, *change.excluded_ids]))[-MAX_EXCLUDED_IDS:]
+    state.excluded_ids = joined_ids(state.excluded_ids, change.excluded_ids)
     if change.references is not None:
         state.references = change.references
     return state
+
+
+def joined_ids(kept: list[str], added: Collection[str]) -> list[str]:
+    """Excluded item ids after `added` join `kept`: each once, the newest `MAX_EXCLUDED_IDS`."""
+    return list(dict.fromkeys([*kept, *added]))[-MAX_EXCLUDED_IDS:]
 
 
 LISTS = ("excluded_terms", "excluded_ids", "references")
