@@ -24,8 +24,10 @@ from recchat.models import ParsedRequest, RecommendationList
 
 MAX_ID_CHARS = 200
 """Session and user ids are stored with every event, whose fields hold this many characters."""
-LOCK_POLL_S = 0.01
-"""How often a turn waiting for its session's running turn asks again."""
+HOLD_POLL_S = (0.01, 0.25)
+"""A turn waiting for its session's running turn asks again after the first, then twice as long each time up to the
+second: a follow-up sent at once starts soon, one waiting for a long answer does not ask the database 100 times a
+second."""
 
 
 def check_id(value: object, what: str) -> str:
@@ -97,8 +99,10 @@ class SessionStore(Protocol):
 @contextmanager
 def held(store: SessionStore, session: Session) -> Iterator[Session]:
     """The session, fresh from the store and held for one turn until the block ends."""
+    delay = HOLD_POLL_S[0]
     while (current := store.try_hold(session)) is None:
-        time.sleep(LOCK_POLL_S)
+        time.sleep(delay)
+        delay = min(2 * delay, HOLD_POLL_S[1])
     try:
         yield current
     finally:
@@ -108,8 +112,10 @@ def held(store: SessionStore, session: Session) -> Iterator[Session]:
 @asynccontextmanager
 async def aheld(store: SessionStore, session: Session) -> AsyncIterator[Session]:
     """`held` without blocking the event loop."""
+    delay = HOLD_POLL_S[0]
     while (current := await asyncio.to_thread(store.try_hold, session)) is None:
-        await asyncio.sleep(LOCK_POLL_S)
+        await asyncio.sleep(delay)
+        delay = min(2 * delay, HOLD_POLL_S[1])
     try:
         yield current
     finally:  # shielded: a turn cancelled twice (its client left, then the server stops) still lets the next one run

@@ -221,4 +221,39 @@ def test_forgetting_a_user_through_one_worker_drops_their_sessions_on_all_and_th
             like = {"kind": "like", "item_id": "P0007-wool-overcoat", "session_id": session}
             assert http.post(f"{worker}/v1/feedback", json=like).status_code == 404
         http.post(f"{worker_a}/v1/chat", json={"message": COAT, "user_id": "bea"})  # a's next turn catches up
+        a.feedback_model.wait(timeout=30)  # the replay it started without ann
         assert "ann" not in a.feedback_model.users and "ann" not in b.feedback_model.users
+
+
+def test_a_follow_up_sent_to_another_worker_while_a_turn_of_its_session_runs_waits_for_it(postgres_url, settings,
+                                                                                         encoder, tmp_path):
+    """Issue #27 (sessions across workers): turns of one session run one at a time wherever they land, so the
+    follow-up reads the turn before it. Two engines over one PostgreSQL, as two workers: `a`'s turn held at its model,
+    `b`'s follow-up of the same session waits, then comes second."""
+    import threading
+    import time
+
+    from recchat.chat import RecChat
+
+    gated = GatedBackend()
+    tuned = settings.model_copy(update={
+        "data_dir": tmp_path, "feedback": settings.feedback.model_copy(update={"url": postgres_url}),
+    })
+    a = RecChat.from_settings(tuned, encoder=encoder, backend=gated)
+    b = RecChat.from_settings(tuned.model_copy(update={"llm": tuned.llm.model_copy(update={"backend": "none"})}),
+                              encoder=encoder)
+    session = a.new_session(user_id="ann")
+    replies = {}
+    first = threading.Thread(target=lambda: replies.setdefault("a", a.chat(COAT, session)))
+    second = threading.Thread(target=lambda: replies.setdefault("b", b.chat("cheaper", session)))
+    first.start()
+    assert gated.started.wait(timeout=30)
+    second.start()
+    time.sleep(1)
+    assert second.is_alive() and not replies  # b waits for a's turn
+    gated.gate.set()
+    first.join(timeout=60)
+    second.join(timeout=60)
+    assert (replies["a"].metadata.turn, replies["b"].metadata.turn) == (1, 2)
+    assert replies["b"].metadata.request.follow_up  # it refined a's turn
+    assert max(item.price for item in replies["b"].items) < min(item.price for item in replies["a"].items)
