@@ -257,3 +257,20 @@ def test_a_follow_up_sent_to_another_worker_while_a_turn_of_its_session_runs_wai
     assert (replies["a"].metadata.turn, replies["b"].metadata.turn) == (1, 2)
     assert replies["b"].metadata.request.follow_up  # it refined a's turn
     assert max(item.price for item in replies["b"].items) < min(item.price for item in replies["a"].items)
+
+
+def test_recchat_feedback_forget_deletes_the_users_shared_sessions_too(postgres_url, tmp_path, monkeypatch, capsys):
+    """Issue #27 (forgetting is final): with sessions in PostgreSQL, the command line deleted the user's events and left
+    their sessions (their last requests and replies) in the database."""
+    from recchat.cli import main
+    from recchat.feedback.postgres import PostgresFeedbackStore
+    from recchat.session_postgres import PostgresSessions
+
+    monkeypatch.setenv("RECCHAT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("RECCHAT_FEEDBACK__URL", postgres_url)
+    sessions = PostgresSessions(PostgresFeedbackStore(postgres_url), limit=10, hold_s=60)
+    ann, bea = sessions.open(user_id="ann"), sessions.open(user_id="bea")
+    assert main(["feedback", "forget", "ann"]) == 0
+    assert "deleted 0 rows of user 'ann'" in capsys.readouterr().out
+    assert ann.id not in sessions and bea.id in sessions
+    sessions.store.close()
