@@ -9,6 +9,7 @@ forgotten, a turn still running writes nothing for them.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 import uuid
@@ -155,7 +156,7 @@ class Sessions:
             return kept.session
 
     def _drop_past_limit(self) -> None:
-        past = list(self._sessions.items())[: max(0, len(self._sessions) - self.limit)]  # the oldest first
+        past = itertools.islice(self._sessions.items(), max(0, len(self._sessions) - self.limit))  # the oldest first
         for session_id in [session_id for session_id, kept in past if not kept.lock.locked()]:
             del self._sessions[session_id]
 

@@ -127,8 +127,8 @@ def api_routes(bot: RecChat, metrics: Metrics) -> APIRouter:
 
     shared = isinstance(bot.sessions, PostgresSessions)
     elsewhere = (
-        "" if shared else " (with several workers, sessions are shared only when feedback.url names a PostgreSQL "
-        "database: set it, or serve with one worker)"
+        "" if shared else " (with several workers, sessions are shared only when feedback is on and feedback.url "
+        "names a PostgreSQL database: set it, or serve with one worker)"
     )
 
     def known_session(session_id: str | None) -> str | None:
