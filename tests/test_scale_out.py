@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 from conftest import GatedBackend, served_here
 
 from recchat.server.process import ApiServer
@@ -153,6 +154,7 @@ def turns_served(metrics: str) -> int:
     return sum(int(float(n)) for n in re.findall(r'^recchat_turns_total\{source="\w+"\} (\S+)$', metrics, re.M))
 
 
+@pytest.mark.slow  # about a minute: `recchat serve --workers 2` starts, and one worker's answers are computed here
 def test_follow_ups_alternating_between_two_workers_get_one_workers_answers_with_sessions_in_postgresql(
     postgres_url, settings, encoder, tmp_path
 ):
