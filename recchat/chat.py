@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
-from contextlib import aclosing, asynccontextmanager
+from contextlib import aclosing
 
 from recchat.bounds import check_turn_bounds
 from recchat.catalog import Catalog, load_configured_catalog
@@ -48,7 +47,7 @@ from recchat.retrieval import (
     synced_index,
     unmet_facets,
 )
-from recchat.session import Session, Sessions, check_id
+from recchat.session import Session, SessionStore, aheld, check_id, held, open_session_store
 from recchat.turn import Turn, elapsed_ms, llm_task
 from recchat.understanding import CatalogLexicon, RequestParser, check_message, check_turn_arguments, release
 from recchat.understanding.clarify import clarifying_question
@@ -57,17 +56,6 @@ from recchat.understanding.state import joined_ids
 from recchat.wording import intro, wish
 
 logger = logging.getLogger(__name__)
-
-
-@asynccontextmanager
-async def _acquired(lock: threading.Lock) -> AsyncIterator[None]:
-    """Hold a thread lock without blocking the event loop (turns of one session run one at a time)."""
-    while not lock.acquire(blocking=False):
-        await asyncio.sleep(0.01)
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 class RecChat:
@@ -105,7 +93,7 @@ class RecChat:
         self.state_prompt = load_prompt("read-state")
         self.catalog_currency = next((item.currency for item in catalog if item.price is not None), None)
         self.llm = GuardedBackend(settings, backend)
-        self.sessions = Sessions(settings.chat.max_sessions)
+        self.sessions: SessionStore = open_session_store(settings, feedback_store)
 
     @classmethod
     def from_settings(
@@ -147,7 +135,7 @@ class RecChat:
         return self.sessions.open(user_id=user_id).id
 
     def session(self, session_id: str | None = None, user_id: str | None = None) -> Session:
-        """The session with this id, created if new (see `Sessions.open`)."""
+        """The session with this id, created if new (see `SessionStore.open`)."""
         return self.sessions.open(session_id, user_id)
 
     def feedback(
@@ -168,8 +156,8 @@ class RecChat:
         session = self.sessions.get(session_id)
         if session is not None:
             session.check_user(user_id)
-            if turn is not None and turn > len(session.turns):
-                raise FeedbackError(f"session {session_id!r} has {len(session.turns)} turn(s); there is no turn {turn}")
+            if turn is not None and turn > session.turns:
+                raise FeedbackError(f"session {session_id!r} has {session.turns} turn(s); there is no turn {turn}")
         event = item_event(
             self.catalog, kind=kind, item_id=item_id, user_id=user_id or (session.user_id if session else session_id),
             session_id=session_id, turn=turn, key=key, time=time,
@@ -185,11 +173,11 @@ class RecChat:
 
     def forget_user(self, user_id: str) -> int:
         """Delete everything kept about a user: their events and messages in the store, their profile and their
-        sessions in memory. Returns the number of stored rows deleted. Other users' turns go on meanwhile: the
-        feedback state is replayed beside them and the learned models refit in the background; deleting nothing
-        does neither."""
+        sessions. Returns the number of stored rows deleted. A turn of theirs still running logs nothing afterwards
+        (see `SessionStore.end_turn`). Other users' turns go on meanwhile: the feedback state is replayed beside them
+        and the learned models refit in the background; deleting nothing does neither."""
         check_id(user_id, "user id")
-        self.sessions.forget_user(user_id)
+        self.sessions.forget_user(user_id)  # first: a running turn of theirs then finds no session to log into
         if self.feedback_store is None:
             return 0
         deleted = self.feedback_store.forget_user(user_id)
@@ -204,11 +192,15 @@ class RecChat:
         facet), 'category', 'price', 'subject', 'excluded_terms', 'excluded_ids' or 'references'. The next turn no
         longer reads it. Returns the state; an unknown session or entry is refused, saying what there is."""
         session = self.sessions.get(check_id(session_id, "session id"))
-        if session is None or session.last_request is None:
-            raise UnknownSessionError(f"unknown session {session_id!r}, or it has no turn yet: there is no state")
-        with session.lock:
+        if session is None:
+            raise UnknownSessionError(f"unknown session {session_id!r}: there is no state")
+        with held(self.sessions, session) as session:
+            if session.last_request is None:
+                raise UnknownSessionError(f"session {session_id!r} has no turn yet: there is no state")
             state = release(session.last_request.state, entry)
             session.last_request = session.last_request.model_copy(update={"state": state})
+            if not self.sessions.save(session):
+                raise UnknownSessionError(f"session {session_id!r} was forgotten meanwhile: there is no state")
         return state
 
     def add_items(self, items: Iterable[Item]) -> None:
@@ -269,8 +261,7 @@ class RecChat:
         excluded = check_turn_arguments(exclude_ids, filters)
         check_turn_bounds(excluded, filters)
         self.llm.admit()
-        session = self.session(session_id, user_id)
-        with session.lock:
+        with held(self.sessions, self.session(session_id, user_id)) as session:
             turn = self._begin(message, session, excluded, include_hidden, filters)
             yield StreamEvent(kind="message", message=turn.intro)
             yield from turn.explain(self.llm, self.settings.llm.max_new_tokens)
@@ -288,8 +279,7 @@ class RecChat:
         excluded = check_turn_arguments(exclude_ids, filters)
         check_turn_bounds(excluded, filters)
         self.llm.admit()
-        session = self.session(session_id, user_id)
-        async with _acquired(session.lock):
+        async with aheld(self.sessions, self.session(session_id, user_id)) as session:
             turn = await asyncio.to_thread(self._begin, message, session, excluded, include_hidden, filters)
             yield StreamEvent(kind="message", message=turn.intro)
             async with aclosing(turn.aexplain(self.llm, self.settings.llm.max_new_tokens)) as events:
@@ -308,7 +298,8 @@ class RecChat:
                 self.feedback_model.sync(self.feedback_store)
             except FeedbackStoreError as error:  # answer from what is known; the reply matters more
                 logger.warning("ranking without the newest feedback: %s", error)
-        shown = [self.catalog[i.id] for i in session.turns[-1].items if i.id in self.catalog] if session.turns else []
+        last = session.last_reply
+        shown = [self.catalog[i.id] for i in last.items if i.id in self.catalog] if last is not None else []
         liked = self.feedback_model.session_likes(session.id) if self.feedback_model is not None else []
         multilingual = self.retriever.multilingual  # once: the cross-lingual index may become ready meanwhile
         if self.parser.multilingual != multilingual:
@@ -343,7 +334,7 @@ class RecChat:
         retrieval = self.settings.retrieval
         question = None
         if self.settings.chat.clarify and candidates and not unmet:
-            before = session.turns[-1].question if session.turns else None
+            before = last.question if last is not None else None
             question = clarifying_question(
                 [c.item for c in candidates], request.state, self.lexicon, request.language, before and before.facet
             )
@@ -359,9 +350,8 @@ class RecChat:
         """Everything after the LLM: the final list, the reply remembered in its session, the impressions logged."""
         yield from turn.finish()
         reply = turn.reply(self.llm.name, self.prompt.label)
-        turn.session.turns.append(reply)
-        turn.session.last_request = turn.parsed
-        self._log_turn(turn.message, reply)
+        turn.session.ended(reply, turn.parsed)
+        self._end_turn(turn.session, turn.message, reply)
         yield StreamEvent(kind="done", reply=reply)
 
     def candidates(
@@ -400,17 +390,21 @@ class RecChat:
         )
         return [r.candidate for r in ranked], {r.candidate.item.id: r.because for r in ranked if r.because}
 
-    def _log_turn(self, message: str, reply: RecommendationList) -> None:
-        """Impressions for every shown item (and the message text, if configured)."""
-        if self.feedback_store is None:
-            return
-        meta = reply.metadata
+    def _end_turn(self, session: Session, message: str, reply: RecommendationList) -> None:
+        """Keep the session as the turn left it, with impressions for every shown item (and the message text, if
+        configured) logged at once; nothing when its user was forgotten during the turn."""
+        logging_on = self.feedback_store is not None
+        events = impressions(reply) if logging_on else []
+        text = message if logging_on and self.settings.feedback.store_messages else None
         try:
-            self.record(impressions(reply))
-            if self.settings.feedback.store_messages:
-                self.feedback_store.add_message(meta.user_id, meta.session_id, meta.turn, message)
+            kept = self.sessions.end_turn(session, events, text)
+            if kept and self.feedback_model is not None and self.feedback_store is not None:
+                self.feedback_model.sync(self.feedback_store)
         except FeedbackStoreError as error:  # the user still gets the reply; the log misses this turn
-            logger.warning("turn %s of session %s not logged: %s", meta.turn, meta.session_id, error)
+            logger.warning("turn %s of session %s not logged: %s", session.turns, session.id, error)
+            return
+        if not kept:
+            logger.info("session %s was forgotten during its turn: nothing of the turn is kept", session.id)
 
 
 def _reply_of(done: list[StreamEvent]) -> RecommendationList:

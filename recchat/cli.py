@@ -280,8 +280,13 @@ def cmd_feedback_import(args: argparse.Namespace) -> int:
 
 
 def cmd_feedback_forget(args: argparse.Namespace) -> int:
+    from recchat.session import open_session_store
+
     settings = _settings(args)
     store = _feedback_store(settings)
+    # sessions first, as RecChat.forget_user does: those the servers share (in PostgreSQL) go, and a turn of the
+    # user's still running on one of them then logs nothing
+    open_session_store(settings, store).forget_user(args.user)
     deleted = store.forget_user(args.user)
     print(f"deleted {deleted} rows of user {args.user!r} from {store.where}")
     return 0

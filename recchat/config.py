@@ -188,7 +188,17 @@ class ChatSettings(BaseModel):
         "README has the harness figures that decided the default.",
     )
     max_message_chars: int = Field(default=2000, ge=10, description="Longer messages are refused with an error.")
-    max_sessions: int = Field(default=1000, ge=1, description="Sessions kept in memory; the oldest is dropped.")
+    max_sessions: int = Field(
+        default=1000, ge=1,
+        description="Sessions kept (in memory, or in PostgreSQL when feedback.url names it); past it the least "
+        "recently used is dropped, never one whose turn is running.",
+    )
+    turn_hold_s: float = Field(
+        default=300.0, gt=0,
+        description="With sessions in PostgreSQL: the longest one turn holds its session, the next turn of the "
+        "session waiting meanwhile. A worker that dies mid-turn frees its sessions after this long. Longer than a "
+        "turn takes (llm.timeout_s, times 1 + llm.max_retries for a blocking call).",
+    )
     prompt: str = Field(default="recommend", description="Prompt name under prompts/.")
     prompt_version: int | None = Field(default=None, description="Prompt version; None takes the newest.")
     ranking: Literal["retrieval", "llm"] = Field(

@@ -1,17 +1,34 @@
-"""Conversations: each session's user and turns, kept in memory with a bound."""
+"""Conversations: each session's user, dialogue state and last reply, in a `SessionStore`: this process's memory
+(`Sessions`, the default), or PostgreSQL when several workers share them (`session_postgres.py`).
+
+A turn holds its session for its whole run (`held`, `aheld`): a follow-up reads the turn before it. It ends with
+`SessionStore.end_turn`, which logs the turn's impressions only while the session is kept: once its user is
+forgotten, a turn still running writes nothing for them.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import threading
+import time
 import uuid
 from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from recchat.errors import SessionError, SessionOwnerError
+from recchat.errors import SessionError, SessionOwnerError, UnknownSessionError
+from recchat.feedback import FeedbackEvent, FeedbackStore
 from recchat.models import ParsedRequest, RecommendationList
 
 MAX_ID_CHARS = 200
 """Session and user ids are stored with every event, whose fields hold this many characters."""
+HOLD_POLL_S = (0.01, 0.25)
+"""A turn waiting for its session's running turn asks again after the first, then twice as long each time up to the
+second: a follow-up sent at once starts soon, one waiting for a long answer does not ask the database 100 times a
+second."""
 
 
 def check_id(value: object, what: str) -> str:
@@ -29,52 +46,179 @@ def check_id(value: object, what: str) -> str:
 class Session:
     id: str
     user_id: str
-    turns: list[RecommendationList] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    """Turns of one session run one at a time: a follow-up reads the turn before it."""
+    turns: int = 0
+    """Replies given so far."""
+    last_reply: RecommendationList | None = None
+    """What the last turn showed: a follow-up's "the first one", "cheaper", and the question it answers."""
     last_request: ParsedRequest | None = None
     """What the last message asked, as follow-ups refine it: without the turn's filters (a UI's controls apply to
     their own turn; cleared, they must not stick) and without the items hidden by feedback."""
+    holder: str | None = field(default=None, compare=False)
+    """Who holds the session for a turn, where the store is shared (a token of `try_hold`)."""
 
     def check_user(self, user_id: str | None) -> None:
         if user_id is not None and user_id != self.user_id:
             raise SessionOwnerError(f"session {self.id!r} belongs to user {self.user_id!r}, not {user_id!r}")
 
+    def ended(self, reply: RecommendationList, parsed: ParsedRequest) -> None:
+        """Remember a turn's reply and what its message asked."""
+        self.turns, self.last_reply, self.last_request = reply.metadata.turn, reply, parsed
 
-class Sessions:
-    """The sessions this process knows, the least recently used dropped past `limit`. Safe across threads."""
 
-    def __init__(self, limit: int):
-        self.limit = limit
-        self._sessions: OrderedDict[str, Session] = OrderedDict()
-        self._lock = threading.Lock()
+class SessionStore(Protocol):
+    """Where sessions live. Every method is safe across threads (and, for a shared store, across processes)."""
 
     def open(self, session_id: str | None = None, user_id: str | None = None) -> Session:
         """The session with this id, created if new (a new id if None). A session without a user id is anonymous:
-        its feedback is kept under the session id. A known session asked for with another user is refused."""
+        its feedback is kept under the session id. A known session asked for with another user is refused
+        (`SessionOwnerError`)."""
+
+    def get(self, session_id: str | None) -> Session | None:
+        """The session if it is kept; never creates one."""
+
+    def __contains__(self, session_id: str) -> bool: ...
+
+    def try_hold(self, session: Session) -> Session | None:
+        """The session as kept now, held for one turn; None while another turn holds it. `UnknownSessionError` when
+        it is no longer kept (its user forgotten, or dropped past the bound)."""
+
+    def release(self, session: Session) -> None:
+        """Let the next turn of the session run."""
+
+    def save(self, session: Session) -> bool:
+        """Keep the session's state as changed outside a turn; False when it is no longer kept."""
+
+    def end_turn(self, session: Session, events: Sequence[FeedbackEvent], message: str | None) -> bool:
+        """Keep the session as its turn left it and log the turn (`events`, and `message` when messages are kept),
+        at once, only if the session is still kept: False, with nothing written, when its user was forgotten
+        meanwhile."""
+
+    def forget_user(self, user_id: str) -> None:
+        """Drop every session of the user; turns of theirs still running log nothing afterwards."""
+
+
+@contextmanager
+def held(store: SessionStore, session: Session) -> Iterator[Session]:
+    """The session, fresh from the store and held for one turn until the block ends."""
+    delay = HOLD_POLL_S[0]
+    while (current := store.try_hold(session)) is None:
+        time.sleep(delay)
+        delay = min(2 * delay, HOLD_POLL_S[1])
+    try:
+        yield current
+    finally:
+        store.release(current)
+
+
+@asynccontextmanager
+async def aheld(store: SessionStore, session: Session) -> AsyncIterator[Session]:
+    """`held` without blocking the event loop."""
+    delay = HOLD_POLL_S[0]
+    while (current := await asyncio.to_thread(store.try_hold, session)) is None:
+        await asyncio.sleep(delay)
+        delay = min(2 * delay, HOLD_POLL_S[1])
+    try:
+        yield current
+    finally:  # shielded: a turn cancelled twice (its client left, then the server stops) still lets the next one run
+        await asyncio.shield(asyncio.to_thread(store.release, current))
+
+
+@dataclass
+class _Kept:
+    session: Session
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Sessions:
+    """The sessions this process knows, in its memory: the least recently used dropped past `limit` (never one whose
+    turn is running). One worker's: with several, a follow-up reaching another worker finds no session."""
+
+    def __init__(self, limit: int, feedback_store: FeedbackStore | None = None):
+        """`feedback_store`: where turns are logged (None: nowhere)."""
+        self.limit = limit
+        self.feedback_store = feedback_store
+        self._sessions: OrderedDict[str, _Kept] = OrderedDict()
+        self._lock = threading.Lock()
+        self._logging = threading.Lock()
+        """Held by a turn's log write and by forget_user: the one ends before the other begins."""
+
+    def open(self, session_id: str | None = None, user_id: str | None = None) -> Session:
         session_id = uuid.uuid4().hex if session_id is None else check_id(session_id, "session id")
         user_id = None if user_id is None else check_id(user_id, "user id")
         with self._lock:
-            session = self._sessions.get(session_id)
-            if session is None:
-                session = self._sessions[session_id] = Session(session_id, user_id or session_id)
-                while len(self._sessions) > self.limit:
-                    self._sessions.popitem(last=False)
+            kept = self._sessions.get(session_id)
+            if kept is None:
+                kept = self._sessions[session_id] = _Kept(Session(session_id, user_id or session_id))
+                self._drop_past_limit()
             else:
-                session.check_user(user_id)
+                kept.session.check_user(user_id)
             self._sessions.move_to_end(session_id)
-            return session
+            return kept.session
+
+    def _drop_past_limit(self) -> None:
+        past = itertools.islice(self._sessions.items(), max(0, len(self._sessions) - self.limit))  # the oldest first
+        for session_id in [session_id for session_id, kept in past if not kept.lock.locked()]:
+            del self._sessions[session_id]
 
     def get(self, session_id: str | None) -> Session | None:
-        """The session if this process knows it; never creates one."""
         with self._lock:
-            return self._sessions.get(session_id) if session_id else None
-
-    def forget_user(self, user_id: str) -> None:
-        with self._lock:
-            for session_id in [s.id for s in self._sessions.values() if s.user_id == user_id]:
-                del self._sessions[session_id]
+            kept = self._sessions.get(session_id) if session_id else None
+            return kept.session if kept else None
 
     def __contains__(self, session_id: str) -> bool:
         with self._lock:
             return session_id in self._sessions
+
+    def _kept(self, session: Session) -> _Kept | None:
+        kept = self._sessions.get(session.id)
+        return kept if kept is not None and kept.session is session else None
+
+    def try_hold(self, session: Session) -> Session | None:
+        with self._lock:  # acquired under it: a session is not dropped as its turn starts
+            kept = self._kept(session)
+            if kept is None:
+                raise UnknownSessionError(f"session {session.id!r} is no longer kept: its user was forgotten, or it "
+                                          "was dropped for newer ones (chat.max_sessions); start a new one")
+            if not kept.lock.acquire(blocking=False):
+                return None
+            self._sessions.move_to_end(session.id)
+            return session
+
+    def release(self, session: Session) -> None:
+        with self._lock:
+            kept = self._kept(session)
+        if kept is not None:
+            kept.lock.release()
+
+    def save(self, session: Session) -> bool:
+        with self._lock:
+            return self._kept(session) is not None  # changed in place: the session is kept as it is
+
+    def end_turn(self, session: Session, events: Sequence[FeedbackEvent], message: str | None) -> bool:
+        with self._logging:  # forget_user waits: the log is written before the user is forgotten, or not at all
+            with self._lock:
+                if self._kept(session) is None:
+                    return False
+            if self.feedback_store is not None:
+                self.feedback_store.add(events)
+                if message is not None:
+                    self.feedback_store.add_message(session.user_id, session.id, session.turns, message)
+            return True
+
+    def forget_user(self, user_id: str) -> None:
+        with self._logging, self._lock:
+            for session_id in [k.session.id for k in self._sessions.values() if k.session.user_id == user_id]:
+                del self._sessions[session_id]
+
+
+def open_session_store(settings, feedback_store: FeedbackStore | None) -> SessionStore:
+    """In PostgreSQL beside the feedback log when `feedback.url` names one, so that every worker serves every
+    session; else in this process's memory."""
+    limit = settings.chat.max_sessions
+    if settings.feedback.url:
+        from recchat.feedback.postgres import PostgresFeedbackStore
+        from recchat.session_postgres import PostgresSessions
+
+        if isinstance(feedback_store, PostgresFeedbackStore):
+            return PostgresSessions(feedback_store, limit, settings.chat.turn_hold_s)
+    return Sessions(limit, feedback_store)

@@ -237,7 +237,7 @@ class Turn:
             metadata=ReplyMetadata(
                 session_id=self.session.id,
                 user_id=self.session.user_id,
-                turn=len(self.session.turns) + 1,
+                turn=self.session.turns + 1,
                 backend=backend,
                 prompt=prompt,
                 source="llm" if from_model else "retrieval",

@@ -4,7 +4,10 @@ Each test that writes gets its own Chroma store in a temp folder."""
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -156,3 +159,35 @@ def postgres_url(services) -> str:
     from recchat.services import fresh_schema
 
     return fresh_schema(services["RECCHAT_FEEDBACK__URL"], "test")
+
+
+@contextmanager
+def served_here(app) -> Iterator[str]:
+    """`app` served by uvicorn in a thread of this process, so a test can reach into its engine; the base URL."""
+    import uvicorn
+
+    served = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    while not served.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{served.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        served.should_exit = True
+        thread.join(timeout=10)
+
+
+class GatedBackend(LLMBackend):
+    """A model that starts its answer and then waits until the test opens the gate: a turn held mid-answer, as a slow
+    model holds it. Its answer is unusable, so the reply is search's."""
+
+    name = "gated"
+
+    def __init__(self) -> None:
+        self.started, self.gate = threading.Event(), threading.Event()
+
+    def stream(self, messages, *, schema=None, max_tokens=256) -> Iterator[str]:
+        self.started.set()
+        self.gate.wait(timeout=60)
+        yield "no answer"

@@ -302,16 +302,16 @@ def talked(bot) -> str:
 )
 def test_any_turn_answers_with_catalog_items_or_raises_a_recchat_error(bot, talked, message, exclude_ids, filters):
     session = bot.session(talked)
-    turns, request, events = len(session.turns), session.last_request, bot.feedback_store.count()
+    turns, request, events = session.turns, session.last_request, bot.feedback_store.count()
     try:
         reply = bot.chat(message, talked, exclude_ids=exclude_ids, filters=filters)
     except RecChatError as error:
         event(f"refused: {type(error).__name__}")  # --hypothesis-show-statistics: how often each outcome was tried
-        assert (len(session.turns), session.last_request, bot.feedback_store.count()) == (turns, request, events)
+        assert (session.turns, session.last_request, bot.feedback_store.count()) == (turns, request, events)
         return
     event("answered")
     assert all(item.id in bot.catalog for item in reply.items)
-    assert len(session.turns) == turns + 1
+    assert session.turns == turns + 1
 
 
 @PROPERTY

@@ -10,10 +10,10 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
+from conftest import GatedBackend, served_here
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
@@ -346,6 +346,7 @@ def test_feedback_naming_a_session_the_server_does_not_know_is_404_and_not_store
         like = {"kind": "like", "item_id": "P0007-wool-overcoat", "session_id": "evicted-or-elsewhere", **who}
         error = error_of(http.post("/v1/feedback", json=like), 404)
         assert error["type"] == "UnknownSessionError" and "POST /v1/sessions" in error["message"]
+        assert "several workers" in error["message"] and "feedback.url names a PostgreSQL" in error["message"]
     assert http.delete("/v1/users/evicted-or-elsewhere").json() == {"deleted": 0}
     assert http.delete("/v1/users/ann-2").json() == {"deleted": 0}
 
@@ -610,23 +611,6 @@ def test_a_store_failing_mid_run_is_503_for_feedback_and_health_while_turns_stil
         assert answered.status_code == 200 and answered.json()["items"]  # unlogged, but answered
 
 
-@contextmanager
-def served_here(app) -> Iterator[str]:
-    """`app` served by uvicorn in a thread of this process, so a test can reach into its engine; the base URL."""
-    import uvicorn
-
-    served = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=served.run, daemon=True)
-    thread.start()
-    while not served.started:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{served.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        served.should_exit = True
-        thread.join(timeout=10)
-
-
 class SlowBackend(LLMBackend):
     """A model that talks slowly and never finishes by itself (a long generation), and notes when its reader stopped
     it."""
@@ -659,6 +643,29 @@ def test_a_client_that_leaves_a_non_streamed_turn_stops_its_generation(settings,
         assert slow.stopped.wait(timeout=5), "the abandoned turn is still generating"
         assert time.perf_counter() - left < 2
         assert 'recchat_errors_total{type="ClientGone"} 1.0' in httpx.get(f"{base}/metrics").text
+
+
+def test_a_streamed_turn_running_when_its_user_is_forgotten_writes_nothing_for_them_afterwards(settings, encoder,
+                                                                                             tmp_path):
+    """Issue #27 (forgetting is final): a streamed turn still running when DELETE /v1/users/{id} returned logged its
+    5 impressions after it, so the user was back in the log."""
+    gated = GatedBackend()
+    logged = {"path": tmp_path / "feedback.sqlite3", "store_messages": True}
+    tuned = settings.model_copy(update={
+        "feedback": settings.feedback.model_copy(update=logged), "api": settings.api.model_copy(update={"ui": False}),
+    })
+    bot = RecChat.from_settings(tuned, encoder=encoder, backend=gated)
+    with served_here(create_app(bot)) as base, httpx.Client(base_url=base, timeout=60) as http:
+        with http.stream("POST", "/v1/chat/stream", json={"message": COAT, "user_id": "ann"}) as streamed:
+            lines = streamed.iter_lines()
+            assert next(lines) == "event: message"
+            assert gated.started.wait(timeout=30)  # the turn is at the model
+            assert http.delete("/v1/users/ann").json() == {"deleted": 0}
+            gated.gate.set()
+            rest = list(lines)
+        assert "event: done" in rest  # its reader still gets the reply
+    assert bot.feedback_store.count("ann") == 0 and bot.feedback_store.messages("ann") == []
+    assert "ann" not in bot.feedback_model.users
 
 
 @pytest.fixture

@@ -138,7 +138,7 @@ def test_with_the_real_llm_the_answer_streams_and_needs_no_notice(settings, enco
     history, state, notice = steps[-1]
     assert state.items and len(steps) >= 2
     assert notice == "" or "search alone" in notice  # the notice appears exactly when the LLM's answer was not used
-    reply_source = engines["products"].sessions.get(state.sessions["products"]).turns[-1].metadata.source
+    reply_source = engines["products"].sessions.get(state.sessions["products"]).last_reply.metadata.source
     assert (notice == "") == (reply_source == "llm")
 
 

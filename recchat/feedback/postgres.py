@@ -51,6 +51,21 @@ MIGRATIONS: list[str] = [
     CREATE INDEX messages_user ON messages (user_id);
     INSERT INTO recchat_meta VALUES ('generation', 0)
     """,
+    # the conversations, when the workers share them (recchat/session_postgres.py)
+    """
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        turns INTEGER NOT NULL DEFAULT 0,
+        last_reply TEXT,
+        last_request TEXT,
+        used_at DOUBLE PRECISION NOT NULL,
+        locked_by TEXT,
+        locked_until DOUBLE PRECISION
+    );
+    CREATE INDEX sessions_user ON sessions (user_id);
+    CREATE INDEX sessions_used ON sessions (used_at)
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 Result = TypeVar("Result")
@@ -69,7 +84,7 @@ class PostgresFeedbackStore(SqlReads):
             check=ConnectionPool.check_connection,  # one the server dropped (a restart) is replaced before use
         )
         try:
-            self._run(self._migrate, "open")
+            self.run(self._migrate, "open")
         except FeedbackStoreError:
             self._pool.close()  # else its workers go on trying to connect in the background
             raise
@@ -89,7 +104,7 @@ class PostgresFeedbackStore(SqlReads):
         where = f"{info.get('host', '')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
         return f"postgresql://{info.get('user', '')}@{where}"
 
-    def _run(self, work: Callable[[psycopg.Connection], Result], doing: str, retry: bool = True) -> Result:
+    def run(self, work: Callable[[psycopg.Connection], Result], doing: str, retry: bool = True) -> Result:
         """`work` in one transaction. A connection the server dropped (a restart) is replaced and the work tried
         once more: safe, as every write is idempotent (events by key, deletions by user)."""
         for attempt in (1, 2):
@@ -139,20 +154,7 @@ class PostgresFeedbackStore(SqlReads):
     def add(self, events: Sequence[FeedbackEvent]) -> list[bool]:
         if not events:
             return []
-        now = time.time()
-        columns = [[getattr(event, column) for event in events] for column in EVENT_COLUMNS]
-        types = ("text", "text", "text", "text", "text", "int", "int", "float8")
-        insert = (
-            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, recorded_at) "
-            f"SELECT *, %s::float8 FROM unnest({', '.join(f'%s::{kind}[]' for kind in types)}) "
-            "ON CONFLICT (user_id, key) DO NOTHING RETURNING user_id, key"
-        )
-
-        def write(db: psycopg.Connection) -> set[tuple[str, str]]:
-            db.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-            return set(db.execute(insert, (now, *columns)).fetchall())
-
-        inserted = self._run(write, "write to")
+        inserted = self.run(lambda db: self.insert_events(db, events), "write to")
         recorded, seen = [], set()
         for event in events:  # of two events with one key in one call, the first is the one stored
             identity = (event.user_id, event.key)
@@ -160,8 +162,24 @@ class PostgresFeedbackStore(SqlReads):
             seen.add(identity)
         return recorded
 
+    @staticmethod
+    def insert_events(db: psycopg.Connection, events: Sequence[FeedbackEvent]) -> set[tuple[str, str]]:
+        """Insert the events in `db`'s transaction (the caller's, when a write must commit with other rows); the
+        (user id, key) of those stored."""
+        if not events:
+            return set()
+        columns = [[getattr(event, column) for event in events] for column in EVENT_COLUMNS]
+        types = ("text", "text", "text", "text", "text", "int", "int", "float8")
+        insert = (
+            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}, recorded_at) "
+            f"SELECT *, %s::float8 FROM unnest({', '.join(f'%s::{kind}[]' for kind in types)}) "
+            "ON CONFLICT (user_id, key) DO NOTHING RETURNING user_id, key"
+        )
+        db.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        return set(db.execute(insert, (time.time(), *columns)).fetchall())
+
     def _read(self, sql: str, params: Sequence = ()) -> list[tuple]:
-        return self._run(lambda db: db.execute(sql, params).fetchall(), "read")
+        return self.run(lambda db: db.execute(sql, params).fetchall(), "read")
 
     def forget_user(self, user_id: str) -> int:
         def forget(db: psycopg.Connection) -> int:
@@ -172,7 +190,7 @@ class PostgresFeedbackStore(SqlReads):
                 db.execute("UPDATE recchat_meta SET value = value + 1 WHERE name = 'generation'")
             return deleted
 
-        deleted = self._run(forget, "write to")
+        deleted = self.run(forget, "write to")
         if not deleted:
             return 0
         with self._pool.connection() as db:  # VACUUM runs outside a transaction: the rows must not linger on disk
@@ -184,9 +202,14 @@ class PostgresFeedbackStore(SqlReads):
         return deleted
 
     def add_message(self, user_id: str, session_id: str, turn: int, text: str) -> None:
+        self.run(lambda db: self.insert_message(db, user_id, session_id, turn, text), "write to",
+                 retry=False)  # a retried message would be kept twice
+
+    @staticmethod
+    def insert_message(db: psycopg.Connection, user_id: str, session_id: str, turn: int, text: str) -> None:
+        """`add_message` in `db`'s transaction."""
         insert = "INSERT INTO messages (user_id, session_id, turn, text, time) VALUES (%s, %s, %s, %s, %s)"
-        self._run(lambda db: db.execute(insert, (user_id, session_id, turn, text, time.time())), "write to",
-                  retry=False)  # a retried message would be kept twice
+        db.execute(insert, (user_id, session_id, turn, text, time.time()))
 
     def close(self) -> None:
         self._pool.close()

@@ -52,6 +52,7 @@ from recchat.server.schemas import (
     UserForgotten,
 )
 from recchat.session import check_id
+from recchat.session_postgres import PostgresSessions
 
 logger = logging.getLogger("recchat.server")
 T = TypeVar("T")
@@ -129,13 +130,19 @@ def create_app(bot: RecChat, settings: ApiSettings | None = None) -> FastAPI:
 def api_routes(bot: RecChat, metrics: Metrics) -> APIRouter:
     routes = APIRouter()
 
+    shared = isinstance(bot.sessions, PostgresSessions)
+    elsewhere = (
+        "" if shared else " (with several workers, sessions are shared only when feedback is on and feedback.url "
+        "names a PostgreSQL database: set it, or serve with one worker)"
+    )
+
     def known_session(session_id: str | None) -> str | None:
         """A turn continues a session this server made; an unknown one (expired, made elsewhere, lost in a
         restart) is refused rather than silently started afresh without its context."""
         if session_id is not None and check_id(session_id, "session id") not in bot.sessions:
             raise UnknownSessionError(
-                f"unknown session {session_id!r}: it expired or was not made by this server; start one with "
-                "POST /v1/sessions or leave session_id out"
+                f"unknown session {session_id!r}: it expired or was not made by this server{elsewhere}; start one "
+                "with POST /v1/sessions or leave session_id out"
             )
         return session_id
 
