@@ -260,8 +260,11 @@ class LearnedModel:
         every core made turns during it up to 10x slower)."""
         from threadpoolctl import threadpool_limits
 
+        training = log()
+        if self._refit.stop_requested.is_set():  # the process exits: a fit started now would outlive it
+            return
         with threadpool_limits(1, "blas"):
-            self.fit(log())
+            self.fit(training)
 
     @property
     def refitting(self) -> bool:

@@ -332,3 +332,22 @@ def test_a_new_signal_is_one_more_scorer_and_one_more_weight():
     assert ranked[0].candidate.item.id == "i7"
     plain = Reranker(m, settings.model_copy(update={"freshness": 0.0}), -1.0, scorers=scorers)
     assert "i7" not in [r.candidate.item.id for r in plain.rank(pool, m.vectors[0], Constraints(), 3)]
+
+
+def test_the_feedback_replay_and_the_learned_refit_ran_on_at_exit_and_now_stop_when_asked(tmp_path):
+    """#27 item 13: at exit only the cross-lingual indexing checked `stop_requested`; a replay after a deletion or a
+    refit started then ran on past the exit's wait."""
+    store = SQLiteFeedbackStore(tmp_path / "f.sqlite3")
+    watched_together(store)
+    m = model(LEARNED_ONLY)
+    m.rebuild(store)
+    fits = m.learned.fits
+    m._rebuild.stop_requested.set()  # what `background.stop_all` does at exit
+    m.learned._refit.stop_requested.set()
+    store.forget_user("pair0")
+    m.sync(store)  # starts the replay, which stops at its first page: nothing is swapped in
+    m.wait(5)
+    assert not m.rebuilding and "pair0" in m.users
+    m.learned.note(10**6, m.training_log)
+    m.learned.wait(5)
+    assert m.learned.fits == fits

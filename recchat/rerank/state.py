@@ -24,7 +24,7 @@ from recchat.background import BackgroundJob
 from recchat.catalog import Catalog
 from recchat.collaborative import LearnedModel, TrainingLog
 from recchat.config import LearnedSettings, RerankSettings
-from recchat.errors import FeedbackStoreError
+from recchat.errors import BackgroundStoppedError, FeedbackStoreError
 from recchat.feedback import FeedbackEvent, FeedbackStore
 from recchat.models import Item
 from recchat.rerank.cooccurrence import CoOccurrence
@@ -125,6 +125,8 @@ class FeedbackModel:
         self._reset_counts()
         self.last_seq = 0
         while events := store.events_after(self.last_seq, limit=REPLAY_PAGE):
+            if beside_turns and self._rebuild.stop_requested.is_set():
+                raise BackgroundStoppedError("the process is exiting: the feedback replay stops, and is not swapped in")
             for n, event in enumerate(events):
                 self.apply(event, pairs=False)
                 if beside_turns and n % REPLAY_STRIDE == 0:
@@ -149,6 +151,8 @@ class FeedbackModel:
                         break
         except FeedbackStoreError as error:  # the next sync starts another
             logger.warning("feedback state not rebuilt after a deletion, ranking from the one before: %s", error)
+            return
+        except BackgroundStoppedError:
             return
         self.learned.note(self.learned.settings.refit_events, self.training_log)
 
