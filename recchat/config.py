@@ -413,6 +413,17 @@ class ApiSettings(BaseModel):
         default=64 * 1024, ge=1024,
         description="Larger request bodies are refused (413) before they are read.",
     )
+    max_header_bytes: int = Field(
+        default=64 * 1024, ge=8 * 1024,
+        description="A request whose line and headers pass this size is refused (400) as it arrives, before the rest "
+        "is read (h11's limit; uvicorn's default parser has none, and took 32 MB of headers).",
+    )
+    max_connections: int = Field(
+        default=1000, ge=1,
+        description="Open connections a worker holds at most; past it, new ones get 503 at once. It bounds what "
+        "half-sent requests can hold (uvicorn has no timeout for a request still arriving: put a reverse proxy with "
+        "header and body timeouts in front of a public server, see the README's security section).",
+    )
     ui: bool = Field(default=True, description="Mount the Gradio UI at /ui on the same server.")
 
     @field_validator("allowed_hosts")

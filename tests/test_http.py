@@ -753,3 +753,34 @@ def test_a_clarifying_question_comes_over_http_and_its_option_answers_it(http):
     answered = http.post("/v1/chat", json={"message": question["options"][0]["message"], "session_id": session})
     state = answered.json()["metadata"]["request"]["state"]
     assert question["facet"] in state["wants"] and "jacket" in state["subject"]
+
+
+def test_megabytes_of_headers_got_a_200_and_half_sent_requests_had_no_bound(tmp_path):
+    """#27 item 8: 32 MB of headers were read and answered 200; 1,000 half-sent requests all stayed open. Now the
+    headers stop at `api.max_header_bytes` (400, the rest unread) and past `api.max_connections` a new connection
+    gets 503 at once, while the server goes on answering once the half-sent ones go."""
+    import socket
+
+    env = {"RECCHAT_DATA_DIR": str(tmp_path), "RECCHAT_LLM__BACKEND": "none", "RECCHAT_API__MAX_CONNECTIONS": "8"}
+    with ApiServer(env, tmp_path / "server.log", args=("--no-ui",)) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as big:
+            sent = 0
+            try:
+                big.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ")
+                while sent < 8 * 1024 * 1024:
+                    big.sendall(b"a" * 65536)
+                    sent += 65536
+            except OSError:  # the server closed the connection before the headers ended: what is wanted
+                pass
+            answer = big.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 400") and sent < 8 * 1024 * 1024
+
+        half_sent = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(8)]
+        for connection in half_sent:
+            connection.sendall(b"POST /v1/chat HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the rest
+        time.sleep(0.5)
+        assert httpx.get(f"{server.base_url}/healthz", timeout=10).status_code == 503
+        for connection in half_sent:
+            connection.close()
+        time.sleep(0.5)
+        assert httpx.get(f"{server.base_url}/healthz", timeout=10).status_code == 200

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from recchat.config import Settings
+from recchat.config import ApiSettings, Settings
 from recchat.server.app import create_app
 
 __all__ = ["app_from_environment", "create_app", "serve"]
@@ -36,13 +36,19 @@ def serve(settings: Settings) -> None:
     if api.workers == 1:
         bot = RecChat.from_settings(settings, progress=True)
         bot.read_other_languages()  # shoppers may ask in any language: index for them in the background
-        uvicorn.run(create_app(bot, api), host=api.host, port=api.port, log_level="info")
+        uvicorn.run(create_app(bot, api), **uvicorn_options(api))
         return
     from recchat.catalog import load_configured_catalog
     from recchat.retrieval import synced_index
 
     synced_index(settings, load_configured_catalog(settings), progress=True)
-    uvicorn.run(
-        "recchat.server:app_from_environment", factory=True, host=api.host, port=api.port, workers=api.workers,
-        log_level="info",
-    )
+    uvicorn.run("recchat.server:app_from_environment", factory=True, workers=api.workers, **uvicorn_options(api))
+
+
+def uvicorn_options(api: ApiSettings) -> dict:
+    """How uvicorn listens: the h11 parser, which bounds a request's line and headers (`api.max_header_bytes`), and a
+    bound on open connections (`api.max_connections`)."""
+    return {
+        "host": api.host, "port": api.port, "log_level": "info", "http": "h11",
+        "h11_max_incomplete_event_size": api.max_header_bytes, "limit_concurrency": api.max_connections,
+    }
