@@ -12,9 +12,9 @@ from recchat.models import Constraints
 from recchat.understanding.state import MAX_EXCLUDED_IDS
 
 MAX_EXCLUDE_IDS = MAX_EXCLUDED_IDS
-"""Items one turn may exclude (`exclude_ids` and `filters.excluded_ids` together): as many as a conversation's state
-keeps from "something else" (500). Each takes one more place in the retrieval window and about 20 bytes in the
-reply."""
+"""Items one turn may exclude by default (`exclude_ids` and `filters.excluded_ids` together; `chat.max_exclude_ids`):
+as many as a conversation's state keeps from "something else" (500). Each takes one more place in the retrieval
+window and about 20 bytes in the reply."""
 MAX_FILTER_TERMS = 32
 """Terms in a turn's `filters`, in all: excluded terms, and the attributes and values of facets, names and ranges.
 Each excluded term is matched against every item of the retrieval window; 32 cost a few milliseconds. A UI's controls
@@ -23,13 +23,15 @@ MAX_TERM_CHARS = 100
 """Characters in one filter term or value: a word or a product's name, not a paragraph."""
 
 
-def check_turn_bounds(exclude_ids: Collection[str], filters: Constraints | None) -> None:
-    """`LimitExceededError` when a turn asks for more than the bounds above."""
+def check_turn_bounds(
+    exclude_ids: Collection[str], filters: Constraints | None, max_exclude_ids: int = MAX_EXCLUDE_IDS
+) -> None:
+    """`LimitExceededError` when a turn asks for more than the bounds above (`max_exclude_ids`: the settings')."""
     excluded = len(exclude_ids) + (len(filters.excluded_ids) if filters is not None else 0)
-    if excluded > MAX_EXCLUDE_IDS:
+    if excluded > max_exclude_ids:
         raise LimitExceededError(
-            f"a turn excludes at most {MAX_EXCLUDE_IDS} items (exclude_ids and filters.excluded_ids together); this "
-            f"one excludes {excluded:,}. Send the ones that matter most."
+            f"a turn excludes at most {max_exclude_ids} items (exclude_ids and filters.excluded_ids together; "
+            f"chat.max_exclude_ids); this one excludes {excluded:,}. Send the ones that matter most."
         )
     if filters is None:
         return

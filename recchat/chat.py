@@ -259,7 +259,7 @@ class RecChat:
         """Answer one message step by step: the message, then each item as soon as it is ready, then the reply."""
         check_message(message, self.settings.chat.max_message_chars)
         excluded = check_turn_arguments(exclude_ids, filters)
-        check_turn_bounds(excluded, filters)
+        check_turn_bounds(excluded, filters, self.settings.chat.max_exclude_ids)
         self.llm.admit()
         with held(self.sessions, self.session(session_id, user_id)) as session:
             turn = self._begin(message, session, excluded, include_hidden, filters)
@@ -277,7 +277,7 @@ class RecChat:
         retrieval."""
         check_message(message, self.settings.chat.max_message_chars)
         excluded = check_turn_arguments(exclude_ids, filters)
-        check_turn_bounds(excluded, filters)
+        check_turn_bounds(excluded, filters, self.settings.chat.max_exclude_ids)
         self.llm.admit()
         async with aheld(self.sessions, self.session(session_id, user_id)) as session:
             turn = await asyncio.to_thread(self._begin, message, session, excluded, include_hidden, filters)

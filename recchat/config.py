@@ -188,6 +188,12 @@ class ChatSettings(BaseModel):
         "README has the harness figures that decided the default.",
     )
     max_message_chars: int = Field(default=2000, ge=10, description="Longer messages are refused with an error.")
+    max_exclude_ids: int = Field(
+        default=500, ge=1,
+        description="Items one turn may exclude (`exclude_ids` and `filters.excluded_ids` together); more is refused "
+        "with `LimitExceededError` (recchat/bounds.py says why 500). The offline evaluation raises it: it excludes "
+        "everything a MovieLens user rated before the target, up to a few thousand films.",
+    )
     max_sessions: int = Field(
         default=1000, ge=1,
         description="Sessions kept (in memory, or in PostgreSQL when feedback.url names it); past it the least "

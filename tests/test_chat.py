@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from recchat.chat import RecChat
 from recchat.config import LLMSettings, Settings
 from recchat.errors import InvalidMessageError, ModelFilesMissingError
 from recchat.facts import fact_phrases
@@ -194,3 +195,22 @@ def test_missing_model_files_give_a_clear_error(tmp_path):
 
     with pytest.raises(ModelFilesMissingError):
         load_encoder(EmbeddingSettings(model=str(tmp_path / "no-encoder")))
+
+
+def test_the_offline_evaluation_excluding_every_rated_film_was_refused_past_500_ids_and_the_bound_is_a_setting(
+    settings, encoder, products
+):
+    """The 500-id bound of a turn broke `recchat eval offline` on ML-1M (a user had rated 954 films before the target):
+    the bound is `chat.max_exclude_ids`, which the evaluation raises, and API callers keep."""
+    from recchat.errors import LimitExceededError
+    from recchat.evaluation.offline import EXCLUDE_EVERY_RATED
+
+    rated = [f"rated-{n}" for n in range(954)]
+    bounded = RecChat.from_settings(settings, encoder=encoder, catalog=products)
+    with pytest.raises(LimitExceededError, match="chat.max_exclude_ids"):
+        bounded.chat("a warm jacket", exclude_ids=rated)
+    chat = settings.chat.model_copy(update={"max_exclude_ids": EXCLUDE_EVERY_RATED})
+    raised = RecChat.from_settings(settings.model_copy(update={"chat": chat}), encoder=encoder, catalog=products)
+    first = raised.chat("a warm jacket").items[0].id
+    shown = raised.chat("a warm jacket", exclude_ids=[*rated, first]).items
+    assert shown and first not in {item.id for item in shown}

@@ -30,6 +30,9 @@ from recchat.movies import Rating, load_ratings, rating_events
 
 KS = (1, 5, 10, 20)
 POSITIVE_RATING = 4
+EXCLUDE_EVERY_RATED = 10_000
+"""`chat.max_exclude_ids` for the run: every film a user rated before the target is excluded (ML-1M's most active
+user rated 2,314), past the 500 an API caller may send."""
 
 PROTOCOL = """\
 Per sampled user (seeded), ratings are sorted by time. Ratings of 4-5 are positives; the user's last
@@ -233,7 +236,8 @@ def run_offline(
     if unknown:
         raise ValueError(f"unknown systems {sorted(unknown)}; choose from {', '.join(SYSTEMS)}")
     catalog_path = ensure_movie_catalog(settings.generated_catalog_dir, dataset)
-    settings = settings.model_copy(update={"catalog": str(catalog_path)})
+    chat = settings.chat.model_copy(update={"max_exclude_ids": EXCLUDE_EVERY_RATED})
+    settings = settings.model_copy(update={"catalog": str(catalog_path), "chat": chat})
     catalog = load_catalog(catalog_path)
     data = split(load_ratings(dataset), catalog, users, seed, liked_in_request, genre_hint)
     out_dir = out_dir or Path("eval-results") / f"offline-{dataset}"
