@@ -315,7 +315,8 @@ class RecChat:
             self.read_other_languages()  # for the next request: this one is read through the glossary
         if exclude_ids:  # in the dialogue state, so the follow-ups that refine this request leave them out too
             request.state.excluded_ids = joined_ids(request.state.excluded_ids, sorted(exclude_ids))
-            request.constraints.excluded_ids = sorted(request.state.excluded_ids)
+            # this turn leaves out all of them; the follow-ups, the newest the state keeps
+            request.constraints.excluded_ids = sorted(exclude_ids.union(request.state.excluded_ids))
         parsed = request.model_copy(deep=True)  # what follow-ups refine
         if filters is not None:
             request.constraints.narrow(filters)
