@@ -261,7 +261,7 @@ class CatalogLexicon:
             word for facet in facets.values() for value in facet.values for word in words(value)
         } | {word for facet in facets.values() if facet.kind == "boolean" for word in words(facet.label)}
         named = {name: (key, value) for name, (key, value, _) in names.items()}
-        domain = {form for word in words(name) for form in (word, _singular_form(word))}
+        domain = {form for word in words(name) for form in (word, singular(word))}
         return cls(facets, _kinds(items, value_words | domain), _cjk_kinds(items), _spread(items), named)
 
     # --- what a catalog item holds -----------------------------------------------------------
@@ -513,9 +513,10 @@ def _singular(word: str, vocabulary: dict[str, str]) -> str:
     return word
 
 
-def _singular_form(word: str) -> str:
-    """"plants" -> "plant", "boxes" -> "box": the plain English plural, without a vocabulary to check it against."""
-    if word.endswith(("ches", "shes", "xes", "sses")):
+def singular(word: str) -> str:
+    """An English plural's singular, as far as endings tell, without a vocabulary to check it against: "watches" ->
+    "watch", "phones" -> "phone", "plants" -> "plant"."""
+    if re.search(r"(?:ch|sh|x|ss|z)es$", word):
         return word[:-2]
     return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
 

@@ -32,7 +32,7 @@ from recchat.understanding.chinese import (
     without_exclusions,
 )
 from recchat.understanding.facets import read_facets
-from recchat.understanding.lexicon import CatalogLexicon
+from recchat.understanding.lexicon import CatalogLexicon, singular
 from recchat.understanding.specs import read_specs
 from recchat.understanding.state import MAX_VALUES, StateChange, merge, request_parts
 
@@ -108,13 +108,6 @@ REFERENCE = re.compile(
 )
 
 MIN_ENDING = 5
-
-
-def singular(word: str) -> str:
-    """An English plural's singular, as far as endings tell: "watches" -> "watch", "phones" -> "phone"."""
-    if re.search(r"(?:ch|sh|x|ss|z)es$", word):
-        return word[:-2]
-    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
 
 
 """The fewest letters of a category word's ending that name the category on their own ("phone" in "smartphones")."""

@@ -114,8 +114,7 @@ def read_specs(text: str, lexicon: CatalogLexicon) -> Specs:
         measuring = [facet for facet in numeric if facet.dimension == dimension
                      and (not named or set(named) & set(facet.label.lower().split()))]
         if len(measuring) == 1:
-            specs.order = f"{measuring[0].name}:{direction}"
-            specs.notes.append(f"{measuring[0].label}: {'lowest' if direction == 'low' else 'highest'} first")
+            _order_by(specs, measuring[0], direction)
             text = text[: said.start()] + " " + text[said.end() :]  # read as the order: not a word to search for
     specs.remainder = text
     return specs
@@ -134,11 +133,15 @@ def _superlative(match: re.Match, numeric: list[Facet], specs: Specs) -> str:
         facet = measured[0] if len(measured) == 1 else None
     if facet is None:
         return match.group(0)
-    direction = "low" if word in LOWEST_FIRST else "high"
-    specs.order = f"{facet.name}:{direction}"
-    specs.notes.append(f"{facet.label}: {'lowest' if direction == 'low' else 'highest'} first")
+    _order_by(specs, facet, "low" if word in LOWEST_FIRST else "high")
     named = set(facet.label.lower().split())
     return " " + " ".join(w for w in match.group("after").split() if w.lower() not in named)
+
+
+def _order_by(specs: Specs, facet: Facet, direction: str) -> None:
+    """Show the best matches by `facet`, lowest or highest first, and say so in the reply's notes."""
+    specs.order = f"{facet.name}:{direction}"
+    specs.notes.append(f"{facet.label}: {'lowest' if direction == 'low' else 'highest'} first")
 
 
 def _is_amount(value: str | None) -> bool:
