@@ -243,7 +243,10 @@ class LearnedModel:
         return True
 
     def note(self, new_events: int, log: Callable[[], TrainingLog]) -> None:
-        """Count new events; when a refit is due and none runs, start one on `log()` in the background."""
+        """Count new events; when a refit is due and none runs, start one on `log()` in the background. With no
+        model configured there is nothing to fit, and the log is not read."""
+        if self.settings.model == "none" and not self.settings.sequence_window:
+            return
         with self._lock:
             self._events_since_fit += new_events
             waited = time.monotonic() - self._fitted_at

@@ -65,6 +65,25 @@ def test_the_same_key_from_two_users_stores_both_events(where):
     assert [(e.user_id, e.item_id) for e in store.events_after(0)] == [("ann", "i1"), ("bob", "i2")]
 
 
+def test_a_users_events_are_read_back_in_arrival_order_and_the_log_is_paged_user_by_user(where):
+    """What bounded profiles read: one user's clicks and opinions before an arrival number, and the whole log
+    user by user up to one, page after page (a page may end inside a user's events)."""
+    store = open_store(where)
+    store.add([make_event(kind=kind, user_id=user, item_id=f"i{n}")
+               for n, (user, kind) in enumerate([("bob", "like"), ("ann", "click"), ("bob", "impression"),
+                                                 ("ann", "dislike"), ("bob", "purchase"), ("cy", "like")])])
+    seqs = [event.seq for event in store.events_after(0)]
+    assert store.last_seq() == seqs[-1]
+    assert [e.item_id for e in store.user_events("bob", seqs[4])] == ["i0"]  # the impression is not an opinion
+    assert [e.item_id for e in store.user_events("bob", seqs[4] + 1)] == ["i0", "i4"]
+    assert store.user_events("nobody", seqs[-1] + 1) == []
+    paged, after = [], ("", 0)
+    while page := store.events_by_user(after, seqs[4], limit=2):
+        paged += [(e.user_id, e.item_id) for e in page]
+        after = (page[-1].user_id, page[-1].seq)
+    assert paged == [("ann", "i1"), ("ann", "i3"), ("bob", "i0"), ("bob", "i2"), ("bob", "i4")]  # cy came later
+
+
 def test_kill_9_in_the_middle_of_thousands_of_writes_loses_no_committed_event(where):
     process = writer(where, "killed", 20_000)
     confirmed = -1

@@ -81,6 +81,55 @@ def test_live_co_occurrence_equals_a_rebuild_from_the_store(tmp_path):
     assert pair(live, 0, 1) + pair(live, 2, 5) > 0  # the check compared something
 
 
+def state_of(m: FeedbackModel) -> tuple:
+    """What a ranking reads of the whole log: item counts, every co-occurrence pair, the training log."""
+    every_pair = itertools.product(range(len(ITEMS)), repeat=2)
+    pairs = [round(m.co_occurrence.pair(a, b, m.liked_by), 9) for a, b in every_pair]
+    log = m.training_log()
+    return (
+        m.liked_by.tolist(), m.disliked_by.tolist(), m.impressions.tolist(), pairs,
+        log.interactions.toarray().tolist(), sorted(sequence.tolist() for sequence in log.sequences),
+    )
+
+
+def test_profiles_of_75k_users_took_167_mb_and_now_only_the_users_active_last_stay_in_memory(tmp_path):
+    """#27 item 5: every user's profile stayed in memory. Now at most `max_profiles` do; another user's comes back
+    from the store, with the same hidden items and the same effect on the item counts as if it had never left."""
+    store = SQLiteFeedbackStore(tmp_path / "f.sqlite3")
+    rng = np.random.default_rng(3)
+    kinds = ["like", "like", "dislike", "click", "purchase", "impression"]
+    bounded, unbounded = model(RerankSettings(max_profiles=3)), model(RerankSettings(max_profiles=10**6))
+    bounded.rebuild(store)
+    unbounded.rebuild(store)
+    for n in range(400):
+        store.add([like(f"u{rng.integers(20)}", f"i{rng.integers(8)}", t=float(rng.integers(1000)), kind=kinds[n % 6])])
+        bounded.sync(store)
+        unbounded.sync(store)
+    assert len(bounded.users) == 3 and len(unbounded.users) == 20
+    assert state_of(bounded) == state_of(unbounded)
+    for user in list(unbounded.users):
+        assert bounded.hidden(user) == unbounded.hidden(user)
+        read_back, kept = vars(bounded.users[user]), vars(unbounded.users[user])  # the same opinions and sums
+        assert np.allclose(read_back.pop("preference"), kept.pop("preference")) and read_back == kept
+    assert len(bounded.users) == 3 and list(bounded.users)[-1] == user  # the one read last is now the most recent
+    rebuilt = model(RerankSettings(max_profiles=3))
+    rebuilt.rebuild(store)  # the replay by user keeps the 3 users with the latest events (a turn's impressions too)
+    latest = list(dict.fromkeys(event.user_id for event in reversed(store.events_after(0))))
+    assert list(rebuilt.users) == latest[:3][::-1]
+    assert state_of(rebuilt) == state_of(unbounded)
+
+
+def test_a_profile_that_cannot_be_read_back_ranks_the_turn_without_it(tmp_path, caplog):
+    store = SQLiteFeedbackStore(tmp_path / "f.sqlite3")
+    store.add([like("ann", "i1", kind="dislike"), like("bob", "i2", kind="dislike")])
+    m = model(RerankSettings(max_profiles=1))
+    m.rebuild(store)
+    assert m.hidden("ann") == {"i1"} and list(m.users) == ["ann"]  # bob left memory as ann came back
+    store.close()  # as if the disk went away
+    assert m.hidden("bob") == set() and "ranking without the profile of user 'bob'" in caplog.text
+    assert m.hidden("ann") == {"i1"}  # in memory still
+
+
 def test_co_occurrence_moves_items_liked_together_up_and_says_why():
     m = model(RerankSettings(collaborative=1.0, liked_collaborative=1.0))
     for user in ("a", "b", "c"):  # three users liked i1 and i6 together

@@ -125,6 +125,16 @@ class FeedbackStore(Protocol):
     def events_after(self, seq: int, limit: int | None = None) -> list[StoredEvent]:
         """Every stored event that arrived after `seq` (the first `limit` of them), in arrival order."""
 
+    def user_events(self, user_id: str, before_seq: int) -> list[StoredEvent]:
+        """One user's clicks and opinions (impressions aside) that arrived before `before_seq`, in arrival order."""
+
+    def events_by_user(self, after: tuple[str, int], through_seq: int, limit: int) -> list[StoredEvent]:
+        """The events numbered up to `through_seq`, ordered by user and then arrival: the first `limit` after
+        `after`, a (user_id, seq) pair (`("", 0)` starts at the beginning)."""
+
+    def last_seq(self) -> int:
+        """The arrival number of the newest stored event (0 for none)."""
+
     def generation(self) -> int:
         """Changes whenever events are deleted, so readers know to rebuild rather than catch up."""
 

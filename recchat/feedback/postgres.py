@@ -66,6 +66,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX sessions_user ON sessions (user_id);
     CREATE INDEX sessions_used ON sessions (used_at)
     """,
+    # a user's events in arrival order, for profiles read back and the replay by user (recchat/rerank/state.py)
+    """
+    CREATE INDEX events_user_seq ON events (user_id, seq);
+    DROP INDEX events_user
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 Result = TypeVar("Result")

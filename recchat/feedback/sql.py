@@ -22,10 +22,29 @@ class SqlReads:
 
     def events_after(self, seq: int, limit: int | None = None) -> list[StoredEvent]:
         """Every stored event that arrived after `seq` (the first `limit` of them), in arrival order."""
+        return self._events(f"seq > {self.marker}", (seq,), "seq", limit)
+
+    def user_events(self, user_id: str, before_seq: int) -> list[StoredEvent]:
+        """One user's clicks and opinions (impressions aside) that arrived before `before_seq`, in arrival order:
+        what their profile holds once events up to `before_seq` are applied."""
+        where = f"user_id = {self.marker} AND seq < {self.marker} AND kind <> 'impression'"
+        return self._events(where, (user_id, before_seq), "seq")
+
+    def events_by_user(self, after: tuple[str, int], through_seq: int, limit: int) -> list[StoredEvent]:
+        """The events numbered up to `through_seq`, ordered by user and then arrival: the first `limit` after
+        `after`, a (user_id, seq) pair (`("", 0)` starts at the beginning). One indexed range per page."""
+        where = f"(user_id, seq) > ({self.marker}, {self.marker}) AND seq <= {self.marker}"
+        return self._events(where, (*after, through_seq), "user_id, seq", limit)
+
+    def _events(self, where: str, params: Sequence, order: str, limit: int | None = None) -> list[StoredEvent]:
         columns = ", ".join(EVENT_COLUMNS)
         first = "" if limit is None else f" LIMIT {int(limit)}"
-        rows = self._read(f"SELECT seq, {columns} FROM events WHERE seq > {self.marker} ORDER BY seq{first}", (seq,))
+        rows = self._read(f"SELECT seq, {columns} FROM events WHERE {where} ORDER BY {order}{first}", params)
         return [StoredEvent.model_construct(seq=row[0], **dict(zip(EVENT_COLUMNS, row[1:]))) for row in rows]
+
+    def last_seq(self) -> int:
+        """The arrival number of the newest stored event (0 for none)."""
+        return self._read("SELECT coalesce(max(seq), 0) FROM events")[0][0]
 
     def generation(self) -> int:
         """Changes whenever events are deleted, so readers know to rebuild rather than catch up."""

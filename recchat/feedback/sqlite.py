@@ -66,6 +66,11 @@ MIGRATIONS: list[str] = [
     DROP TABLE events;
     ALTER TABLE events_by_user_key RENAME TO events;
     """,
+    # the rebuild above dropped the user index with the old table; a user's events in arrival order serve profiles
+    # read back and the replay by user (recchat/rerank/state.py)
+    """
+    CREATE INDEX events_user_seq ON events (user_id, seq);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -32,6 +32,10 @@ class Profile:
     """Sum over liked items with a price of weight x log(price): the centre of the prices the user likes."""
     priced_weight: float = 0.0
 
+    def engage(self, item_id: str, time: float) -> None:
+        """An event of any kind but an impression on the item at `time`: the latest time counts."""
+        self.engaged_at[item_id] = max(time, self.engaged_at.get(item_id, time))
+
     def weight(self, item_id: str) -> float:
         if item_id in self.explicit:
             return self.explicit[item_id][0]

@@ -45,7 +45,7 @@ class Reranker:
         weighted = [(scorer, getattr(settings, scorer.weight)) for scorer in self.scorers]
         active = [(scorer, weight) for scorer, weight in weighted if weight]
         with model.lock:
-            user = model.users.get(user_id) if user_id else None
+            user = model.user(user_id) if user_id else None
             session = model.sessions.get(session_id) if session_id else None
             profiles = [(profile, scale) for profile, scale in ((user, 1.0), (session, settings.session)) if profile]
             context = RankingContext(
