@@ -2,9 +2,10 @@
 workers of several sharing a Chroma server.
 
 Creating a collection is atomic in Chroma (embedded or server), so a marker collection is the lock; its metadata
-says who holds it (process id, host name) and since when. A holder can die without releasing it (killed, or a
-`recchat chat` quit mid-indexing before exits stopped background work). A lock whose holder was on this machine and
-is gone is taken over at once; one held from another machine, whose process cannot be looked at, is broken once it is
+says who holds it (process id, its start time where the system tells it, host name) and since when. A holder can die
+without releasing it (killed, or a `recchat chat` quit mid-indexing before exits stopped background work). A lock
+whose holder was on this machine and is gone (no such process, or another process that got its id since) is taken
+over at once; one held from another machine, whose process cannot be looked at, is broken once it is
 older than `STALE_S`. A wait longer than `WAIT_LOG_S` says in the log what it waits for."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import chromadb
 from chromadb.errors import ChromaError, NotFoundError
@@ -33,12 +35,11 @@ WAIT_LOG_EVERY_S = 60.0
 def collection_lock(client: chromadb.ClientAPI, name: str) -> Iterator[None]:
     """Hold the lock `name` (a collection of that name) for the block, waiting for its holder or taking it over."""
     waiting_since, next_log = time.monotonic(), WAIT_LOG_S
-    host = socket.gethostname()
+    host, pid = socket.gethostname(), os.getpid()
+    me = {"pid": pid, "host": host} | ({"started": started} if (started := process_started(pid)) else {})
     while True:
         try:
-            client.create_collection(
-                name, embedding_function=None, metadata={"since": time.time(), "pid": os.getpid(), "host": host}
-            )
+            client.create_collection(name, embedding_function=None, metadata={"since": time.time(), **me})
             break
         except ChromaError:
             try:
@@ -46,7 +47,7 @@ def collection_lock(client: chromadb.ClientAPI, name: str) -> Iterator[None]:
                 held_s = time.time() - float(holder["since"])
             except (NotFoundError, KeyError, ValueError):
                 continue  # released (or half made) just now: try again
-            gone = holder.get("host") == host and not process_alive(holder.get("pid"))
+            gone = holder.get("host") == host and not process_alive(holder.get("pid"), holder.get("started"))
             if gone or held_s > STALE_S:
                 why = f"its process {holder.get('pid')} has ended" if gone else f"it is {held_s:.0f} s old"
                 logger.warning("breaking a sync lock on %s held by %s: %s", name, holder_text(holder), why)
@@ -73,8 +74,10 @@ def release(client: chromadb.ClientAPI, name: str) -> None:
         pass
 
 
-def process_alive(pid: object) -> bool:
-    """Whether process `pid` of this machine runs (True where it cannot be told: a lock is only taken from the dead)."""
+def process_alive(pid: object, started: object = None) -> bool:
+    """Whether process `pid` of this machine runs, and is the one that started at `started` (when recorded: a pid
+    can be given to a new process once its holder ended). True where it cannot be told: a lock is only taken from
+    the dead."""
     if not isinstance(pid, int) or pid <= 0:
         return True  # a lock written before holders were recorded: only its age tells
     try:
@@ -82,8 +85,21 @@ def process_alive(pid: object) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # it exists, run by another user
-        return True
-    return True
+        pass
+    now = process_started(pid)
+    return started is None or now is None or now == started
+
+
+def process_started(pid: int) -> str | None:
+    """When process `pid` started, in clock ticks since boot (Linux's /proc/PID/stat, field 22), with the boot's id,
+    so a pid given to another process reads differently; None where the system does not say."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # after the command name, which may hold spaces and parentheses
+    return f"{boot}:{fields[19]}"
 
 
 def holder_text(holder: dict) -> str:

@@ -1,3 +1,4 @@
+import os
 import signal
 import socket
 import subprocess
@@ -84,6 +85,21 @@ def test_a_sync_lock_left_by_a_killed_process_made_the_next_sync_wait_minutes_an
     assert index.sync(products).added == len(products)
     assert time.monotonic() - started < 60  # the time to embed the catalog: nothing waited for the lock
     assert f"its process {holder.pid} has ended" in caplog.text
+
+
+def test_a_sync_lock_whose_pid_now_belongs_to_another_process_made_the_next_sync_wait_and_is_now_taken_over(
+    tmp_path, caplog
+):
+    """#27 item 13, what was left: a lock recorded only its holder's pid, so once the dead holder's pid went to a new
+    process the lock looked held until it was 600 s old. It records the holder's start time too."""
+    client = open_store(tmp_path / "chroma")
+    reused = {"since": time.time(), "pid": os.getpid(), "host": socket.gethostname(), "started": "another-boot:1"}
+    client.create_collection("catalog--sync-lock", embedding_function=None, metadata=reused)
+    started = time.monotonic()
+    with sync_lock.collection_lock(client, "catalog--sync-lock"):
+        held = client.get_collection("catalog--sync-lock", embedding_function=None).metadata
+    assert time.monotonic() - started < 5 and f"its process {os.getpid()} has ended" in caplog.text
+    assert held["pid"] == os.getpid() and held["started"] == sync_lock.process_started(os.getpid())
 
 
 def test_a_wait_for_a_sync_lock_held_by_a_live_process_says_who_holds_it(tmp_path, monkeypatch, caplog):
