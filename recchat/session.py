@@ -3,13 +3,15 @@
 
 A turn holds its session for its whole run (`held`, `aheld`): a follow-up reads the turn before it. It ends with
 `SessionStore.end_turn`, which logs the turn's impressions only while the session is kept: once its user is
-forgotten, a turn still running writes nothing for them.
+forgotten, a turn still running writes nothing for them. Several workers that each keep sessions in memory learn
+of a user forgotten through another from the markers in the shared log (`FeedbackStore.forgotten_after`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import threading
 import time
 import uuid
@@ -19,10 +21,11 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from recchat.errors import SessionError, SessionOwnerError, UnknownSessionError
-from recchat.feedback import FeedbackEvent, FeedbackStore
+from recchat.errors import FeedbackStoreError, SessionError, SessionOwnerError, UnknownSessionError
+from recchat.feedback import FeedbackEvent, FeedbackStore, user_digest
 from recchat.models import ParsedRequest, RecommendationList
 
+logger = logging.getLogger(__name__)
 MAX_ID_CHARS = 200
 """Session and user ids are stored with every event, whose fields hold this many characters."""
 HOLD_POLL_S = (0.01, 0.25)
@@ -131,7 +134,9 @@ class _Kept:
 
 class Sessions:
     """The sessions this process knows, in its memory: the least recently used dropped past `limit` (never one whose
-    turn is running). One worker's: with several, a follow-up reaching another worker finds no session."""
+    turn is running). One worker's: with several, a follow-up reaching another worker finds no session. A user
+    forgotten through another worker sharing the log loses their sessions here at the next call, and a turn of theirs
+    running here logs nothing (`FeedbackStore.log_turn`)."""
 
     def __init__(self, limit: int, feedback_store: FeedbackStore | None = None):
         """`feedback_store`: where turns are logged (None: nowhere)."""
@@ -141,10 +146,33 @@ class Sessions:
         self._lock = threading.Lock()
         self._logging = threading.Lock()
         """Held by a turn's log write and by forget_user: the one ends before the other begins."""
+        self._forgotten_seen = 0
+        """The last marker of a forgotten user (in the shared log) whose sessions were dropped here."""
+
+    def _catch_up(self) -> None:
+        """Drop the sessions of the users forgotten through other workers since the last look: one indexed query. A
+        log that cannot be read leaves them for the next look; `end_turn` still logs nothing for such a user."""
+        if self.feedback_store is None:
+            return
+        try:
+            forgotten = self.feedback_store.forgotten_after(self._forgotten_seen)
+        except FeedbackStoreError as error:
+            logger.warning("could not read which users were forgotten through other workers: %s", error)
+            return
+        if forgotten:
+            self._drop_users({digest for _, digest in forgotten}, forgotten[-1][0])
+
+    def _drop_users(self, digests: set[str], seen: int = 0) -> None:
+        """Drop the sessions of the users with these digests; markers up to `seen` are then acted on."""
+        with self._lock:
+            for kept in [k for k in self._sessions.values() if user_digest(k.session.user_id) in digests]:
+                del self._sessions[kept.session.id]
+            self._forgotten_seen = max(self._forgotten_seen, seen)
 
     def open(self, session_id: str | None = None, user_id: str | None = None) -> Session:
         session_id = uuid.uuid4().hex if session_id is None else check_id(session_id, "session id")
         user_id = None if user_id is None else check_id(user_id, "user id")
+        self._catch_up()
         with self._lock:
             kept = self._sessions.get(session_id)
             if kept is None:
@@ -161,11 +189,13 @@ class Sessions:
             del self._sessions[session_id]
 
     def get(self, session_id: str | None) -> Session | None:
+        self._catch_up()
         with self._lock:
             kept = self._sessions.get(session_id) if session_id else None
             return kept.session if kept else None
 
     def __contains__(self, session_id: str) -> bool:
+        self._catch_up()
         with self._lock:
             return session_id in self._sessions
 
@@ -174,6 +204,7 @@ class Sessions:
         return kept if kept is not None and kept.session is session else None
 
     def try_hold(self, session: Session) -> Session | None:
+        self._catch_up()
         with self._lock:  # acquired under it: a session is not dropped as its turn starts
             kept = self._kept(session)
             if kept is None:
@@ -191,6 +222,7 @@ class Sessions:
             kept.lock.release()
 
     def save(self, session: Session) -> bool:
+        self._catch_up()
         with self._lock:
             return self._kept(session) is not None  # changed in place: the session is kept as it is
 
@@ -199,16 +231,18 @@ class Sessions:
             with self._lock:
                 if self._kept(session) is None:
                     return False
-            if self.feedback_store is not None:
-                self.feedback_store.add(events)
-                if message is not None:
-                    self.feedback_store.add_message(session.user_id, session.id, session.turns, message)
-            return True
+                seen = self._forgotten_seen
+            if self.feedback_store is None:
+                return True
+            turn_message = (session.id, session.turns, message) if message is not None else None
+            if self.feedback_store.log_turn(session.user_id, events, turn_message, seen):
+                return True
+            self._catch_up()  # forgotten through another worker while the turn ran: its sessions go here too
+            return False
 
     def forget_user(self, user_id: str) -> None:
-        with self._logging, self._lock:
-            for session_id in [k.session.id for k in self._sessions.values() if k.session.user_id == user_id]:
-                del self._sessions[session_id]
+        with self._logging:
+            self._drop_users({user_digest(user_id)})
 
 
 def open_session_store(settings, feedback_store: FeedbackStore | None) -> SessionStore:

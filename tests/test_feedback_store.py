@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from recchat.errors import FeedbackError, FeedbackStoreError
-from recchat.feedback import SQLiteFeedbackStore, make_event
+from recchat.feedback import SQLiteFeedbackStore, make_event, user_digest
 from recchat.feedback.postgres import PostgresFeedbackStore
 from recchat.feedback.sqlite import MIGRATIONS, SCHEMA_VERSION
 
@@ -178,7 +178,7 @@ def test_an_older_schema_is_migrated_with_its_events(tmp_path):
     store = SQLiteFeedbackStore(path)
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert [e.key for e in store.events_after(0)] == ["k"]
-    store.add_message("u", "s", 1, "a warm coat")  # the table version 2 added
+    assert store.log_turn("u", [], ("s", 1, "a warm coat"), forgotten_seen=0)  # the table version 2 added
     assert store.messages("u") == ["a warm coat"]
 
 
@@ -215,7 +215,7 @@ def test_forgetting_a_user_removes_their_rows(where):
     store = open_store(where)
     store.add([make_event(kind="like", user_id="alice-7f3e", item_id=f"i{n}") for n in range(50)])
     store.add([make_event(kind="like", user_id="bob", item_id="i1")])
-    store.add_message("alice-7f3e", "s1", 1, "secret-wish-for-a-red-coat")
+    assert store.log_turn("alice-7f3e", [], ("s1", 1, "secret-wish-for-a-red-coat"), forgotten_seen=0)
     generation = store.generation()
     assert store.forget_user("alice-7f3e") == 51
     assert store.count("alice-7f3e") == 0 and store.count("bob") == 1
@@ -225,6 +225,21 @@ def test_forgetting_a_user_removes_their_rows(where):
         folder = Path(where).parent
         on_disk = b"".join(p.read_bytes() for p in folder.iterdir() if p.name.startswith("f.sqlite3"))
         assert b"alice-7f3e" not in on_disk and b"secret-wish" not in on_disk
+
+
+def test_a_forgotten_user_leaves_a_digest_for_other_workers_and_a_turn_they_began_before_logs_nothing(where):
+    store, other_worker = open_store(where), open_store(where)
+    assert store.forget_user("nobody") == 0  # a marker even so: another worker may hold a session of theirs
+    seen = other_worker.forgotten_after(0)[-1][0]
+    store.add([make_event(kind="like", user_id="ann", item_id="i1")])
+    store.forget_user("ann")
+    (marker, digest), = other_worker.forgotten_after(seen)
+    assert digest == user_digest("ann") and "ann" not in digest
+    impression = make_event(kind="impression", user_id="ann", item_id="i2")
+    assert not other_worker.log_turn("ann", [impression], ("s", 2, "in navy"), forgotten_seen=seen)
+    assert store.count("ann") == 0 and store.messages("ann") == []
+    assert other_worker.log_turn("ann", [impression], None, forgotten_seen=marker)  # ann came back afterwards
+    assert store.count("ann") == 1
 
 
 @pytest.mark.parametrize(

@@ -127,3 +127,28 @@ def test_forgetting_a_user_drops_their_sessions_on_every_worker_and_a_running_tu
     with pytest.raises(UnknownSessionError, match="forgotten"):
         a.try_hold(ann)
     assert not a.save(ann)
+
+
+def test_with_sqlite_and_two_workers_the_other_workers_sessions_stayed_and_its_running_turn_logged_after_forgetting(
+    tmp_path
+):
+    """#27 item 4, what was left: with sessions in each worker's memory over one SQLite log, a user forgotten through
+    one worker kept their sessions on the other, and a turn running there logged its impressions afterwards."""
+    path = tmp_path / "f.sqlite3"
+    log_a, log_b = SQLiteFeedbackStore(path), SQLiteFeedbackStore(path)  # two processes' connections
+    a, b = Sessions(100, log_a), Sessions(100, log_b)
+    ann, bea, quiet = b.open(user_id="ann"), b.open(user_id="bea"), b.open(user_id="cy")  # cy: no turn, no rows
+    assert take_turn(b, ann, "P1")
+    running = b.try_hold(ann)
+    assert running is not None
+    reply = reply_for(running, "P2", "P3")
+    running.ended(reply, reply.metadata.request)
+    for user in ("ann", "cy"):  # what RecChat.forget_user does, on worker a
+        a.forget_user(user)
+        log_a.forget_user(user)
+    assert not b.end_turn(running, impressions(reply), "a warm coat")  # the turn was running when ann was forgotten
+    b.release(running)
+    assert log_b.count("ann") == 0 and log_b.messages("ann") == []
+    assert ann.id not in b and quiet.id not in b and bea.id in b
+    with pytest.raises(UnknownSessionError, match="forgotten"):
+        b.try_hold(ann)

@@ -10,17 +10,19 @@ from recchat.feedback.events import (
     FeedbackKind,
     FeedbackStore,
     StoredEvent,
+    TurnMessage,
     add_in_batches,
     impressions,
     item_event,
     make_event,
+    user_digest,
 )
 from recchat.feedback.sqlite import SQLiteFeedbackStore
 
 __all__ = [
     "EVENT_COLUMNS", "KIND_ALIASES", "POSITIVE_KINDS", "FeedbackEvent", "FeedbackKind", "FeedbackStore",
-    "SQLiteFeedbackStore", "StoredEvent", "add_in_batches", "impressions", "item_event", "make_event",
-    "open_feedback_store",
+    "SQLiteFeedbackStore", "StoredEvent", "TurnMessage", "add_in_batches", "impressions", "item_event", "make_event",
+    "open_feedback_store", "user_digest",
 ]
 
 

@@ -110,6 +110,16 @@ def add_in_batches(store: FeedbackStore, events: Iterable[FeedbackEvent], batch:
 
 EVENT_COLUMNS = ("key", "kind", "user_id", "item_id", "session_id", "turn", "rank", "time")
 """The stored fields of an event, in the stores' column order."""
+FORGOTTEN_KEEP_S = 30 * 24 * 3600
+"""How long a store keeps the marker of a forgotten user (see `FeedbackStore.forgotten_after`): a worker that served
+no session for longer may not hear of a deletion."""
+TurnMessage = tuple[str, int, str]
+"""A chat message as kept (when configured): its session id, its turn, its text."""
+
+
+def user_digest(user_id: str) -> str:
+    """What marks a forgotten user in the store: a digest, so the marker does not keep the id itself."""
+    return hashlib.sha256(user_id.encode()).hexdigest()
 
 
 class StoredEvent(FeedbackEvent):
@@ -139,10 +149,18 @@ class FeedbackStore(Protocol):
         """Changes whenever events are deleted, so readers know to rebuild rather than catch up."""
 
     def forget_user(self, user_id: str) -> int:
-        """Delete the user's events and messages; the number of rows deleted."""
+        """Delete the user's events and messages, and leave a marker for other workers (`forgotten_after`), in one
+        transaction; the number of rows deleted."""
 
-    def add_message(self, user_id: str, session_id: str, turn: int, text: str) -> None:
-        """Keep the raw text of a chat message (only called when configured)."""
+    def forgotten_after(self, marker: int) -> list[tuple[int, str]]:
+        """The users forgotten after `marker` (0: all those kept, `FORGOTTEN_KEEP_S`), oldest first, each as its
+        marker and `user_digest`: another worker drops their sessions from its memory."""
+
+    def log_turn(
+        self, user_id: str, events: Sequence[FeedbackEvent], message: TurnMessage | None, forgotten_seen: int
+    ) -> bool:
+        """A turn's events and message in one transaction, unless its user was forgotten after marker
+        `forgotten_seen` (the last the caller acted on): then nothing is written, and the answer is False."""
 
     @property
     def where(self) -> str:

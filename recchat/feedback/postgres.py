@@ -18,7 +18,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from recchat.errors import FeedbackStoreError
-from recchat.feedback.events import EVENT_COLUMNS, FeedbackEvent
+from recchat.feedback.events import EVENT_COLUMNS, FORGOTTEN_KEEP_S, FeedbackEvent, TurnMessage, user_digest
 from recchat.feedback.sql import SqlReads
 
 WRITE_LOCK = 0x7265_6363_6861_7401  # "recchat" + 1: serialises writers (see the module's docstring)
@@ -70,6 +70,16 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX events_user_seq ON events (user_id, seq);
     DROP INDEX events_user
+    """,
+    # users forgotten, as digests, for the workers that hold sessions in memory (FeedbackStore.forgotten_after)
+    """
+    CREATE TABLE forgotten (
+        seq BIGSERIAL PRIMARY KEY,
+        user_digest TEXT NOT NULL,
+        time DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX forgotten_user ON forgotten (user_digest, seq);
+    CREATE INDEX forgotten_time ON forgotten (time)
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -191,6 +201,9 @@ class PostgresFeedbackStore(SqlReads):
             db.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
             deleted = db.execute("DELETE FROM events WHERE user_id = %s", (user_id,)).rowcount
             deleted += db.execute("DELETE FROM messages WHERE user_id = %s", (user_id,)).rowcount
+            now = time.time()  # the marker commits in order with the events, under the write lock
+            db.execute("INSERT INTO forgotten (user_digest, time) VALUES (%s, %s)", (user_digest(user_id), now))
+            db.execute("DELETE FROM forgotten WHERE time < %s", (now - FORGOTTEN_KEEP_S,))
             if deleted:  # deleting nothing leaves the generation, so no reader rebuilds
                 db.execute("UPDATE recchat_meta SET value = value + 1 WHERE name = 'generation'")
             return deleted
@@ -206,13 +219,24 @@ class PostgresFeedbackStore(SqlReads):
                 db.autocommit = False
         return deleted
 
-    def add_message(self, user_id: str, session_id: str, turn: int, text: str) -> None:
-        self.run(lambda db: self.insert_message(db, user_id, session_id, turn, text), "write to",
-                 retry=False)  # a retried message would be kept twice
+    def log_turn(
+        self, user_id: str, events: Sequence[FeedbackEvent], message: TurnMessage | None, forgotten_seen: int
+    ) -> bool:
+        def log(db: psycopg.Connection) -> bool:
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))  # forget_user's marker is before or after
+            forgotten = "SELECT 1 FROM forgotten WHERE user_digest = %s AND seq > %s"
+            if db.execute(forgotten, (user_digest(user_id), forgotten_seen)).fetchone():
+                return False
+            self.insert_events(db, events)
+            if message is not None:
+                self.insert_message(db, user_id, *message)
+            return True
+
+        return self.run(log, "write to", retry=message is None)  # a retried message would be kept twice
 
     @staticmethod
     def insert_message(db: psycopg.Connection, user_id: str, session_id: str, turn: int, text: str) -> None:
-        """`add_message` in `db`'s transaction."""
+        """Keep a chat message's text (only when configured) in `db`'s transaction."""
         insert = "INSERT INTO messages (user_id, session_id, turn, text, time) VALUES (%s, %s, %s, %s, %s)"
         db.execute(insert, (user_id, session_id, turn, text, time.time()))
 

@@ -42,6 +42,11 @@ class SqlReads:
         rows = self._read(f"SELECT seq, {columns} FROM events WHERE {where} ORDER BY {order}{first}", params)
         return [StoredEvent.model_construct(seq=row[0], **dict(zip(EVENT_COLUMNS, row[1:]))) for row in rows]
 
+    def forgotten_after(self, marker: int) -> list[tuple[int, str]]:
+        """The users forgotten after `marker`, oldest first: (marker, digest of the user id)."""
+        rows = self._read(f"SELECT seq, user_digest FROM forgotten WHERE seq > {self.marker} ORDER BY seq", (marker,))
+        return [(row[0], row[1]) for row in rows]
+
     def last_seq(self) -> int:
         """The arrival number of the newest stored event (0 for none)."""
         return self._read("SELECT coalesce(max(seq), 0) FROM events")[0][0]

@@ -7,11 +7,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from recchat.errors import FeedbackStoreError
-from recchat.feedback.events import EVENT_COLUMNS, FeedbackEvent
+from recchat.feedback.events import EVENT_COLUMNS, FORGOTTEN_KEEP_S, FeedbackEvent, TurnMessage, user_digest
 from recchat.feedback.sql import SqlReads
 
 # Forward-only: schema version N is reached by running MIGRATIONS[:N] in order.
@@ -71,8 +72,24 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX events_user_seq ON events (user_id, seq);
     """,
+    # users forgotten, as digests, for the workers that hold sessions in memory (FeedbackStore.forgotten_after)
+    """
+    CREATE TABLE forgotten (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_digest TEXT NOT NULL,
+        time REAL NOT NULL
+    );
+    CREATE INDEX forgotten_user ON forgotten (user_digest, seq);
+    CREATE INDEX forgotten_time ON forgotten (time);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+INSERT_EVENT = (
+    f"INSERT OR IGNORE INTO events ({', '.join(EVENT_COLUMNS)}, recorded_at) "
+    f"VALUES ({', '.join('?' * (len(EVENT_COLUMNS) + 1))})"
+)
+INSERT_MESSAGE = "INSERT INTO messages VALUES (?, ?, ?, ?, ?)"
+Result = TypeVar("Result")
 
 
 class SQLiteFeedbackStore(SqlReads):
@@ -140,29 +157,44 @@ class SQLiteFeedbackStore(SqlReads):
             hint = "check the file and its folder"
         return FeedbackStoreError(f"cannot {doing} the feedback store {self.path}: {text} ({hint})")
 
-    def _write(self, statements: Iterable[tuple[str, Sequence]]) -> list[int]:
-        """Run the statements in one immediate transaction; their row counts."""
+    def _transaction(self, work: Callable[[sqlite3.Connection], Result]) -> Result:
+        """`work` in one immediate transaction (the write lock taken at its start)."""
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    counts = [self._db.execute(sql, params).rowcount for sql, params in statements]
+                    result = work(self._db)
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
-                return counts
+                return result
             except sqlite3.Error as error:
                 raise self._explain(error, "write to") from error
 
+    def _write(self, statements: Iterable[tuple[str, Sequence]]) -> list[int]:
+        """Run the statements in one immediate transaction; their row counts."""
+        return self._transaction(lambda db: [db.execute(sql, params).rowcount for sql, params in statements])
+
     def add(self, events: Sequence[FeedbackEvent]) -> list[bool]:
         now = time.time()
-        insert = (
-            f"INSERT OR IGNORE INTO events ({', '.join(EVENT_COLUMNS)}, recorded_at) "
-            f"VALUES ({', '.join('?' * (len(EVENT_COLUMNS) + 1))})"
-        )
-        counts = self._write((insert, (*(getattr(e, c) for c in EVENT_COLUMNS), now)) for e in events)
+        counts = self._write((INSERT_EVENT, (*(getattr(e, c) for c in EVENT_COLUMNS), now)) for e in events)
         return [count == 1 for count in counts]
+
+    def log_turn(
+        self, user_id: str, events: Sequence[FeedbackEvent], message: TurnMessage | None, forgotten_seen: int
+    ) -> bool:
+        def log(db: sqlite3.Connection) -> bool:
+            forgotten = "SELECT 1 FROM forgotten WHERE user_digest = ? AND seq > ?"
+            if db.execute(forgotten, (user_digest(user_id), forgotten_seen)).fetchone():
+                return False
+            now = time.time()
+            db.executemany(INSERT_EVENT, [(*(getattr(e, c) for c in EVENT_COLUMNS), now) for e in events])
+            if message is not None:
+                db.execute(INSERT_MESSAGE, (user_id, *message, now))
+            return True
+
+        return self._transaction(log)
 
     def _read(self, sql: str, params: Sequence = ()) -> list[tuple]:
         with self._lock:
@@ -175,18 +207,18 @@ class SQLiteFeedbackStore(SqlReads):
         """Deleting nothing changes nothing: the generation stays, so no reader rebuilds. The deleted rows are zeroed
         where they lay (`secure_delete`), so there is no VACUUM to rewrite the whole file while writers wait."""
         held = "EXISTS (SELECT 1 FROM events WHERE user_id = ?) OR EXISTS (SELECT 1 FROM messages WHERE user_id = ?)"
+        now = time.time()
         counts = self._write([  # one transaction: no reader sees the rows gone under the old generation
             (f"UPDATE meta SET value = value + 1 WHERE name = 'generation' AND ({held})", (user_id, user_id)),
             ("DELETE FROM events WHERE user_id = ?", (user_id,)),
             ("DELETE FROM messages WHERE user_id = ?", (user_id,)),
+            ("INSERT INTO forgotten (user_digest, time) VALUES (?, ?)", (user_digest(user_id), now)),
+            ("DELETE FROM forgotten WHERE time < ?", (now - FORGOTTEN_KEEP_S,)),
         ])
         deleted = counts[1] + counts[2]
         if deleted:
             self._read("PRAGMA wal_checkpoint(TRUNCATE)")  # the rows' earlier copies must not linger in the WAL file
         return deleted
-
-    def add_message(self, user_id: str, session_id: str, turn: int, text: str) -> None:
-        self._write([("INSERT INTO messages VALUES (?, ?, ?, ?, ?)", (user_id, session_id, turn, text, time.time()))])
 
     def backup(self, path: str | Path) -> None:
         """A consistent copy of the whole store at `path` (SQLite's online backup: safe while others write)."""
