@@ -420,7 +420,13 @@ class ApiSettings(BaseModel):
     key: SecretStr | None = Field(
         default=None,
         description="When set, every /v1 call needs `Authorization: Bearer <key>`, and the UI at /ui asks for it (or "
-        "takes the same header); /healthz and /metrics stay open.",
+        "takes the same header); /healthz and /metrics stay open. The key holder may also mint user tokens "
+        "(POST /v1/users/{id}/token), each acting for its own user only.",
+    )
+    user_token_ttl_s: float = Field(
+        default=24 * 3600, gt=0, le=30 * 24 * 3600,
+        description="How long a user token stays valid when its request names no `ttl_s`, and the longest any may "
+        "(30 days at most); changing `key` ends every token at once.",
     )
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024,

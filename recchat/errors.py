@@ -17,6 +17,10 @@ class InvalidArgumentError(RecChatError, ValueError):
     """An argument of the Python API has the wrong kind or shape; the message says what to pass."""
 
 
+class ForbiddenError(RecChatError, PermissionError):
+    """The caller may not do this: a user token acts for its own user only."""
+
+
 class LimitExceededError(InvalidArgumentError):
     """A turn asks for more than recchat's bounds allow (`recchat/bounds.py`): too many excluded items or terms."""
 

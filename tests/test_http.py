@@ -278,6 +278,48 @@ def test_a_missing_or_wrong_api_key_is_refused_and_nothing_happens(server, autho
     assert forgotten.json() == {"deleted": 0}  # the refused like was never stored
 
 
+def test_a_key_holder_could_act_for_any_user_and_a_user_token_now_acts_for_its_own_user_only(server, http):
+    """#27 item 12: the key is one shared secret, so whoever held it could read any user's history. A token minted
+    with the key acts for one user: it asks, gives feedback, releases state and forgets for that user, and is refused
+    (403) for any other, while the key still acts for all."""
+    minted = http.post("/v1/users/tok-ann/token", json={"ttl_s": 600})
+    assert minted.status_code == 201 and minted.json()["user_id"] == "tok-ann"
+    assert minted.json()["expires_at"] == pytest.approx(time.time() + 600, abs=5)
+    as_ann = {"Authorization": f"Bearer {minted.json()['token']}"}
+    with httpx.Client(base_url=server, headers=as_ann, timeout=60) as ann:
+        own = ann.post("/v1/sessions", json={}).json()["session_id"]
+        reply = ann.post("/v1/chat", json={"message": COAT + " under $200", "session_id": own}).json()
+        assert reply["metadata"]["user_id"] == "tok-ann"  # the token's user, though the body named none
+        assert ann.post("/v1/feedback", json={"kind": "dislike", "item_id": reply["items"][0]["id"],
+                                              "session_id": own}).json() == {"recorded": True}
+        assert ann.delete(f"/v1/sessions/{own}/state/price").json()["max_price"] is None  # hers to change
+        bob_session = http.post("/v1/sessions", json={"user_id": "tok-bob"}).json()["session_id"]
+        refused = [
+            (403, ann.post("/v1/chat", json={"message": COAT, "user_id": "tok-bob"})),
+            (409, ann.post("/v1/chat", json={"message": COAT, "session_id": bob_session})),
+            (403, ann.post("/v1/sessions", json={"user_id": "tok-bob"})),
+            (403, ann.post("/v1/feedback", json={"kind": "like", "item_id": "P0007-wool-overcoat",
+                                                 "user_id": "tok-bob"})),
+            (409, ann.post("/v1/feedback", json={"kind": "like", "item_id": "P0007-wool-overcoat",
+                                                 "session_id": bob_session})),
+            (409, ann.delete(f"/v1/sessions/{bob_session}/state/price")),
+            (403, ann.delete("/v1/users/tok-bob")),
+            (403, ann.post("/v1/users/tok-ann/token")),  # a token mints none, not even its own
+        ]
+        for status, response in refused:
+            error_of(response, status)
+        assert ann.get("/v1/items/P0007-wool-overcoat").status_code == 200  # the catalog is everyone's
+        assert http.delete("/v1/users/tok-bob").json()["deleted"] == 0  # nothing was stored for bob
+        assert ann.delete("/v1/users/tok-ann").json()["deleted"] > 0  # her own data she may forget
+    expired = http.post("/v1/users/tok-ann/token", json={"ttl_s": 0.001}).json()["token"]
+    time.sleep(1.1)
+    forged = minted.json()["token"].replace(".", ".x", 1)
+    for token, why in ((expired, "expired"), (forged, "not valid"), (minted.json()["token"][:-2], "not valid")):
+        answer = httpx.post(f"{server}/v1/chat", json={"message": COAT}, headers={"Authorization": f"Bearer {token}"})
+        assert why in error_of(answer, 401)["message"]
+    error_of(http.post("/v1/users/tok-ann/token", json={"ttl_s": 10**9}), 400)  # past api.user_token_ttl_s
+
+
 def test_a_body_sent_without_the_key_is_refused_with_401_before_it_is_read(server):
     for body in (b'{"message": "coat"', b"\xff\xfe", b"[" * 60_000):
         response = httpx.post(f"{server}/v1/chat", content=body, headers={"content-type": "application/json"})

@@ -6,6 +6,7 @@ concurrent turns reach an LLM server together; feedback and search run in FastAP
     POST /v1/sessions        a new session id
     POST /v1/feedback        click / like / dislike / purchase
     DELETE /v1/users/{id}    forget a user
+    POST /v1/users/{id}/token  a token that acts for that user only (the key holder mints it)
     GET /v1/items/{id}       one catalog item
     GET /v1/items?q=...      catalog search, no chat
     GET /healthz, /metrics   status (LLM, store) and Prometheus metrics
@@ -31,12 +32,19 @@ from pydantic import ValidationError
 
 from recchat.chat import RecChat
 from recchat.config import PROJECT_ROOT, ApiSettings
-from recchat.errors import FeedbackStoreError, InvalidArgumentError, RecChatError, UnknownItemError, UnknownSessionError
+from recchat.errors import (
+    FeedbackStoreError,
+    ForbiddenError,
+    InvalidArgumentError,
+    RecChatError,
+    UnknownItemError,
+    UnknownSessionError,
+)
 from recchat.feedback import KIND_ALIASES
 from recchat.models import Constraints, Item, RecommendationList, ShoppingState, field_errors_text
 from recchat.retrieval import item_matches
 from recchat.server import errors
-from recchat.server.auth import KeyGate
+from recchat.server.auth import TOKEN_USER, KeyGate, user_token
 from recchat.server.hosts import HostGate, answered_hosts
 from recchat.server.metrics import Metrics
 from recchat.server.schemas import (
@@ -49,7 +57,9 @@ from recchat.server.schemas import (
     SearchResults,
     SessionCreated,
     SessionRequest,
+    TokenRequest,
     UserForgotten,
+    UserToken,
 )
 from recchat.session import check_id
 from recchat.session_postgres import PostgresSessions
@@ -67,6 +77,7 @@ ERROR_RESPONSES = {
     status: {"model": ErrorBody, "description": description}
     for status, description in (
         (400, "Bad input: the message says what to send"), (401, "Missing or wrong API key"),
+        (403, "A user token used for another user"),
         (404, "Unknown item or session"), (409, "The session belongs to another user"),
         (413, "Body too large"), (422, "Fields of the wrong type"),
         (429, "The language model is busy (llm.when_busy = 'refuse'); Retry-After says when to try again"),
@@ -93,7 +104,8 @@ def create_app(bot: RecChat, settings: ApiSettings | None = None) -> FastAPI:
     app.add_middleware(HostGate, hosts=answered_hosts(settings), on_refused=lambda kind: count_error(kind).inc())
     # with a key, the schema says every /v1 call needs it, so /docs can send it (KeyGate checks it, before this runs)
     stated_key = [Security(HTTPBearer(auto_error=False))] if settings.key is not None else []
-    app.include_router(api_routes(bot, metrics), prefix="/v1", dependencies=stated_key, responses=ERROR_RESPONSES)
+    routes = api_routes(bot, metrics, settings)
+    app.include_router(routes, prefix="/v1", dependencies=stated_key, responses=ERROR_RESPONSES)
 
     @app.get("/healthz", responses={503: {"description": "The feedback store does not answer"}})
     def health() -> JSONResponse:
@@ -127,7 +139,22 @@ def create_app(bot: RecChat, settings: ApiSettings | None = None) -> FastAPI:
     return app
 
 
-def api_routes(bot: RecChat, metrics: Metrics) -> APIRouter:
+def caller(request: Request) -> str | None:
+    """The user a user token acts for (`auth.py`); None for the key holder, or when no key is set."""
+    return request.scope.get("state", {}).get(TOKEN_USER)
+
+
+def acting_for(request: Request, user_id: str | None) -> str | None:
+    """The user a call acts for: the one it names, which a user token must leave out or name as its own."""
+    user = caller(request)
+    if user is None:
+        return user_id
+    if user_id is not None and user_id != user:
+        raise ForbiddenError(f"this token acts for user {user!r} only, not for {user_id!r}")
+    return user
+
+
+def api_routes(bot: RecChat, metrics: Metrics, settings: ApiSettings) -> APIRouter:
     routes = APIRouter()
 
     shared = isinstance(bot.sessions, PostgresSessions)
@@ -152,11 +179,12 @@ def api_routes(bot: RecChat, metrics: Metrics) -> APIRouter:
         if category is not None and category.lower() not in known:
             raise InvalidArgumentError(f"no category {category!r}; choose one of {', '.join(bot.catalog.categories())}")
 
-    def turn_arguments(body: ChatRequest) -> dict:
+    def turn_arguments(body: ChatRequest, request: Request) -> dict:
+        """A session of another user than the token's is refused by the engine (`SessionOwnerError`)."""
         known_category(body.filters.category if body.filters is not None else None)
         return {
-            "session_id": known_session(body.session_id), "user_id": body.user_id, "exclude_ids": body.exclude_ids,
-            "include_hidden": body.include_hidden, "filters": body.filters,
+            "session_id": known_session(body.session_id), "user_id": acting_for(request, body.user_id),
+            "exclude_ids": body.exclude_ids, "include_hidden": body.include_hidden, "filters": body.filters,
         }
 
     @routes.post("/chat")
@@ -165,7 +193,7 @@ def api_routes(bot: RecChat, metrics: Metrics) -> APIRouter:
         before the answer stops its turn, as a closed stream does: the model is not kept busy for nobody."""
         started = time.perf_counter()
         try:
-            reply = await unless_abandoned(bot.achat(body.message, **turn_arguments(body)), request)
+            reply = await unless_abandoned(bot.achat(body.message, **turn_arguments(body, request)), request)
         except ClientGone:
             metrics.errors.labels("ClientGone").inc()
             return Response(status_code=CLIENT_GONE)
@@ -173,11 +201,11 @@ def api_routes(bot: RecChat, metrics: Metrics) -> APIRouter:
         return reply
 
     @routes.post("/chat/stream", response_class=StreamingResponse, responses={200: {"content": {EVENT_STREAM: {}}}})
-    async def chat_stream(body: ChatRequest) -> StreamingResponse:
+    async def chat_stream(body: ChatRequest, request: Request) -> StreamingResponse:
         """The turn as server-sent events: `message`, then each `item`, then `done` with the whole reply; each
         event's data is the `StreamEvent` as JSON. Bad input is refused before the stream starts."""
         started = time.perf_counter()
-        events = bot.astream(body.message, **turn_arguments(body))
+        events = bot.astream(body.message, **turn_arguments(body, request))
         first = await anext(events)  # checks the message and arguments: an error is still a plain JSON answer
 
         async def encoded() -> AsyncIterator[str]:
@@ -203,31 +231,50 @@ def api_routes(bot: RecChat, metrics: Metrics) -> APIRouter:
         return StreamingResponse(encoded(), media_type=EVENT_STREAM, headers={"Cache-Control": "no-cache"})
 
     @routes.post("/sessions", status_code=201)
-    def new_session(body: SessionRequest | None = None) -> SessionCreated:
-        return SessionCreated(session_id=bot.new_session(user_id=body.user_id if body else None))
+    def new_session(request: Request, body: SessionRequest | None = None) -> SessionCreated:
+        return SessionCreated(session_id=bot.new_session(user_id=acting_for(request, body.user_id if body else None)))
 
     @routes.delete("/sessions/{session_id}/state/{entry}")
-    def release_state(session_id: str, entry: str) -> ShoppingState:
+    def release_state(session_id: str, entry: str, request: Request) -> ShoppingState:
         """Take one entry out of the session's dialogue state (a facet such as 'color', or 'category', 'price',
         'subject'...): the next turn no longer reads it. Answers with the state as it is now."""
-        return bot.release(known_session(session_id), entry)
+        session = bot.sessions.get(known_session(session_id))
+        if session is not None and (user := caller(request)) is not None:
+            session.check_user(user)
+        return bot.release(session_id, entry)
 
     @routes.post("/feedback")
-    def feedback(body: FeedbackRequest) -> FeedbackRecorded:
+    def feedback(body: FeedbackRequest, request: Request) -> FeedbackRecorded:
         """What the user did with a shown item; the next ranking for them reflects it. A session this server does not
         know is refused as a turn naming it is: its user is unknown, and the event would outlive their deletion."""
         recorded = bot.feedback(
-            body.kind, body.item_id, session_id=known_session(body.session_id), user_id=body.user_id, turn=body.turn,
-            key=body.key, time=body.time,
+            body.kind, body.item_id, session_id=known_session(body.session_id),
+            user_id=acting_for(request, body.user_id), turn=body.turn, key=body.key, time=body.time,
         )
         if recorded:
             metrics.feedback.labels(KIND_ALIASES.get(body.kind, body.kind)).inc()
         return FeedbackRecorded(recorded=recorded)
 
     @routes.delete("/users/{user_id:path}")  # ids may hold "/" (sent as %2F)
-    def forget_user(user_id: str) -> UserForgotten:
-        """Delete everything kept about a user: events, messages, profile and sessions."""
+    def forget_user(user_id: str, request: Request) -> UserForgotten:
+        """Delete everything kept about a user: events, messages, profile and sessions (a user token: its own)."""
+        acting_for(request, user_id)  # a user token forgets its own user only
         return UserForgotten(deleted=bot.forget_user(user_id))
+
+    @routes.post("/users/{user_id:path}/token", status_code=201)
+    def mint_token(user_id: str, request: Request, body: TokenRequest | None = None) -> UserToken:
+        """A token that acts for this user only, minted with the key: a shop's server hands it to the shopper's
+        app, which can then ask, give feedback, and read or forget that user's data, and nobody else's."""
+        if settings.key is None:
+            raise InvalidArgumentError("user tokens need api.key: without a key every caller may act for any user")
+        if caller(request) is not None:
+            raise ForbiddenError("a user token cannot mint tokens: mint them with the key")
+        ttl_s = settings.user_token_ttl_s if body is None or body.ttl_s is None else body.ttl_s
+        if ttl_s > settings.user_token_ttl_s:
+            raise InvalidArgumentError(f"ttl_s is at most {settings.user_token_ttl_s:g} s (api.user_token_ttl_s)")
+        expires_at = float(int(time.time() + ttl_s))
+        token = user_token(settings.key.get_secret_value().encode(), check_id(user_id, "user id"), expires_at)
+        return UserToken(token=token, user_id=user_id, expires_at=expires_at)
 
     @routes.get("/items/{item_id:path}")
     def item(item_id: str) -> Item:

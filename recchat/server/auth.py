@@ -1,18 +1,24 @@
 """Who may call: with `api.key` set, the key guards the API (/v1) and the Gradio UI (/ui) alike.
 
-/v1 takes the key as `Authorization: Bearer <key>`. /ui takes it the same way (scripts, `gradio_client` with
-`headers=`), or as a cookie that its login page sets once the key is typed there (browsers; also `gradio_client`'s
-`auth=(any name, key)`, which posts to the same page). The check runs before anything reads the request's body, so a
-caller without the key learns nothing from how its body is parsed. /healthz and /metrics stay open.
+/v1 takes the key as `Authorization: Bearer <key>`, or a user token minted with the key (`user_token`): signed with
+the key, so every worker accepts it without a table and changing the key ends them all; it carries its user and an
+expiry, and the routes let it act for that user only (`TOKEN_USER` in the request's state). /ui takes the key the
+same way (scripts, `gradio_client` with `headers=`), or as a cookie that its login page sets once the key is typed
+there (browsers; also `gradio_client`'s `auth=(any name, key)`, which posts to the same page). The check runs before
+anything reads the request's body, so a caller without the key learns nothing from how its body is parsed. /healthz
+and /metrics stay open.
 
 Whatever the key, /ui's file routes are closed: the page takes no files, and Gradio's upload route would otherwise
 store anything it is sent."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import html
+import time
 from urllib.parse import parse_qs
 
 from pydantic import SecretStr
@@ -32,7 +38,10 @@ CLOSED_UI_ROUTES = frozenset(
 )
 """Gradio's routes that take files; the UI has no file input, so none of them is needed."""
 MAX_LOGIN_BYTES = 4096
-NEEDS_KEY = "send the API key as 'Authorization: Bearer <key>'"
+NEEDS_KEY = "send the API key (or a user token) as 'Authorization: Bearer <key>'"
+TOKEN_PREFIX = "user."
+TOKEN_USER = "recchat_token_user"
+"""Where a request's state holds the user its token acts for (absent for the key holder)."""
 LOGIN_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>recchat: sign in</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -77,7 +86,11 @@ class KeyGate:
         if self.has_bearer_key(headers):
             return await self.app(scope, receive, send)
         if under(path, API_PREFIX):
-            return await self.refuse(scope, receive, send, 401, NEEDS_KEY)
+            user, refused = token_user(self.key, bearer(headers))
+            if user is None:
+                return await self.refuse(scope, receive, send, 401, refused or NEEDS_KEY)
+            scope.setdefault("state", {})[TOKEN_USER] = user
+            return await self.app(scope, receive, send)
         if path.rstrip("/") == UI_LOGIN:
             return await self.login(scope, receive, send)
         if self.has_cookie(headers):
@@ -87,8 +100,8 @@ class KeyGate:
         await self.refuse(scope, receive, send, 401, f"{NEEDS_KEY}, or sign in at {UI_LOGIN}")
 
     def has_bearer_key(self, headers: Headers) -> bool:
-        scheme, _, given = headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), self.key)
+        given = bearer(headers)
+        return given is not None and hmac.compare_digest(given.encode(), self.key)
 
     def has_cookie(self, headers: Headers) -> bool:
         given = cookie_value(headers.get("cookie", ""), UI_COOKIE)
@@ -127,6 +140,40 @@ class KeyGate:
             secure=scope.get("scheme") == "https",
         )
         await signed_in(scope, receive, send)
+
+
+def bearer(headers: Headers) -> str | None:
+    scheme, _, given = headers.get("authorization", "").partition(" ")
+    return given.strip() if scheme.lower() == "bearer" else None
+
+
+def user_token(key: bytes, user_id: str, expires_at: float) -> str:
+    """A token that acts for `user_id` only, until `expires_at` (Unix seconds): the user, the expiry and their
+    signature with the key."""
+    payload = f"{TOKEN_PREFIX}{base64.urlsafe_b64encode(user_id.encode()).decode().rstrip('=')}.{int(expires_at)}"
+    return f"{payload}.{_signature(key, payload)}"
+
+
+def token_user(key: bytes, token: str | None, now: float | None = None) -> tuple[str | None, str | None]:
+    """The user a valid token acts for, else None and why it is refused (None when it is no token at all)."""
+    if token is None or not token.startswith(TOKEN_PREFIX):
+        return None, None
+    payload, _, signature = token.rpartition(".")
+    if not hmac.compare_digest(signature.encode(), _signature(key, payload).encode()):
+        return None, "that user token is not valid for this server's key: mint another with the key"
+    encoded, _, expires_at = payload[len(TOKEN_PREFIX):].partition(".")
+    try:
+        user_id = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+        expired = int(expires_at) <= (time.time() if now is None else now)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None, "that user token is malformed"
+    if expired:
+        return None, "that user token has expired: mint another with the key (POST /v1/users/{id}/token)"
+    return user_id, None
+
+
+def _signature(key: bytes, payload: str) -> str:
+    return hmac.new(key, b"recchat user token " + payload.encode(), hashlib.sha256).hexdigest()
 
 
 def ui_cookie(key: bytes) -> str:

@@ -71,6 +71,18 @@ class FeedbackRequest(Body):
     time: float | None = Field(default=None, description="When it happened, Unix seconds; none: now.")
 
 
+class TokenRequest(Body):
+    ttl_s: float | None = Field(
+        default=None, gt=0, description="How long the token stays valid, at most api.user_token_ttl_s (its default)."
+    )
+
+
+class UserToken(BaseModel):
+    token: str = Field(description="Send as 'Authorization: Bearer <token>': it acts for this user only.")
+    user_id: str
+    expires_at: float = Field(description="Unix seconds.")
+
+
 class FeedbackRecorded(BaseModel):
     recorded: bool = Field(description="False when the key was recorded before (a retry): nothing changed.")
 
