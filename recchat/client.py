@@ -93,6 +93,11 @@ class RecChatClient:
     def forget_user(self, user_id: str) -> int:
         return _json(self._http.delete(f"/v1/users/{_path(user_id)}"))["deleted"]
 
+    def user_token(self, user_id: str, ttl_s: float | None = None) -> str:
+        """A token that acts for `user_id` only (this client must hold the key): hand it to that user's app, whose
+        `RecChatClient(url, api_key=token)` then asks, gives feedback and forgets for that user, and nobody else."""
+        return _json(self._http.post(f"/v1/users/{_path(user_id)}/token", json={"ttl_s": ttl_s}))["token"]
+
     def item(self, item_id: str) -> Item:
         return Item.model_validate(_json(self._http.get(f"/v1/items/{_path(item_id)}")))
 

@@ -21,7 +21,13 @@ from recchat.bounds import MAX_EXCLUDE_IDS, MAX_FILTER_TERMS, MAX_TERM_CHARS
 from recchat.chat import RecChat
 from recchat.client import RecChatClient
 from recchat.config import ApiSettings, Settings
-from recchat.errors import InvalidMessageError, SessionOwnerError, UnknownItemError, UnknownSessionError
+from recchat.errors import (
+    ForbiddenError,
+    InvalidMessageError,
+    SessionOwnerError,
+    UnknownItemError,
+    UnknownSessionError,
+)
 from recchat.feedback import FeedbackEvent
 from recchat.llm import LLMBackend
 from recchat.models import RecommendationList, StreamEvent
@@ -318,6 +324,10 @@ def test_a_key_holder_could_act_for_any_user_and_a_user_token_now_acts_for_its_o
         answer = httpx.post(f"{server}/v1/chat", json={"message": COAT}, headers={"Authorization": f"Bearer {token}"})
         assert why in error_of(answer, 401)["message"]
     error_of(http.post("/v1/users/tok-ann/token", json={"ttl_s": 10**9}), 400)  # past api.user_token_ttl_s
+    with RecChatClient(server, api_key=KEY) as shop, RecChatClient(server, api_key=shop.user_token("tok-cy")) as cy:
+        assert cy.chat(COAT).metadata.user_id == "tok-cy"
+        with pytest.raises(ForbiddenError, match="acts for user 'tok-cy' only"):
+            cy.forget_user("tok-ann")
 
 
 def test_a_body_sent_without_the_key_is_refused_with_401_before_it_is_read(server):
