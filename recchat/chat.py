@@ -51,6 +51,7 @@ from recchat.session import Session, SessionStore, aheld, check_id, held, open_s
 from recchat.turn import Turn, elapsed_ms, llm_task
 from recchat.understanding import CatalogLexicon, RequestParser, check_message, check_turn_arguments, release
 from recchat.understanding.clarify import clarifying_question
+from recchat.understanding.meaning import CategoryMeaning
 from recchat.understanding.model_reading import read_with_model
 from recchat.understanding.state import joined_ids
 from recchat.wording import intro, wish
@@ -221,7 +222,14 @@ class RecChat:
     def _parser(self, multilingual: bool | None = None) -> RequestParser:
         titles = ((item.id, item.title) for item in self.catalog)
         multilingual = self.retriever.multilingual if multilingual is None else multilingual
-        return RequestParser(self.catalog.categories(), titles, multilingual, self.lexicon)
+        meaning = None
+        if len(self.catalog.categories()) > 1:
+            items = list(self.catalog)
+            vectors = self.retriever.index.vectors_in_order([item.id for item in items])
+            encoder = self.retriever.index.encoder
+            meaning = CategoryMeaning(encoder.encode_queries, self.catalog.categories(), vectors,
+                                      [item.category for item in items])
+        return RequestParser(self.catalog.categories(), titles, multilingual, self.lexicon, meaning)
 
     # --- turns ----------------------------------------------------------------------------
 

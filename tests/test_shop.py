@@ -76,6 +76,25 @@ def test_in_order_puts_items_without_the_value_last(shop):
     assert sorted(c.item.id for c in ordered) == sorted(c.item.id for c in candidates)
 
 
+def test_a_phone_after_a_monitor_stayed_in_monitors_and_now_moves_on_by_what_the_words_mean(shop):
+    """#26's gap: in an export whose titles hold no kind words ("Dell S19DGF (Green)"), a follow-up naming another
+    thing by a word that names no category ("phone" ends Headphones and Smartphones alike) was read as a refinement
+    and searched among monitors. Its words' meaning now moves the subject; refinements stay where they were."""
+    bot, _ = shop
+    session = bot.new_session()
+    assert {item.category for item in bot.chat("a 27 inch gaming monitor", session).items} == {"Monitors"}
+    for message, category in (("a phone with the most storage", "Smartphones"),
+                              ("noise cancelling gaming headset", "Headphones")):
+        reply = bot.chat(message, session)
+        assert {item.category for item in reply.items} == {category}, message
+        assert not reply.metadata.request.follow_up and f"moving on to {category}" in reply.metadata.request.notes
+    for refinement in ("with a bigger screen", "a bigger one", "curved", "something for gaming", "in white"):
+        laptops = bot.new_session()
+        bot.chat("a laptop", laptops)
+        reply = bot.chat(refinement, laptops)
+        assert reply.metadata.request.state.category == "Laptops" and reply.metadata.request.follow_up, refinement
+
+
 def test_a_category_words_ending_names_it_and_a_shared_ending_names_none():
     parser = RequestParser(["Smartphones", "Headphones", "Smartwatches", "Laptops"])
     assert parser.parse("a watch for running").constraints.category == "Smartwatches"

@@ -33,6 +33,7 @@ from recchat.understanding.chinese import (
 )
 from recchat.understanding.facets import read_facets
 from recchat.understanding.lexicon import CatalogLexicon, singular
+from recchat.understanding.meaning import CategoryMeaning
 from recchat.understanding.specs import read_specs
 from recchat.understanding.state import MAX_VALUES, StateChange, merge, request_parts
 
@@ -151,13 +152,15 @@ class RequestParser:
 
     def __init__(
         self, categories: Iterable[str], titles: Iterable[tuple[str, str]] = (), multilingual: bool = False,
-        lexicon: CatalogLexicon | None = None,
+        lexicon: CatalogLexicon | None = None, meaning: CategoryMeaning | None = None,
     ):
         """`titles` are (item id, title) pairs, so quoted titles can be told apart from other words; `multilingual`:
         whether the encoder understands the request's own language, so that its query is the request itself rather
         than its glossary keywords in English; `lexicon`: the catalog's facets and kinds (none: prices, exclusions
-        and categories only)."""
+        and categories only); `meaning`: which category a follow-up's words mean when none of them names one (none:
+        only words name categories)."""
         self.multilingual = multilingual
+        self.meaning = meaning
         self.lexicon = lexicon or CatalogLexicon({}, {}, {})
         self.categories = {category.lower(): category for category in categories}
         self.chinese_catalog = any(is_cjk(category[:1]) for category in self.categories.values())
@@ -299,11 +302,16 @@ class RequestParser:
         content = " ".join(FILLER.sub(" ", re.sub(r"[^\w\s&'-]", " ", remainder)).split())
         kinds = self.lexicon.kinds_in(f"{content} {native or ''}")
         category = (kinds[-1][2] if kinds else None) or self._category(content) or native_category
+        follow_up_words = more_like or cheaper or pricier or something_else
+        if category is None and state is not None and state.category and not follow_up_words and not quoted:
+            if self.meaning is not None and language == "en":  # "a phone" after a monitor, in titles without kinds
+                category = self.meaning.moved_to(message, content, state.category)
+                if category is not None:
+                    notes.append(f"moving on to {category}")
         content = " ".join([content, *quoted]).strip()
         # What the encoder reads: the request in its own words when the encoder understands them.
         searched = " ".join([native, *quoted]).strip() if native is not None else content
 
-        follow_up_words = more_like or cheaper or pricier or something_else
         new_subject = state is None or not follow_up_words and (
             bool(similar_to) or bool(quoted)
             # a category named when none was known refines ("leggings", then "activewear" to a clarifying question)
