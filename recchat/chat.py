@@ -43,9 +43,9 @@ from recchat.retrieval import (
     Retriever,
     in_order,
     missed_preferences,
-    preference_match,
     synced_index,
     unmet_facets,
+    wished_first,
 )
 from recchat.session import Session, SessionStore, aheld, check_id, held, open_session_store
 from recchat.turn import Turn, elapsed_ms, llm_task
@@ -383,11 +383,13 @@ class RecChat:
     def _ranked(
         self, request: ParsedRequest, user_id: str | None, session_id: str | None, k: int
     ) -> tuple[list[Candidate], dict[str, str]]:
+        in_kind = self.lexicon.of_kind(request.state.subject)
         if self.reranker is None:  # wished facets first, then similarity, over a pool as deep as the reranker's
             depth = max(k, self.settings.rerank.pool) if request.preferences else k
             found = self.retriever.search(request.query, request.constraints, k=depth, similar_to=request.similar_to)
-            found.sort(key=lambda candidate: -preference_match(candidate.item, request.preferences))
-            return found[:k], {}
+            wished = wished_first([candidate.item for candidate in found], request.preferences, in_kind)
+            order = sorted(range(len(found)), key=lambda n: -wished[n])  # stable: similarity next
+            return [found[n] for n in order][:k], {}
         vector = self.retriever.query_vector(request.query, request.similar_to)
         pool = self.retriever.search(
             request.query, request.constraints, k=max(k, self.settings.rerank.pool), similar_to=request.similar_to,
@@ -395,7 +397,7 @@ class RecChat:
         )
         ranked = self.reranker.rank(
             pool, vector, request.constraints, k, user_id=user_id, session_id=session_id, references=request.similar_to,
-            preferences=request.preferences,
+            preferences=request.preferences, in_kind=in_kind,
         )
         return [r.candidate for r in ranked], {r.candidate.item.id: r.because for r in ranked if r.because}
 

@@ -331,6 +331,9 @@ def test_the_parka_conversation_keeps_its_thread(shop):
     assert navy.items and all(item.category == "coats & jackets" for item in navy.items)
     assert all(audience(shop, item) in ("women", "unisex") for item in navy.items)
     assert navy.metadata.request.state.wants == {"for": ["women"], "color": ["navy"], "material": ["down"]}
+    # a navy down vest came first: the wishes counted for every kind of the category, and it met both
+    parkas = ["Parka" in item.title for item in navy.items]
+    assert parkas[0] and parkas == sorted(parkas, reverse=True), [item.title for item in navy.items]
 
 
 def test_the_first_message_uses_the_state_too(shop):

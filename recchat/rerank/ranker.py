@@ -3,13 +3,13 @@ the scorers, each moved-up item with the item the user liked (or bought, or look
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from recchat.config import RerankSettings
-from recchat.models import Constraints
+from recchat.models import Constraints, Item
 from recchat.rerank.profiles import DONE_WITH
 from recchat.rerank.scorers import CatalogScorer, RankingContext, Scorer, default_scorers
 from recchat.rerank.state import FeedbackModel
@@ -37,10 +37,10 @@ class Reranker:
     def rank(
         self, pool: Sequence[Candidate], query_vector: np.ndarray, constraints: Constraints, k: int,
         user_id: str | None = None, session_id: str | None = None, references: Iterable[str] = (),
-        preferences: dict[str, list[str]] | None = None,
+        preferences: dict[str, list[str]] | None = None, in_kind: Callable[[Item], bool] | None = None,
     ) -> list[Ranked]:
         """The k best candidates. `references` are items the user named as liked in the request; `preferences` the
-        facet values it wishes for."""
+        facet values it wishes for, which count for the items of the kind it names (`in_kind`) when any is here."""
         model, settings = self.model, self.settings
         weighted = [(scorer, getattr(settings, scorer.weight)) for scorer in self.scorers]
         active = [(scorer, weight) for scorer, weight in weighted if weight]
@@ -49,7 +49,8 @@ class Reranker:
             session = model.sessions.get(session_id) if session_id else None
             profiles = [(profile, scale) for profile, scale in ((user, 1.0), (session, settings.session)) if profile]
             context = RankingContext(
-                model, settings, user, profiles, list(references), query_vector, preferences=preferences or {}
+                model, settings, user, profiles, list(references), query_vector, preferences=preferences or {},
+                in_kind=in_kind,
             )
 
             positions = [model.position[c.item.id] for c in pool if c.item.id in model.position]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -14,8 +15,9 @@ import numpy as np
 
 from recchat.collaborative import history_weights
 from recchat.config import RerankSettings
+from recchat.models import Item
 from recchat.rerank.profiles import Profile, Scaled
-from recchat.retrieval import preference_match
+from recchat.retrieval import wished_first
 
 if TYPE_CHECKING:
     from recchat.rerank.state import FeedbackModel
@@ -41,6 +43,8 @@ class RankingContext:
     """The candidates' cosine similarity to the request, clipped to 0..1."""
     preferences: dict[str, list[str]] = field(default_factory=dict)
     """The request's soft facets: the catalog values wished for, by attribute."""
+    in_kind: Callable[[Item], bool] | None = None
+    """Whether an item is of the kind the request names; wished facets count among those (`wished_first`)."""
 
 
 class Scorer(Protocol):
@@ -89,8 +93,8 @@ class Preferences(ImpersonalScorer):
     def score(self, context: RankingContext) -> np.ndarray:
         if not context.preferences:
             return np.zeros(len(context.positions))
-        items = (context.model.catalog[context.model.ids[p]] for p in context.positions)
-        return np.array([preference_match(item, context.preferences) for item in items])
+        items = [context.model.catalog[context.model.ids[p]] for p in context.positions]
+        return np.array(wished_first(items, context.preferences, context.in_kind))
 
 
 class Preference(PersonalScorer):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -300,6 +300,15 @@ class CatalogLexicon:
             if position >= 0:
                 found.append((position, kind, category))
         return sorted(found)
+
+    def of_kind(self, text: str) -> Callable[[Item], bool] | None:
+        """Whether an item is of the kind a text names (its head noun: "down parka" -> parka; a title naming it
+        says so); None when the text names no kind."""
+        named = self.kinds_in(text)
+        if not named:
+            return None
+        kind = named[-1][1]
+        return lambda item: any(found == kind for _, found, _ in self.kinds_in(item.title))
 
     def kind_category(self, text: str) -> str | None:
         """The category of the kind a text names, its head noun: the last kind named ("a down parka" -> the
