@@ -214,21 +214,18 @@ class RecChat:
             self.catalog.remove([item.id for item in items])
             raise
         self.retriever.add_items(items)
+        if self.feedback_model is not None:  # first: the parser's category centres read its vectors
+            self.feedback_model.add_items(items, self.retriever.index.vectors_in_order([item.id for item in items]))
         self.lexicon = CatalogLexicon.from_items(self.catalog, self.catalog.name)
         self.parser = self._parser()
-        if self.feedback_model is not None:
-            self.feedback_model.add_items(items, self.retriever.index.vectors_in_order([item.id for item in items]))
 
     def _parser(self, multilingual: bool | None = None) -> RequestParser:
         titles = ((item.id, item.title) for item in self.catalog)
         multilingual = self.retriever.multilingual if multilingual is None else multilingual
-        meaning = None
-        if len(self.catalog.categories()) > 1:
-            items = list(self.catalog)
-            vectors = self.retriever.index.vectors_in_order([item.id for item in items])
-            encoder = self.retriever.index.encoder
-            meaning = CategoryMeaning(encoder.encode_queries, self.catalog.categories(), vectors,
-                                      [item.category for item in items])
+        state = self.feedback_model  # holds every item's vector already: the index is not read twice at start-up
+        vectors_in_order = state.vectors_in_order if state is not None else self.retriever.index.vectors_in_order
+        encode_queries = self.retriever.index.encoder.encode_queries
+        meaning = CategoryMeaning.of_catalog(self.catalog, vectors_in_order, encode_queries)
         return RequestParser(self.catalog.categories(), titles, multilingual, self.lexicon, meaning)
 
     # --- turns ----------------------------------------------------------------------------

@@ -337,6 +337,11 @@ class FeedbackModel:
 
     # --- reading --------------------------------------------------------------------------
 
+    def vectors_in_order(self, item_ids: list[str]) -> np.ndarray:
+        """The items' unit vectors, in the order given (as the index's `vectors_in_order`, without reading it)."""
+        with self.lock:
+            return self.vectors[[self.position[item_id] for item_id in item_ids]]
+
     def user(self, user_id: str) -> Profile | None:
         """The user's long-term profile, read back from the store when it is not in memory (None for a user without
         clicks or opinions, or when the store cannot be read: the turn is then ranked without it)."""

@@ -13,9 +13,11 @@ refinements such as "something for gaming" (Keyboards 0.34, Monitors 0.31) or "c
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
+
+from recchat.models import Item
 
 MIN_SIMILARITY = 0.35
 """A category is meant only when the words' cosine with its centre reaches this (MiniLM: a kind named alone scores
@@ -47,6 +49,19 @@ class CategoryMeaning:
         centres = [np.asarray(vectors)[members == category].mean(axis=0) for category in self.categories]
         centres = np.stack(centres).astype(np.float32)
         self.centres = centres / np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
+
+    @classmethod
+    def of_catalog(
+        cls, catalog: Iterable[Item], vectors_in_order: Callable[[list[str]], np.ndarray],
+        encode_queries: Callable[[list[str]], np.ndarray],
+    ) -> CategoryMeaning | None:
+        """The catalog's categories from its items' vectors (`vectors_in_order(ids)`); None for fewer than two."""
+        items = list(catalog)
+        categories = sorted({item.category for item in items})
+        if len(categories) < 2:
+            return None
+        vectors = vectors_in_order([item.id for item in items])
+        return cls(encode_queries, categories, vectors, [item.category for item in items])
 
     def moved_to(self, message: str, words: str, current: str) -> str | None:
         """The category `words` (what the message asks for, its follow-up and facet words read) clearly mean, when it
